@@ -1,0 +1,1 @@
+"""Project-wide pytest configuration: the mission marks used in missions/ are registered in pyproject.toml."""

@@ -1,0 +1,163 @@
+"""``expect``: assertions on a step's result, each failure saying expected versus seen."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pytest_rustchain.errors import StepError
+
+__all__ = ["check_expectations", "json_lookup"]
+
+_TOKEN = re.compile(r"\.?([^.\[\]]+)|\[(-?\d+)\]")
+
+
+def _trim(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    text = text.strip()
+    if len(text) > limit:
+        text = text[: limit // 2] + f" ... ({len(text)} chars) ... " + text[-limit // 2 :]
+    return text
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def json_lookup(data: Any, path: str) -> Any:
+    """Follow ``a.b[0].c`` (dotted keys and ``[index]``, nothing more); KeyError when absent."""
+    pos = 0
+    current = data
+    path = path.strip()
+    if path in ("", "$", "."):
+        return current
+    if path.startswith("$"):
+        path = path[1:]
+    while pos < len(path):
+        m = _TOKEN.match(path, pos)
+        if not m or m.end() == pos:
+            raise KeyError(f"cannot read path {path!r} at character {pos + 1}")
+        key, index = m.group(1), m.group(2)
+        if key is not None:
+            if not isinstance(current, Mapping) or key not in current:
+                raise KeyError(f"no key {key!r} at {path[: m.start()] or '$'}")
+            current = current[key]
+        else:
+            i = int(index)
+            if not isinstance(current, list) or not -len(current) <= i < len(current):
+                raise KeyError(f"no index [{i}] at {path[: m.start()] or '$'}")
+            current = current[i]
+        pos = m.end()
+    return current
+
+
+def _json_source(check: Mapping[str, Any], outputs: Mapping[str, Any], resolve: Any) -> Any:
+    if "file" in check:
+        target: Path = resolve(check["file"])
+        try:
+            return json.loads(target.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise AssertionError(f"json: cannot read {check['file']!r} as JSON: {exc}") from None
+    for key in ("data", "json"):
+        if key in outputs and outputs[key] is not None:
+            return outputs[key]
+    if "stdout" in outputs:
+        try:
+            return json.loads(outputs["stdout"])
+        except ValueError as exc:
+            raise AssertionError(f"json: stdout is not JSON ({exc}): {_trim(outputs['stdout'])}") from None
+    raise AssertionError("json: the step has no JSON output; name a file with 'file:'")
+
+
+def check_expectations(
+    expect: Mapping[str, Any],
+    outputs: Mapping[str, Any],
+    *,
+    duration: float,
+    resolve: Any,
+    command_like: bool,
+) -> list[str]:
+    """Return one message per failed assertion (empty when all hold).
+
+    ``resolve(rel) -> Path`` maps a workspace-relative path safely (raising ``StepError``).
+    """
+    failures: list[str] = []
+    if command_like:
+        wanted = expect.get("exit_code", 0)
+        codes = _as_list(wanted)
+        seen = outputs.get("exit_code")
+        if seen not in codes:
+            shown = codes[0] if len(codes) == 1 else codes
+            failures.append(f"exit code {seen} (expected {shown})")
+    for stream in ("stdout", "stderr"):
+        text = str(outputs.get(stream, ""))
+        for needle in _as_list(expect.get(f"{stream}_contains", [])):
+            if needle not in text:
+                failures.append(f"{stream}_contains: {needle!r} not found in {stream}: {_trim(text)!r}")
+        for needle in _as_list(expect.get(f"{stream}_not_contains", [])):
+            if needle in text:
+                failures.append(f"{stream}_not_contains: {needle!r} found in {stream}: {_trim(text)!r}")
+    for stream in ("stdout", "stderr"):
+        text = str(outputs.get(stream, ""))
+        for pattern in _as_list(expect.get(f"{stream}_matches", [])):
+            try:
+                if not re.search(pattern, text, re.MULTILINE):
+                    failures.append(f"{stream}_matches: /{pattern}/ does not match {stream}: {_trim(text)!r}")
+            except re.error as exc:
+                failures.append(f"{stream}_matches: invalid regular expression {pattern!r}: {exc}")
+    for rel in _as_list(expect.get("file_exists", [])):
+        try:
+            if not resolve(rel).exists():
+                failures.append(f"file_exists: {rel!r} does not exist")
+        except StepError as exc:
+            failures.append(f"file_exists: {exc.message}")
+    for rel in _as_list(expect.get("file_not_exists", [])):
+        try:
+            if resolve(rel).exists():
+                failures.append(f"file_not_exists: {rel!r} exists")
+        except StepError as exc:
+            failures.append(f"file_not_exists: {exc.message}")
+    for check in _as_list(expect.get("file_contains", [])):
+        try:
+            target = resolve(check["path"])
+            content = target.read_text(encoding="utf-8", errors="replace")
+        except StepError as exc:
+            failures.append(f"file_contains: {exc.message}")
+            continue
+        except OSError as exc:
+            failures.append(f"file_contains: cannot read {check['path']!r}: {exc.strerror}")
+            continue
+        if check["text"] not in content:
+            failures.append(f"file_contains: {check['text']!r} not found in {check['path']!r}: {_trim(content)!r}")
+    for check in _as_list(expect.get("json", [])):
+        try:
+            value = json_lookup(_json_source(check, outputs, resolve), check["path"])
+        except AssertionError as exc:
+            failures.append(str(exc))
+            continue
+        except KeyError as exc:
+            failures.append(f"json: {check['path']}: {exc.args[0]}")
+            continue
+        if "equals" in check and value != check["equals"]:
+            failures.append(f"json: {check['path']} is {_trim(value)} (expected {_trim(check['equals'])})")
+    limit = expect.get("max_duration_seconds")
+    if limit is not None and duration > limit:
+        failures.append(f"max_duration_seconds: took {duration:.2f} s (limit {limit:g} s)")
+    for key, want in expect.get("output", {}).items():
+        if key not in outputs:
+            failures.append(f"output: the step has no output {key!r} (outputs: {', '.join(sorted(outputs))})")
+        elif not _equal(outputs[key], want):
+            failures.append(f"output: {key} is {_trim(outputs[key])!r} (expected {_trim(want)!r})")
+    return failures
+
+
+def _equal(seen: Any, want: Any) -> bool:
+    if seen == want:
+        return True
+    # Rendered templates are text; compare "3" with 3 as a user reading YAML would.
+    if isinstance(want, str) and not isinstance(seen, str):
+        return json.dumps(seen) == want or str(seen) == want
+    return False

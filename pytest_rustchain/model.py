@@ -1,0 +1,239 @@
+"""Frozen data of a mission (as loaded) and of its results (as run)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "Mission",
+    "MissionConfig",
+    "MissionResult",
+    "MissionStatus",
+    "Retries",
+    "SkipKind",
+    "Step",
+    "StepResult",
+    "StepStatus",
+    "WorkspaceSpec",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retries:
+    count: int = 0
+    delay_seconds: float = 0.0
+    backoff: float = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkspaceSpec:
+    kind: str = "tmp"
+    """``tmp``, ``project`` or ``copy``."""
+    copy_from: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MissionConfig:
+    timeout_seconds: float = 300.0
+    mission_timeout_seconds: float | None = None
+    fail_fast: bool = True
+    success_threshold: float | None = None
+    workspace: WorkspaceSpec = WorkspaceSpec()
+    safety: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    id: str
+    name: str
+    step_type: str
+    """Canonical registered name (``create_file``), whatever spelling the file used."""
+    parameters: Mapping[str, Any]
+    depends_on: tuple[str, ...] = ()
+    timeout_seconds: float | None = None
+    continue_on_error: bool = False
+    condition: str = "success()"
+    retries: Retries = Retries()
+    expect: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    render: bool = True
+    line: int = 0
+    """1-based line of the step in its mission file (0 when unknown)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mission:
+    path: Path
+    """The mission file as given (absolute)."""
+    display_path: str
+    """The path shown to users: relative to the rootdir when possible."""
+    stem: str
+    name: str
+    steps: tuple[Step, ...]
+    version: str = "1.0"
+    description: str = ""
+    config: MissionConfig = MissionConfig()
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    marks: tuple[str, ...] = ()
+    skip: str | None = None
+    xfail: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    next_missions: tuple[Path, ...] = ()
+    warnings: tuple[str, ...] = ()
+    """Compatibility-mode notes (unknown keys ignored, ...), shown as pytest warnings."""
+    compat: bool = False
+    line: int = 1
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+
+class StepStatus(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    TOLERATED = "tolerated"
+    BLOCKED = "blocked"
+    SKIPPED = "skipped"
+
+
+class SkipKind(enum.StrEnum):
+    """Why a step did not run; only ``FAILURE`` skips count in the success rate."""
+
+    NONE = ""
+    FAILURE = "failure"
+    CONDITION = "condition"
+    PROVIDER = "provider"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepResult:
+    step_id: str
+    step_type: str
+    family: str
+    status: StepStatus
+    reason: str = ""
+    """Skip reason, tolerance reason, or the one-paragraph failure text."""
+    skip_kind: SkipKind = SkipKind.NONE
+    duration: float = 0.0
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    attempts: int = 1
+    line: int = 0
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """The parameters as run (rendered); empty when the step did not run."""
+
+    @property
+    def counted(self) -> bool:
+        """Whether the step counts in the success rate (SPEC 4.3)."""
+        if self.status is StepStatus.SKIPPED:
+            return self.skip_kind is SkipKind.FAILURE
+        return True
+
+    @property
+    def flaky(self) -> bool:
+        return self.status is StepStatus.PASSED and self.attempts > 1
+
+
+class MissionStatus(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    XFAILED = "xfailed"
+    XPASSED = "xpassed"
+    SKIPPED = "skipped"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MissionResult:
+    name: str
+    path: str
+    status: MissionStatus
+    steps: Mapping[str, StepResult]
+    """Results in the order the steps ran (or were decided)."""
+    duration: float = 0.0
+    workspace: str = ""
+    message: str = ""
+    """The mission's roll-up text when it did not pass."""
+
+    @property
+    def counted(self) -> tuple[StepResult, ...]:
+        return tuple(r for r in self.steps.values() if r.counted)
+
+    @property
+    def steps_passed(self) -> int:
+        return sum(1 for r in self.counted if r.status is StepStatus.PASSED)
+
+    @property
+    def steps_total(self) -> int:
+        return len(self.counted)
+
+    @property
+    def success_rate(self) -> float | None:
+        total = self.steps_total
+        return None if total == 0 else self.steps_passed / total
+
+    @property
+    def passed(self) -> bool:
+        return self.status in (MissionStatus.PASSED, MissionStatus.XFAILED)
+
+    def to_dict(self) -> dict[str, Any]:
+        return mission_result_to_dict(self)
+
+
+def _plain(value: Any) -> Any:
+    """Builtin types only, so results cross xdist and JSON intact."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def step_result_to_dict(result: StepResult, *, max_output_chars: int = 4000) -> dict[str, Any]:
+    outputs: dict[str, Any] = {}
+    for key, value in result.outputs.items():
+        if isinstance(value, str) and len(value) > max_output_chars:
+            half = max_output_chars // 2
+            value = value[:half] + f"\n[... {len(value) - max_output_chars} chars omitted ...]\n" + value[-half:]
+        outputs[key] = value
+    return {
+        "id": result.step_id,
+        "type": result.step_type,
+        "family": result.family,
+        "status": result.status.value,
+        "reason": result.reason,
+        "skip_kind": result.skip_kind.value,
+        "counted": result.counted,
+        "flaky": result.flaky,
+        "duration": result.duration,
+        "attempts": result.attempts,
+        "line": result.line,
+        "outputs": _plain(outputs),
+    }
+
+
+def mission_result_to_dict(result: MissionResult) -> dict[str, Any]:
+    rate = result.success_rate
+    return {
+        "name": result.name,
+        "path": result.path,
+        "status": result.status.value,
+        "duration": result.duration,
+        "workspace": result.workspace,
+        "message": result.message,
+        "steps_total": result.steps_total,
+        "steps_passed": result.steps_passed,
+        "success_rate": rate,
+        "steps": [step_result_to_dict(r) for r in result.steps.values()],
+    }

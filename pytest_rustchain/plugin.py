@@ -1,0 +1,291 @@
+"""pytest hooks: mission files become items, steps become subtests."""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+import warnings
+from collections.abc import Generator, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_rustchain.errors import MissionError, MissionFormatError
+from pytest_rustchain.loader import Limits, LoadOptions, load_mission, sniff_mission
+from pytest_rustchain.model import Mission, MissionResult, MissionStatus, StepResult, StepStatus
+from pytest_rustchain.runner import MissionRun, RunSettings
+
+DEFAULT_GLOBS = ("*.mission.yaml", "*.mission.yml")
+_PROJECT_GROUP = "rustchain-project-workspace"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rustchain", "pytest-rustchain missions")
+    group.addoption(
+        "--mission-compat", choices=("strict", "rustchain"), default=None,
+        help="rustchain: run RustChain's files as they are (unknown keys warn, RustChain spellings accepted).",
+    )
+    group.addoption(
+        "--mission-keep-workspace", choices=("failed", "always", "never"), default=None,
+        help="Which mission workspaces to keep after the run (default: failed).",
+    )
+    group.addoption(
+        "--mission-var", action="append", default=[], metavar="NAME=VALUE",
+        help="Set a mission variable (repeatable); wins over ini mission_vars and the mission's vars.",
+    )
+    parser.addini("mission_files", "Glob patterns of mission files.", type="args", default=list(DEFAULT_GLOBS))
+    parser.addini("mission_compat", "strict (default) or rustchain.", default="strict")
+    parser.addini("mission_keep_workspace", "failed (default), always or never.", default="failed")
+    parser.addini("mission_vars", "Mission variables, NAME=VALUE per line.", type="linelist", default=[])
+    parser.addini("mission_pass_env", "Extra environment names (or globs) steps may see.", type="args", default=[])
+    parser.addini("mission_timeout_seconds", "Wall-clock limit of each mission (seconds).", default="")
+    parser.addini("mission_max_steps", "Most steps a mission may have.", default="1000")
+    parser.addini("mission_max_file_bytes", "Largest mission file, and largest file a step reads or writes.", default="")
+
+
+def _compat(config: pytest.Config) -> bool:
+    value = config.getoption("mission_compat") or config.getini("mission_compat")
+    return str(value).strip() == "rustchain"
+
+
+def _float_ini(config: pytest.Config, name: str) -> float | None:
+    raw = str(config.getini(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise pytest.UsageError(f"{name} = {raw!r} is not a number") from None
+
+
+def _limits(config: pytest.Config) -> Limits:
+    max_steps = _float_ini(config, "mission_max_steps")
+    max_bytes = _float_ini(config, "mission_max_file_bytes")
+    return Limits(
+        max_steps=int(max_steps) if max_steps else 1000,
+        mission_timeout_seconds=_float_ini(config, "mission_timeout_seconds"),
+        max_file_bytes=int(max_bytes) if max_bytes else 1_048_576,
+    )
+
+
+def _parse_vars(lines: Iterable[str], source: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in lines:
+        if not line.strip():
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            raise pytest.UsageError(f"{source}: {line!r} is not NAME=VALUE")
+        out[name.strip()] = value
+    return out
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "mission: a RustChain-style mission collected by pytest-rustchain")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> MissionFile | None:
+    name = file_path.name
+    if not name.endswith((".yaml", ".yml")):
+        return None
+    config = parent.config
+    globs = config.getini("mission_files") or DEFAULT_GLOBS
+    if any(fnmatch.fnmatch(name, g) for g in globs) or parent.session.isinitpath(file_path):
+        return MissionFile.from_parent(parent, path=file_path)
+    if _compat(config) and sniff_mission(file_path):
+        return MissionFile.from_parent(parent, path=file_path)
+    return None
+
+
+class MissionFile(pytest.File):
+    """One mission file; always yields exactly one item, named after the file stem."""
+
+    def collect(self) -> Iterable[MissionItem]:
+        config = self.config
+        rootdir = Path(config.rootpath)
+        try:
+            display = str(self.path.relative_to(rootdir))
+        except ValueError:
+            display = str(self.path)
+        options = LoadOptions(compat=_compat(config), rootdir=rootdir, limits=_limits(config))
+        mission: Mission | None = None
+        error: str | None = None
+        try:
+            mission = load_mission(self.path, display_path=display, options=options)
+        except MissionError as exc:
+            error = str(exc)
+        stem = _stem(self.path)
+        item = MissionItem.from_parent(self, name=stem, callobj=_mission_test)
+        item.mission = mission
+        item.load_error = error
+        item.display_path = display
+        if mission is not None:
+            error = item.apply_marks()
+            if error:
+                item.load_error = error
+            for text in mission.warnings:
+                item.warn(pytest.PytestWarning(text))
+        yield item
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".mission.yaml", ".mission.yml", ".yaml", ".yml"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _mission_test(request: pytest.FixtureRequest, subtests: pytest.Subtests, tmp_path_factory: pytest.TempPathFactory) -> None:
+    item = request.node
+    assert isinstance(item, MissionItem)
+    item.run_mission(subtests, tmp_path_factory)
+
+
+class MissionItem(pytest.Function):
+    """A mission as one test; its steps are reported as subtests."""
+
+    mission: Mission | None = None
+    load_error: str | None = None
+    display_path: str = ""
+    result: MissionResult | None = None
+
+    def apply_marks(self) -> str | None:
+        assert self.mission is not None
+        self.add_marker(pytest.mark.mission)
+        for name in self.mission.marks:
+            try:
+                marker = getattr(pytest.mark, name)
+            except pytest.fail.Exception as exc:
+                return MissionFormatError(
+                    f"unknown mark '{name}' ({exc.msg})", path=self.display_path,
+                    hint=f"register it in the pytest configuration: markers = {name}: description",
+                ).render()
+            self.add_marker(marker)
+        if self.mission.skip is not None:
+            self.add_marker(pytest.mark.skip(reason=self.mission.skip))
+        if self.mission.config.workspace.kind == "project":
+            self.add_marker(pytest.mark.xdist_group(_PROJECT_GROUP))
+        return None
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        line = self.mission.line - 1 if self.mission is not None else 0
+        label = self.name if self.mission is None else f"{self.name}: {self.mission.name}"
+        return self.path, line, label
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str | Any:  # type: ignore[override]
+        if isinstance(excinfo.value, MissionError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def _settings(self) -> RunSettings:
+        config = self.config
+        mission_vars = _parse_vars(config.getini("mission_vars"), "mission_vars")
+        mission_vars.update(_parse_vars(config.getoption("mission_var"), "--mission-var"))
+        return RunSettings(
+            rootdir=Path(config.rootpath),
+            pass_env=tuple(config.getini("mission_pass_env")),
+            vars_override=mission_vars,
+            tolerate=not config.getoption("runxfail"),
+        )
+
+    def _check_dist(self) -> None:
+        assert self.mission is not None
+        if self.mission.config.workspace.kind != "project":
+            return
+        workers = self.config.getoption("numprocesses", None)
+        dist = self.config.getoption("dist", "no")
+        if workers and dist not in ("loadgroup", "no"):
+            raise MissionFormatError(
+                f"a 'workspace: project' mission needs --dist loadgroup under -n (got --dist {dist})",
+                path=self.display_path,
+                hint="add --dist loadgroup so project missions share one worker and never edit one checkout at once",
+            )
+
+    def run_mission(self, subtests: pytest.Subtests, tmp_path_factory: pytest.TempPathFactory) -> None:
+        if self.load_error is not None:
+            pytest.fail(self.load_error, pytrace=False)
+        mission = self.mission
+        assert mission is not None
+        self._check_dist()
+        keep = self.config.getoption("mission_keep_workspace") or self.config.getini("mission_keep_workspace")
+        base = tmp_path_factory.mktemp(f"mission-{self.name}"[:40], numbered=True)
+        home, tmpdir = base / "home", base / "tmp"
+        home.mkdir()
+        tmpdir.mkdir()
+        kind = mission.config.workspace.kind
+        if kind == "project":
+            workspace = Path(self.config.rootpath)
+        else:
+            workspace = base / "workspace"
+            if kind == "copy":
+                assert mission.config.workspace.copy_from is not None
+                shutil.copytree(mission.config.workspace.copy_from, workspace, symlinks=True)
+            else:
+                workspace.mkdir()
+        run = MissionRun(mission, workspace=workspace, home=home, tmpdir=tmpdir, settings=self._settings())
+        stop: BaseException | None = None
+        try:
+            for step in run:
+                try:
+                    with subtests.test(msg=step.id):
+                        _report_step(run.execute(step))
+                except (pytest.fail.Exception, pytest.skip.Exception) as exc:
+                    # Under -x/--maxfail pytest re-raises subtest outcomes; the mission keeps control
+                    # so its always() steps still run, and stops after the mission.
+                    stop = stop or exc
+        finally:
+            self.result = result = run.result()
+            passed = result.status in (MissionStatus.PASSED, MissionStatus.XFAILED)
+            if keep == "never" or (keep == "failed" and passed):
+                shutil.rmtree(base, ignore_errors=True)
+        if result.status is MissionStatus.XFAILED:
+            pytest.xfail(f"{mission.xfail} ({result.message.splitlines()[0] if result.message else ''})")
+        if result.status is not MissionStatus.PASSED:
+            pytest.fail(result.message or "mission failed", pytrace=False)
+
+
+def _report_step(result: StepResult) -> None:
+    status = result.status
+    if status is StepStatus.PASSED:
+        return
+    if status in (StepStatus.FAILED, StepStatus.BLOCKED):
+        pytest.fail(result.reason, pytrace=False)
+    if status is StepStatus.TOLERATED:
+        pytest.xfail(result.reason)
+    pytest.skip(result.reason)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> Generator[None, None, None]:
+    # A broken mission file must never disappear behind -m: it is a failed mission.
+    if not config.getoption("markexpr", ""):
+        return (yield)
+    broken = {id(i) for i in items if isinstance(i, MissionItem) and i.load_error is not None}
+    if not broken:
+        return (yield)
+    positions = [(n, i) for n, i in enumerate(items) if id(i) in broken]
+    items[:] = [i for i in items if id(i) not in broken]
+    try:
+        return (yield)
+    finally:
+        for n, item in positions:
+            items.insert(min(n, len(items)), item)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if call.when == "call" and isinstance(item, MissionItem) and item.result is not None:
+        # Plain builtin data crosses xdist intact; the controller aggregates it.
+        report.mission = item.result.to_dict()  # type: ignore[attr-defined]
+    return report
+
+
+def _warn(message: str) -> None:
+    warnings.warn(pytest.PytestWarning(message), stacklevel=2)

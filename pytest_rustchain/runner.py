@@ -1,0 +1,414 @@
+"""Runs a loaded mission step by step and decides each step's outcome; knows nothing of pytest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_rustchain import plan, steps, templating
+from pytest_rustchain.environment import allowed_environment
+from pytest_rustchain.errors import MissionError, StepError, UnsafeStepError
+from pytest_rustchain.expect import check_expectations
+from pytest_rustchain.model import (
+    Mission,
+    MissionResult,
+    MissionStatus,
+    SkipKind,
+    Step,
+    StepResult,
+    StepStatus,
+)
+from pytest_rustchain.paths import resolve_in_workspace
+
+__all__ = ["MissionRun", "RunSettings", "SafetyCheck"]
+
+#: Called before a step runs with the rendered parameters; raises ``UnsafeStepError`` to block.
+SafetyCheck = Callable[[Step, Mapping[str, Any], "steps.StepContext"], None]
+
+_TAIL_LINES = 20
+_STATUS_FUNCS = ("success()", "failure()", "always()", "cancelled()")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSettings:
+    rootdir: Path
+    pass_env: tuple[str, ...] = ()
+    source_env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    vars_override: Mapping[str, Any] = field(default_factory=dict)
+    output_cap: int = 64 * 1024
+    max_file_bytes: int = 50 * 1024 * 1024
+    python: str = sys.executable
+    tolerate: bool = True
+    """False under ``--runxfail``: tolerated failures become real ones."""
+    safety_check: SafetyCheck | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+
+def _tail(text: str, lines: int = _TAIL_LINES) -> str:
+    parts = text.rstrip("\n").splitlines()
+    shown = parts[-lines:]
+    prefix = [f"[... {len(parts) - lines} earlier lines ...]"] if len(parts) > lines else []
+    return "\n".join("    " + line for line in (*prefix, *shown))
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+class _StepView(dict[str, Any]):
+    """``steps.x.stdout`` and ``steps.x.outputs.stdout`` both work in templates."""
+
+
+class MissionRun:
+    """Iterate to get the steps in run order; ``execute`` each; ``result()`` at the end."""
+
+    def __init__(
+        self,
+        mission: Mission,
+        *,
+        workspace: Path,
+        home: Path,
+        tmpdir: Path,
+        settings: RunSettings,
+    ) -> None:
+        self.mission = mission
+        self.workspace = workspace.resolve()
+        self.settings = settings
+        self.started = time.monotonic()
+        self.timestamp = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        self.results: dict[str, StepResult] = {}
+        self._hard_failed: list[str] = []  # failed or blocked, in order; drives deps, fail_fast, failure()
+        self._bad: dict[str, str] = {}  # step id -> root failed step id (failed, or skipped for a failure)
+        self._timed_out = False
+        self._order = plan.order(mission.steps)
+        base = allowed_environment(settings.source_env, settings.pass_env)
+        base.update({"HOME": str(home), "TMPDIR": str(tmpdir), "MISSION_WORKSPACE": str(self.workspace)})
+        base.update(mission.env)
+        self.env = base
+        self._vars = {**mission.vars, **settings.vars_override}
+        self._context: dict[str, Any] = {
+            "vars": self._vars,
+            "env": dict(base),
+            "steps": {},
+            "timestamp": self.timestamp,
+            "workspace": str(self.workspace),
+            "mission": {"name": mission.name, "path": mission.display_path, "stem": mission.stem},
+            "python": settings.python,
+        }
+
+    # -- iteration -------------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Step]:
+        return iter(self._order)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def _remaining(self) -> float | None:
+        limit = self.mission.config.mission_timeout_seconds
+        if limit is None:
+            return None
+        return limit - self.elapsed
+
+    # -- deciding --------------------------------------------------------------------------------
+
+    def _skip(self, step: Step, reason: str, kind: SkipKind, root: str | None = None) -> StepResult:
+        if kind is SkipKind.FAILURE and root:
+            self._bad[step.id] = root
+        return self._record(
+            StepResult(
+                step_id=step.id, step_type=step.step_type, family=self._family(step),
+                status=StepStatus.SKIPPED, reason=reason, skip_kind=kind, line=step.line,
+            )
+        )
+
+    def _family(self, step: Step) -> str:
+        return steps.registry()[step.step_type].family
+
+    def _record(self, result: StepResult) -> StepResult:
+        self.results[result.step_id] = result
+        return result
+
+    def _status_context(self) -> dict[str, Any]:
+        failed = bool(self._hard_failed)
+        return {
+            **self._context,
+            "success": lambda: not failed,
+            "failure": lambda: failed,
+            "always": lambda: True,
+            "cancelled": lambda: self._timed_out,
+        }
+
+    def execute(self, step: Step) -> StepResult:
+        """Decide whether ``step`` runs, run it, and return its recorded result."""
+        remaining = self._remaining()
+        if remaining is not None and remaining <= 0:
+            self._timed_out = True
+        condition = step.condition
+        if condition != "always()":
+            bad_deps = [d for d in step.depends_on if d in self._bad]
+            uses_status = condition != "success()" and any(f in condition for f in _STATUS_FUNCS)
+            if self._timed_out:
+                limit = self.mission.config.mission_timeout_seconds or 0
+                return self._skip(step, f"mission timed out after {limit:g} s", SkipKind.FAILURE, root=step.id)
+            if condition == "failure()":
+                if not self._hard_failed:
+                    return self._skip(step, "if: failure() and no earlier step failed", SkipKind.CONDITION)
+            elif not uses_status:
+                if bad_deps:
+                    root = self._bad[bad_deps[0]]
+                    how = "failed" if root == bad_deps[0] else f"was skipped because '{root}' failed"
+                    return self._skip(step, f"dependency '{bad_deps[0]}' {how}", SkipKind.FAILURE, root=root)
+                if self._hard_failed and self.mission.config.fail_fast:
+                    first = self._hard_failed[0]
+                    return self._skip(step, f"skipped after '{first}' failed (fail_fast)", SkipKind.FAILURE, root=first)
+            if condition not in ("success()", "failure()"):
+                try:
+                    value = templating.evaluate(condition, self._status_context())
+                except templating.TemplateError as exc:
+                    return self._fail(step, {}, {}, [f"if: {exc}"], 0.0, 1)
+                if not value:
+                    return self._skip(step, f"if: {condition} is false", SkipKind.CONDITION)
+        return self._run(step)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def _timeout_for(self, step: Step) -> float:
+        timeout = step.timeout_seconds or self.mission.config.timeout_seconds
+        remaining = self._remaining()
+        if remaining is not None and step.condition != "always()":
+            timeout = max(0.05, min(timeout, remaining))
+        return timeout
+
+    def _resolver(self, cwd: Path) -> Callable[[str], Path]:
+        def resolve(rel: str) -> Path:
+            return resolve_in_workspace(self.workspace, rel, cwd=cwd)
+
+        return resolve
+
+    def _run(self, step: Step) -> StepResult:
+        spec = steps.registry()[step.step_type]
+        started = time.monotonic()
+        try:
+            params = self._render(step, step.parameters, shell=spec.command_like and bool(step.parameters.get("shell")))
+        except templating.TemplateError as exc:
+            return self._fail(step, step.parameters, {}, [f"parameters: {exc}"], time.monotonic() - started, 1)
+        env = dict(self.env)
+        env.update(step.env)
+        timeout = self._timeout_for(step)
+        ctx = steps.StepContext(
+            step_id=step.id,
+            workspace=self.workspace,
+            cwd=self.workspace,
+            env=env,
+            timeout=timeout,
+            mission_path=self.mission.path,
+            rootdir=self.settings.rootdir,
+            max_file_bytes=self.settings.max_file_bytes,
+            output_cap=self.settings.output_cap,
+        )
+        if self.settings.safety_check is not None:
+            try:
+                self.settings.safety_check(step, params, ctx)
+            except UnsafeStepError as exc:
+                self._hard_failed.append(step.id)
+                self._bad[step.id] = step.id
+                return self._record(
+                    StepResult(
+                        step_id=step.id, step_type=step.step_type, family=spec.family, status=StepStatus.BLOCKED,
+                        reason=exc.explanation, duration=time.monotonic() - started, line=step.line, params=params,
+                    )
+                )
+        attempts = 0
+        delay = step.retries.delay_seconds
+        while True:
+            attempts += 1
+            attempt_start = time.monotonic()
+            outputs: dict[str, Any] = {}
+            problems: list[str] = []
+            try:
+                outputs = spec.run(params, ctx)
+            except StepError as exc:
+                outputs = dict(exc.outputs)
+                problems.append(exc.message)
+            duration = time.monotonic() - attempt_start
+            if not problems or spec.command_like:
+                try:
+                    expect = self._render(step, step.expect, shell=False, extra={"result": outputs})
+                    problems.extend(
+                        check_expectations(
+                            expect, outputs, duration=duration, resolve=self._resolver(ctx.cwd),
+                            command_like=spec.command_like and not (problems and outputs.get("exit_code") is None),
+                        )
+                    )
+                except templating.TemplateError as exc:
+                    problems.append(f"expect: {exc}")
+            if not problems:
+                self._publish(step, outputs, "passed")
+                return self._record(
+                    StepResult(
+                        step_id=step.id, step_type=step.step_type, family=spec.family, status=StepStatus.PASSED,
+                        duration=time.monotonic() - started, outputs=outputs, attempts=attempts, line=step.line,
+                        params=params,
+                        reason=f"passed on attempt {attempts} of {step.retries.count + 1} (flaky)" if attempts > 1 else "",
+                    )
+                )
+            if attempts > step.retries.count or (self._remaining() or 1) <= 0:
+                return self._fail(step, params, outputs, problems, time.monotonic() - started, attempts)
+            self.settings.sleep(delay)
+            delay *= step.retries.backoff
+
+    def _render(
+        self, step: Step, value: Mapping[str, Any], *, shell: bool, extra: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        if not step.render:
+            return dict(value)
+        context = self._context if extra is None else {**self._context, **extra}
+        shell_keys = frozenset({"command"}) if shell else frozenset()
+        rendered: dict[str, Any] = templating.render_value(
+            dict(value), context, strict=not self.mission.compat, shell_keys=shell_keys
+        )
+        return rendered
+
+    def _publish(self, step: Step, outputs: Mapping[str, Any], status: str) -> None:
+        view = _StepView(outputs)
+        view["outputs"] = dict(outputs)
+        view["status"] = status
+        self._context["steps"][step.id] = view
+
+    def _fail(
+        self,
+        step: Step,
+        params: Mapping[str, Any],
+        outputs: Mapping[str, Any],
+        problems: list[str],
+        duration: float,
+        attempts: int,
+    ) -> StepResult:
+        self._publish(step, outputs, "failed")
+        text = self._failure_text(step, params, outputs, problems, attempts)
+        mission = self.mission
+        tolerated_by = ""
+        if step.continue_on_error:
+            tolerated_by = "continue_on_error"
+        elif mission.xfail is not None:
+            tolerated_by = f"mission xfail: {mission.xfail}"
+            self._hard_failed.append(step.id)
+            self._bad[step.id] = step.id
+        elif mission.config.success_threshold is not None:
+            tolerated_by = f"success_threshold {mission.config.success_threshold:g}"
+            self._hard_failed.append(step.id)
+            self._bad[step.id] = step.id
+        else:
+            self._hard_failed.append(step.id)
+            self._bad[step.id] = step.id
+        if tolerated_by and self.settings.tolerate:
+            status = StepStatus.TOLERATED
+            text = f"tolerated ({tolerated_by}): " + text
+        else:
+            status = StepStatus.FAILED
+            if tolerated_by and step.continue_on_error:
+                # Under --runxfail a tolerated failure is a real one, with the usual consequences.
+                self._hard_failed.append(step.id)
+                self._bad[step.id] = step.id
+        return self._record(
+            StepResult(
+                step_id=step.id, step_type=step.step_type, family=self._family(step), status=status, reason=text,
+                duration=duration, outputs=outputs, attempts=attempts, line=step.line, params=params,
+            )
+        )
+
+    def _failure_text(
+        self, step: Step, params: Mapping[str, Any], outputs: Mapping[str, Any], problems: list[str], attempts: int
+    ) -> str:
+        lines = [f"step '{step.id}' ({step.step_type}) failed at {self.mission.display_path}:{step.line}"]
+        lines.extend(f"  {p}" for p in problems)
+        if "command" in outputs:
+            lines.append(f"  command: {_short(outputs['command'])}")
+        elif params:
+            shown = ", ".join(f"{k}={_short(v, 80)}" for k, v in params.items() if k not in ("content",))
+            if shown:
+                lines.append(f"  parameters: {shown}")
+        if "exit_code" in outputs and not any(p.startswith("exit code") for p in problems):
+            lines.append(f"  exit code: {outputs['exit_code']}")
+        if attempts > 1:
+            lines.append(f"  attempts: {attempts}")
+        for stream in ("stderr", "stdout"):
+            text = outputs.get(stream)
+            if isinstance(text, str) and text.strip():
+                lines.append(f"  {stream} (last lines):")
+                lines.append(_tail(text))
+        lines.append(f"  workspace: {self.workspace}")
+        return "\n".join(lines)
+
+    # -- the end ---------------------------------------------------------------------------------
+
+    def result(self) -> MissionResult:
+        mission = self.mission
+        ordered = {s.id: self.results[s.id] for s in self._order if s.id in self.results}
+        failed = [r for r in ordered.values() if r.status in (StepStatus.FAILED, StepStatus.BLOCKED)]
+        tolerated = [r for r in ordered.values() if r.status is StepStatus.TOLERATED]
+        blocked = [r for r in failed if r.status is StepStatus.BLOCKED]
+        counted = [r for r in ordered.values() if r.counted]
+        passed = sum(1 for r in counted if r.status is StepStatus.PASSED)
+        rate = passed / len(counted) if counted else None
+        threshold = mission.config.success_threshold
+        message = ""
+        if mission.xfail is not None and not blocked:
+            problems = failed + [r for r in tolerated if r.reason.startswith("tolerated (mission xfail")]
+            status = MissionStatus.XFAILED if problems else MissionStatus.XPASSED
+            if status is MissionStatus.XPASSED:
+                message = f"mission marked xfail ({mission.xfail}) but every step passed"
+            else:
+                message = _rollup(problems, len(ordered))
+        elif threshold is not None:
+            met = rate is not None and rate >= threshold
+            ok = met and not failed
+            status = MissionStatus.PASSED if ok else MissionStatus.FAILED
+            if not ok:
+                shown = "n/a" if rate is None else f"{rate:.2f}"
+                head = f"step success rate {shown} is below the threshold {threshold:g}" if not met else ""
+                bad = failed + tolerated
+                parts = [p for p in (head, _rollup(bad, len(ordered)) if bad else "") if p]
+                message = "\n".join(parts)
+        else:
+            status = MissionStatus.FAILED if failed else MissionStatus.PASSED
+            if failed:
+                message = _rollup(failed, len(ordered))
+        return MissionResult(
+            name=mission.name,
+            path=mission.display_path,
+            status=status,
+            steps=ordered,
+            duration=self.elapsed,
+            workspace=str(self.workspace),
+            message=message,
+        )
+
+
+def _rollup(failed: list[StepResult], total: int) -> str:
+    head = f"{len(failed)} of {total} steps failed: {', '.join(r.step_id for r in failed)}"
+    return "\n\n".join([head, *(r.reason for r in failed)])
+
+
+def run_steps(run: MissionRun, on_result: Callable[[StepResult], None] | None = None) -> MissionResult:
+    """Run every step of ``run`` without pytest (the Python API and the benchmarks)."""
+    for step in run:
+        result = run.execute(step)
+        if on_result is not None:
+            on_result(result)
+    return run.result()
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, MissionError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,27 @@
+"""Step types: the registry and every built-in family (importing this registers them)."""
+
+from __future__ import annotations
+
+from pytest_rustchain.steps import command, data, files
+from pytest_rustchain.steps.base import (
+    Outputs,
+    StepContext,
+    StepType,
+    canonical_name,
+    closest,
+    register,
+    registry,
+)
+
+__all__ = [
+    "Outputs",
+    "StepContext",
+    "StepType",
+    "canonical_name",
+    "closest",
+    "command",
+    "data",
+    "files",
+    "register",
+    "registry",
+]

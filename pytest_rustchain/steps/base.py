@@ -1,0 +1,99 @@
+"""The contract between the runner and step implementations: context, step type record, registry."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_rustchain.errors import StepError
+
+__all__ = [
+    "Outputs",
+    "StepContext",
+    "StepError",
+    "StepType",
+    "closest",
+    "register",
+    "registry",
+]
+
+Outputs = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepContext:
+    """Everything a step implementation may use; steps never look at global state."""
+
+    step_id: str
+    workspace: Path
+    """The mission's workspace root (already resolved); every path parameter is relative to it."""
+    cwd: Path
+    """Directory relative paths are resolved against (the workspace unless ``working_dir`` moved it)."""
+    env: Mapping[str, str]
+    """The full environment a subprocess gets (already filtered and merged)."""
+    timeout: float
+    """Seconds this step may take."""
+    mission_path: Path
+    rootdir: Path
+    max_file_bytes: int = 50 * 1024 * 1024
+    output_cap: int = 64 * 1024
+    """Bytes of head and of tail kept of each captured stream."""
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
+StepFunc = Callable[[Mapping[str, Any], StepContext], Outputs]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepType:
+    """One step type: its canonical name, its parameter schema and the function that runs it.
+
+    ``run(params, ctx)`` returns the outputs mapping, or raises ``StepError(message, outputs=...)``
+    when the step fails. ``params`` are the rendered parameters, already validated by ``schema``.
+    """
+
+    name: str
+    schema: Mapping[str, Any]
+    """JSON Schema (Draft 2020-12) of the ``parameters`` mapping; use additionalProperties: false."""
+    run: StepFunc
+    aliases: tuple[str, ...] = ()
+    family: str = "other"
+    """Used for the per-type success rate table (file operations, commands, ...)."""
+    command_like: bool = False
+    """True when outputs carry exit_code/stdout/stderr (enables those ``expect`` keys)."""
+
+
+_REGISTRY: dict[str, StepType] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(step_type: StepType) -> StepType:
+    _REGISTRY[step_type.name] = step_type
+    for alias in step_type.aliases:
+        _ALIASES[alias] = step_type.name
+    return step_type
+
+
+def registry() -> Mapping[str, StepType]:
+    return _REGISTRY
+
+
+def canonical_name(name: str) -> str | None:
+    """Map a spelling (``CreateFile``, ``create-file``, ``command``) to its registered name."""
+    if name in _REGISTRY:
+        return name
+    if name in _ALIASES:
+        return _ALIASES[name]
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    snake = snake.replace("-", "_")
+    if snake in _REGISTRY:
+        return snake
+    return _ALIASES.get(snake)
+
+
+def closest(word: str, choices: list[str] | tuple[str, ...] | Any) -> str | None:
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return found[0] if found else None

@@ -1,0 +1,142 @@
+"""The sandboxed Jinja2 environment that renders mission strings, and the names it exposes."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from pytest_rustchain.errors import MissionError
+
+__all__ = ["TemplateError", "Unquoted", "has_template", "render_value", "check_syntax"]
+
+
+class TemplateError(MissionError):
+    """A template could not be rendered (undefined name, syntax error, sandbox violation)."""
+
+
+class Unquoted(str):
+    """A value the ``unquoted`` filter marked as shell syntax, inserted without quoting."""
+
+    __slots__ = ()
+
+
+class _KeepUndefined(jinja2.ChainableUndefined):
+    """RustChain compatibility: an undefined name stays as the text that named it."""
+
+    def __str__(self) -> str:
+        return "{{ " + (self._undefined_name or "") + " }}"
+
+
+def _shell_finalize(value: Any) -> Any:
+    # Every inserted value becomes one shell word, so a step output such as
+    # "x; rm -rf ~" is printed by `echo`, never executed.
+    if isinstance(value, Unquoted):
+        return str(value)
+    if isinstance(value, jinja2.Undefined):
+        return value
+    return shlex.quote(str(value))
+
+
+def _unquoted(value: Any) -> Unquoted:
+    return Unquoted(str(value))
+
+
+def _make(undefined: type[jinja2.Undefined], *, shell: bool) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        undefined=undefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        finalize=_shell_finalize if shell else None,
+    )
+    env.filters["unquoted"] = _unquoted
+    return env
+
+
+_ENVS: dict[tuple[bool, bool], SandboxedEnvironment] = {
+    (strict, shell): _make(jinja2.StrictUndefined if strict else _KeepUndefined, shell=shell)
+    for strict in (True, False)
+    for shell in (True, False)
+}
+
+
+def has_template(text: str) -> bool:
+    return "{{" in text or "{%" in text or "{#" in text
+
+
+def check_syntax(text: str) -> str | None:
+    """Return a syntax error message (with the template's own line) or None."""
+    try:
+        _ENVS[(True, False)].parse(text)
+    except jinja2.TemplateSyntaxError as exc:
+        return f"template syntax error on template line {exc.lineno}: {exc.message}"
+    return None
+
+
+def render_string(
+    text: str, context: Mapping[str, Any], *, strict: bool = True, shell: bool = False
+) -> str:
+    if not has_template(text):
+        return text
+    env = _ENVS[(strict, shell)]
+    try:
+        return env.from_string(text).render(context)
+    except jinja2.UndefinedError as exc:
+        names = ", ".join(sorted(k for k in context if not k.startswith("_")))
+        raise TemplateError(f"{exc.message}; names that exist: {names}") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"template syntax error: {exc.message}") from None
+    except jinja2.exceptions.SecurityError as exc:
+        raise TemplateError(f"template refused by the sandbox: {exc}") from None
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        raise TemplateError(f"template failed: {type(exc).__name__}: {exc}") from None
+
+
+def render_value(
+    value: Any, context: Mapping[str, Any], *, strict: bool = True, shell_keys: frozenset[str] = frozenset()
+) -> Any:
+    """Render every string inside ``value`` (mappings and lists are walked), once.
+
+    ``shell_keys`` names the top-level keys whose strings are shell command lines: values inserted
+    there are shell-quoted.
+    """
+    if isinstance(value, str):
+        return render_string(value, context, strict=strict)
+    if isinstance(value, Mapping):
+        return {
+            k: (
+                render_string(v, context, strict=strict, shell=True)
+                if k in shell_keys and isinstance(v, str)
+                else render_value(v, context, strict=strict)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [render_value(v, context, strict=strict) for v in value]
+    return value
+
+
+def check_expression(text: str) -> str | None:
+    """Return a syntax error message for an ``if:`` expression, or None."""
+    try:
+        _ENVS[(True, False)].compile_expression(text)
+    except jinja2.TemplateSyntaxError as exc:
+        return f"expression syntax error: {exc.message}"
+    return None
+
+
+def evaluate(text: str, context: Mapping[str, Any]) -> Any:
+    """Evaluate an expression to a Python value (``vars.deploy`` is ``False``, not ``"False"``)."""
+    try:
+        return _ENVS[(True, False)].compile_expression(text, undefined_to_none=False)(**context)
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(f"{exc.message} in expression {text!r}") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"expression syntax error: {exc.message}") from None
+    except jinja2.exceptions.SecurityError as exc:
+        raise TemplateError(f"expression refused by the sandbox: {exc}") from None
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        raise TemplateError(f"expression failed: {type(exc).__name__}: {exc}") from None

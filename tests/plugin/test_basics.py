@@ -1,0 +1,86 @@
+"""Black-box tests: missions collected as items, steps reported as subtests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+WriteMission = Callable[[str, str], None]
+
+PASSING = """
+name: Release build
+steps:
+  - id: make-dir
+    step_type: command
+    parameters: {command: mkdir -p build}
+  - id: write
+    step_type: create_file
+    parameters: {path: build/out.txt, content: "hello"}
+  - id: check
+    step_type: read_file
+    parameters: {path: build/out.txt}
+    expect:
+      output: {content: hello}
+"""
+
+
+def test_steps_are_subpassed_lines(pytester: pytest.Pytester, mission: WriteMission) -> None:
+    """Each step shows as SUBPASSED[id] under -v and the mission passes."""
+    mission("release", PASSING)
+    result = pytester.runpytest("-v")
+    result.stdout.fnmatch_lines(
+        [
+            "*SUBPASSED[[]make-dir[]]*",
+            "*SUBPASSED[[]write[]]*",
+            "*SUBPASSED[[]check[]]*",
+            "*release.mission.yaml::release PASSED*",
+        ]
+    )
+    assert result.ret == 0
+
+
+def test_item_id_is_path_and_stem(pytester: pytest.Pytester, mission: WriteMission) -> None:
+    """The item is `path::stem`, so -k, --lf and history use the file name."""
+    mission("release", PASSING)
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["release.mission.yaml::release"])
+
+
+def test_failing_step_fails_mission_and_skips_dependents(pytester: pytest.Pytester, mission: WriteMission) -> None:
+    """A failing step is SUBFAILED with its stderr; its dependents are SUBSKIPPED naming it."""
+    mission(
+        "build",
+        """
+        name: Build
+        steps:
+          - id: compile
+            step_type: command
+            parameters:
+              command: sh
+              args: [-c, "echo 'error: missing semicolon' >&2; exit 3"]
+          - id: package
+            step_type: noop
+            depends_on: [compile]
+        """,
+    )
+    result = pytester.runpytest("-v", "-rA")
+    result.stdout.fnmatch_lines(
+        [
+            "*SUBFAILED[[]compile[]]*",
+            "*SUBSKIPPED[[]package[]]*",
+            "*exit code 3 (expected 0)*",
+            "*error: missing semicolon*",
+            "*1 of 2 steps failed: compile*",
+        ]
+    )
+    assert "dependency 'compile' failed" in result.stdout.str()
+    assert result.ret == 1
+
+
+def test_k_selects_by_stem(pytester: pytest.Pytester, mission: WriteMission) -> None:
+    """-k release selects only the release mission."""
+    mission("release", PASSING)
+    mission("nightly", PASSING.replace("Release build", "Nightly"))
+    result = pytester.runpytest("-v", "-k", "release")
+    result.assert_outcomes(passed=1, deselected=1)
