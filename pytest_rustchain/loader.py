@@ -128,7 +128,7 @@ def _schema_error(ctx: _Ctx, error: ValidationError, *, where: str = "", known: 
         key = unknown[0] if unknown else "?"
         choices = list(known) or list(error.schema.get("properties", {}))
         match = steps.closest(key, choices)
-        hint = f"did you mean '{match}'?" if match else f"allowed keys: {', '.join(sorted(choices))}"
+        hint = f"did you mean '{match}'?" if match else f"allowed keys: {', '.join(sorted(choices))}."
         if not where:
             hint += " Free-form data goes under 'metadata' or a key starting with 'x-'."
         return ctx.error(f"unknown key '{key}'{where}", (*path, key), hint=hint)

@@ -13,7 +13,7 @@ import pytest
 
 from pytest_rustchain.errors import MissionError, MissionFormatError
 from pytest_rustchain.loader import Limits, LoadOptions, load_mission, sniff_mission
-from pytest_rustchain.model import Mission, MissionResult, MissionStatus, StepResult, StepStatus
+from pytest_rustchain.model import Mission, MissionResult, MissionStatus, Step, StepResult, StepStatus
 from pytest_rustchain.runner import MissionRun, RunSettings
 
 DEFAULT_GLOBS = ("*.mission.yaml", "*.mission.yml")
@@ -150,6 +150,7 @@ class MissionItem(pytest.Function):
     load_error: str | None = None
     display_path: str = ""
     result: MissionResult | None = None
+    current_step: Step | None = None
 
     def apply_marks(self) -> str | None:
         assert self.mission is not None
@@ -230,6 +231,7 @@ class MissionItem(pytest.Function):
         stop: BaseException | None = None
         try:
             for step in run:
+                self.current_step = step
                 try:
                     with subtests.test(msg=step.id):
                         _report_step(run.execute(step))
@@ -238,6 +240,7 @@ class MissionItem(pytest.Function):
                     # so its always() steps still run, and stops after the mission.
                     stop = stop or exc
         finally:
+            self.current_step = None
             self.result = result = run.result()
             passed = result.status in (MissionStatus.PASSED, MissionStatus.XFAILED)
             if keep == "never" or (keep == "failed" and passed):
@@ -281,7 +284,13 @@ def pytest_collection_modifyitems(
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if call.when == "call" and isinstance(item, MissionItem) and item.result is not None:
+    if not isinstance(item, MissionItem):
+        return report
+    step = item.current_step
+    if step is not None and report.skipped and isinstance(report.longrepr, tuple):
+        # Point a step's skip at its YAML line, so -rs lists each reason where the step is.
+        report.longrepr = (item.display_path, step.line, report.longrepr[2])
+    if call.when == "call" and step is None and item.result is not None:
         # Plain builtin data crosses xdist intact; the controller aggregates it.
         report.mission = item.result.to_dict()  # type: ignore[attr-defined]
     return report

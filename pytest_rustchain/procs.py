@@ -89,7 +89,7 @@ class HeadTailBuffer:
             del self._tail[: len(self._tail) - self._cap]
 
     def result(self) -> CapturedStream:
-        tail = self._tail[len(self._tail) - self._cap :] if self._cap else bytearray()
+        tail = self._tail[max(0, len(self._tail) - self._cap) :]
         omitted = self._total - len(self._head) - len(tail)
         if omitted <= 0:
             text = (self._head + tail).decode("utf-8", errors="replace")
@@ -251,9 +251,7 @@ def _start_failure(exc: OSError, program: str, cwd: Path, env: Mapping[str, str]
         if candidate.is_dir():
             return StepError(f"program '{program}' is a directory")
         if not os.access(candidate, os.X_OK):
-            return StepError(
-                f"program '{program}' is not executable\nHINT: chmod +x it, or run it via its interpreter"
-            )
+            return StepError(f"program '{program}' is not executable\nHINT: chmod +x it, or run it via its interpreter")
         return StepError(f"cannot run '{program}': {exc.strerror or exc}")
     entries = os.get_exec_path(env)  # what exec searched: the default path when env has no PATH
     # exec resolves relative entries (and the empty one) against the directory the step runs in.

@@ -54,10 +54,13 @@ _SCALAR_TAGS: Final = frozenset(_STD + t for t in ("str", "int", "float", "bool"
 _KEY_TAGS: Final = frozenset({None, "!", _STR_TAG})
 
 # Event classes are compared by identity: the fastest dispatch for the hot loop.
-_SCALAR_EV: Final = ScalarEvent
-_ALIAS_EV: Final = AliasEvent
-_MAP_START: Final = MappingStartEvent
-_SEQ_START: Final = SequenceStartEvent
+# Typed Any so that mypy does not narrow events to the stubs' Optional-heavy classes.
+_SCALAR_EV: Final[Any] = ScalarEvent
+_ALIAS_EV: Final[Any] = AliasEvent
+_MAP_START: Final[Any] = MappingStartEvent
+_SEQ_START: Final[Any] = SequenceStartEvent
+_DOC_START: Final[Any] = DocumentStartEvent
+_STREAM_END: Final[Any] = StreamEndEvent
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,14 +136,12 @@ def _os_error(exc: OSError, shown: str) -> MissionFormatError:
     return MissionFormatError(f"cannot read the file: {reason}", path=shown)
 
 
-def read_mission_bytes(
-    path: Path, *, max_bytes: int = 1_048_576, display_path: str | None = None
-) -> bytes:
+def read_mission_bytes(path: Path, *, max_bytes: int = 1_048_576, display_path: str | None = None) -> bytes:
     """Read a mission file, refusing anything but a regular file of at most ``max_bytes``."""
     shown = display_path or str(path)
     try:
         # stat() follows symlinks, so a link to /dev/zero is seen as the device it is.
-        before = os.stat(path)
+        before = path.stat()
     except ValueError:
         raise MissionFormatError("the file name contains a NUL character", path=shown) from None
     except OSError as exc:
@@ -151,12 +152,7 @@ def read_mission_bytes(
         raise _too_big(before.st_size, max_bytes, shown)
     # O_NONBLOCK: if the file is swapped for a FIFO after the stat, open() must not wait for a
     # writer; fstat() below then sees the FIFO and refuses it.
-    flags = (
-        os.O_RDONLY
-        | getattr(os, "O_NONBLOCK", 0)
-        | getattr(os, "O_NOCTTY", 0)
-        | getattr(os, "O_CLOEXEC", 0)
-    )
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
     except OSError as exc:
@@ -190,10 +186,7 @@ def read_mission_bytes(
 # zero-width characters, bidi embeddings/overrides/isolates (Trojan Source), Unicode line and
 # paragraph separators (line breaks to YAML, not to most editors), and the two non-characters.
 _BAD_CHAR = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
-    "\u200b-\u200d\u2060\ufeff"
-    "\u202a-\u202e\u2066-\u2069"
-    "\u2028\u2029\ufffe\uffff]"
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069\u2028\u2029\ufffe\uffff]"
 )
 _BIDI: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _C0_NAMES: Final = {
@@ -244,9 +237,7 @@ def _bad_char_error(text: str, index: int, shown: str) -> MissionFormatError:
             if ch == "\x00"
             else "remove it; in a double-quoted string, write it as an escape such as \\x1b"
         )
-    return MissionFormatError(
-        f"{what} is not allowed in a mission file", path=shown, line=line, col=col, hint=hint
-    )
+    return MissionFormatError(f"{what} is not allowed in a mission file", path=shown, line=line, col=col, hint=hint)
 
 
 def _decode(data: bytes, shown: str) -> str:
@@ -279,8 +270,7 @@ def _decode(data: bytes, shown: str) -> str:
 
 _BOOLS: Final = {
     spelled: value
-    for word, value in (("yes", True), ("no", False), ("true", True))
-    + (("false", False), ("on", True), ("off", False))
+    for word, value in (("yes", True), ("no", False), ("true", True), ("false", False), ("on", True), ("off", False))
     for spelled in (word, word.capitalize(), word.upper())
 }
 _NULLS: Final = frozenset({"", "~", "null", "Null", "NULL"})
@@ -404,9 +394,7 @@ def _tag_error(tag: str, pos: tuple[int, int], shown: str) -> MissionFormatError
     )
 
 
-def _resolve_tagged(
-    tag: str, text: str, pos: tuple[int, int], shown: str
-) -> tuple[Any, str | None]:
+def _resolve_tagged(tag: str, text: str, pos: tuple[int, int], shown: str) -> tuple[Any, str | None]:
     if tag not in _SCALAR_TAGS:
         raise _tag_error(tag, pos, shown)
     kind = tag[len(_STD) :]
@@ -418,9 +406,7 @@ def _resolve_tagged(
         if kind == "float":
             return _to_float(text.strip())[0], None
         if kind == "bool":
-            return {"yes": True, "true": True, "on": True, "no": False, "false": False}.get(
-                text.lower(), {"off": False}[text.lower()]
-            ), None
+            return _BOOLS[text.lower()], None
         if text in _NULLS:
             return None, None
     except (ValueError, KeyError, IndexError):
@@ -438,7 +424,7 @@ def _resolve_tagged(
 # Phase 1: events to a light node tree (iterative, so nesting cannot exhaust any stack)
 #
 # Nodes are lists and tuples indexed by the constants below, for speed:
-#   scalar: (SCALAR, value, pos, text, surprise)
+#   scalar: (SCALAR, value, pos, surprise, source text)
 #   alias:  (ALIAS, target node, pos of *name)
 #   seq/map frame: [kind, items, pos, anchor, pending key, has merge key, nodes before, peak]
 #     map items are ((key text, key pos, is merge key), value node)
@@ -454,18 +440,18 @@ def _at(pos: tuple[int, int], what: str, shown: str, hint: str = "") -> MissionF
     return MissionFormatError(what, path=shown, line=pos[0], col=pos[1], hint=hint)
 
 
+_TOP_HINT: Final = "a mission starts with keys such as 'name:' and 'steps:'"
+
+
 def _top_level_error(ev: Any, shown: str) -> MissionFormatError:
     pos = (ev.start_mark.line + 1, ev.start_mark.column + 1)
-    hint = "a mission starts with keys such as 'name:' and 'steps:'"
-    if type(ev) is _SEQ_START:
-        found = "this file holds a list"
-    elif type(ev) is _SCALAR_EV and ev.value == "" and ev.implicit[0]:
+    if type(ev) is _SCALAR_EV and ev.value == "" and ev.implicit[0]:
         found = "this file holds an empty document"
     elif type(ev) is _SCALAR_EV:
         found = f"this file holds the single value '{_short(ev.value)}'"
     else:
         found = "this file holds something else"
-    return _at(pos, f"a mission file holds one mapping; {found}", shown, hint)
+    return _at(pos, f"a mission file holds one mapping; {found}", shown, _TOP_HINT)
 
 
 def _scalar_node(ev: Any, pos: tuple[int, int], shown: str) -> tuple[Any, ...]:
@@ -474,31 +460,29 @@ def _scalar_node(ev: Any, pos: tuple[int, int], shown: str) -> tuple[Any, ...]:
     if tag is None or tag == "!":
         # PyYAML resolves a `!`-tagged plain scalar like an untagged one; so do we.
         if ev.implicit[0]:
-            return (_SCALAR, *_resolve_plain(text), pos, text)
-        return (_SCALAR, text, None, pos, text)
-    return (_SCALAR, *_resolve_tagged(tag, text, pos, shown), pos, text)
+            value, surprise = _resolve_plain(text)
+            return (_SCALAR, value, pos, surprise, text)
+        return (_SCALAR, text, pos, None, text)
+    value, surprise = _resolve_tagged(tag, text, pos, shown)
+    return (_SCALAR, value, pos, surprise, text)
 
 
 def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
     ev = get_event()  # StreamStartEvent
     ev = get_event()
-    if type(ev) is StreamEndEvent:
-        raise MissionFormatError(
-            "a mission file holds one mapping; this file is empty",
-            path=shown,
-            hint="a mission starts with keys such as 'name:' and 'steps:'",
-        )
+    if type(ev) is _STREAM_END:
+        raise MissionFormatError("a mission file holds one mapping; this file is empty", path=shown, hint=_TOP_HINT)
     ev = get_event()  # the document's root node
-    if type(ev) is not _MAP_START:
+    if type(ev) is not _MAP_START and type(ev) is not _SEQ_START:
         raise _top_level_error(ev, shown)
+    # A list at the top is refused only at its end, so that "too deep" wins for `[[[[...`.
 
     anchors: dict[str, tuple[Any, int, int]] = {}  # name -> (node, expanded size, height)
-    open_anchors: set[str] = set()
+    open_anchors: dict[str, tuple[int, int]] = {}  # anchored collections not yet closed
     stack: list[list[Any]] = []
     nodes = 0  # nodes so far, every alias counted as the size of what it names
     peak = 0  # deepest nesting so far, through aliases too
-    root: list[Any] | None = None
-    while root is None:
+    while True:
         cls = type(ev)
         if cls is _SCALAR_EV:
             nodes += 1
@@ -512,8 +496,7 @@ def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
                 if tag not in _KEY_TAGS:
                     raise _at(
                         pos,
-                        f"the mapping key '{_short(text)}' has the tag {_show_tag(tag)}; "
-                        "keys must be text",
+                        f"the mapping key '{_short(text)}' has the tag {_show_tag(tag)}; keys must be text",
                         shown,
                         "remove the tag",
                     )
@@ -531,8 +514,8 @@ def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
                     top[4] = _NO_KEY
             if node is not None and ev.anchor is not None:
                 name = ev.anchor
-                if name in anchors:
-                    raise _duplicate_anchor(name, anchors[name][0][2], pos, shown)
+                if name in anchors or name in open_anchors:
+                    raise _duplicate_anchor(name, anchors, open_anchors, pos, shown)
                 anchors[name] = (node, 1, 0)
             if nodes > MAX_NODES:
                 raise _at(pos, f"too many nodes (more than {MAX_NODES:,})", shown, _NODES_HINT)
@@ -559,9 +542,9 @@ def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
             anchor = ev.anchor
             frame: list[Any] = [kind, [], pos, anchor, _NO_KEY, False, nodes, peak]
             if anchor is not None:
-                if anchor in anchors:
-                    raise _duplicate_anchor(anchor, anchors[anchor][0][2], pos, shown)
-                open_anchors.add(anchor)
+                if anchor in anchors or anchor in open_anchors:
+                    raise _duplicate_anchor(anchor, anchors, open_anchors, pos, shown)
+                open_anchors[anchor] = pos
                 peak = depth  # measure this subtree's own height from here
             stack.append(frame)
             if nodes > MAX_NODES:
@@ -611,7 +594,7 @@ def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
                 top[1].append((top[4], (_ALIAS, target, pos)))
                 top[4] = _NO_KEY
             elif target[0] == _SCALAR:
-                top[4] = (target[3], pos, False)
+                top[4] = (target[4], pos, False)
             else:
                 raise _at(
                     pos,
@@ -625,10 +608,9 @@ def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
             if anchor is not None:
                 depth = len(stack) + 1
                 anchors[anchor] = (frame, nodes - frame[6] + 1, peak - depth + 1)
-                open_anchors.discard(anchor)
+                del open_anchors[anchor]
                 peak = max(peak, frame[7])
             if not stack:
-                root = frame
                 break
             top = stack[-1]
             if top[0] == _SEQ:
@@ -638,16 +620,18 @@ def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
                 top[4] = _NO_KEY
         ev = get_event()
 
+    if frame[0] != _MAP:
+        raise _at(frame[2], "a mission file holds one mapping; this file holds a list", shown, _TOP_HINT)
     get_event()  # DocumentEndEvent
     ev = get_event()
-    if type(ev) is DocumentStartEvent:
+    if type(ev) is _DOC_START:
         raise _at(
             (ev.start_mark.line + 1, ev.start_mark.column + 1),
             "a mission file holds one mapping; this file has a second YAML document here",
             shown,
             "remove the '---' line, or put each document in its own mission file",
         )
-    return root
+    return frame
 
 
 _DEPTH_HINT: Final = "flatten the structure; a mission needs only a few levels of nesting"
@@ -655,8 +639,13 @@ _NODES_HINT: Final = "split the mission into smaller files"
 
 
 def _duplicate_anchor(
-    name: str, first: tuple[int, int], pos: tuple[int, int], shown: str
+    name: str,
+    anchors: Mapping[str, tuple[Any, int, int]],
+    open_anchors: Mapping[str, tuple[int, int]],
+    pos: tuple[int, int],
+    shown: str,
 ) -> MissionFormatError:
+    first = anchors[name][0][2] if name in anchors else open_anchors[name]
     return _at(
         pos,
         f"the anchor &{name} is defined twice (lines {first[0]} and {pos[0]})",
@@ -682,8 +671,8 @@ class _Builder:
         kind = node[0]
         if kind == _SCALAR:
             self.marks[path] = node[2]
-            if node[4] is not None:
-                self.surprises[path] = node[4]
+            if node[3] is not None:
+                self.surprises[path] = node[3]
             return node[1]
         if kind == _ALIAS:
             # A fresh copy per use: a consumer editing one place must not change another.
@@ -706,8 +695,8 @@ class _Builder:
             sub = (*path, index)
             if item[0] == _SCALAR:
                 marks[sub] = item[2]
-                if item[4] is not None:
-                    self.surprises[sub] = item[4]
+                if item[3] is not None:
+                    self.surprises[sub] = item[3]
                 out.append(item[1])
             else:
                 out.append(self.value(item, sub, depth))
@@ -724,8 +713,8 @@ class _Builder:
             key_marks[sub] = kpos
             if item[0] == _SCALAR:
                 marks[sub] = item[2]
-                if item[4] is not None:
-                    self.surprises[sub] = item[4]
+                if item[3] is not None:
+                    self.surprises[sub] = item[3]
                 out[key] = item[1]
             else:
                 out[key] = self.value(item, sub, depth)
@@ -756,9 +745,7 @@ class _Builder:
         if merge is None:
             return own
         if chain >= MAX_DEPTH:
-            raise _at(
-                merge[0], f"merge keys (<<) chained more than {MAX_DEPTH} deep", self.shown
-            )
+            raise _at(merge[0], f"merge keys (<<) chained more than {MAX_DEPTH} deep", self.shown)
         source = _unalias(merge[1])
         sources = [_unalias(s) for s in source[1]] if source[0] == _SEQ else [source]
         for src in sources:
@@ -812,8 +799,8 @@ def _syntax_error(exc: yaml.YAMLError, text: str, shown: str) -> MissionFormatEr
     problem = exc.problem or "invalid YAML"
     ch = _char_at(text, mark.line, mark.column) if mark is not None else ""
     details: tuple[str, ...] = ()
-    if exc.context and exc.context_mark is not None and exc.context_mark is not mark:
-        cm = exc.context_mark
+    cm = exc.context_mark
+    if exc.context and cm is not None and mark is not None and (cm.line, cm.column) != (mark.line, mark.column):
         details = (f"{exc.context} (line {cm.line + 1}, column {cm.column + 1})",)
     hint = ""
     if ch == "\t" or "tab" in problem:
@@ -826,15 +813,16 @@ def _syntax_error(exc: yaml.YAMLError, text: str, shown: str) -> MissionFormatEr
         details = ()
     elif "cannot start any token" in problem:
         what = f"invalid YAML: {ch!r} cannot start a value" if ch else f"invalid YAML: {problem}"
-        hint = "quote the value" + (
-            f": {ch!r} is reserved in YAML" if ch in ("@", "`") else ""
-        )
+        hint = "quote the value" + (f": {ch!r} is reserved in YAML" if ch in ("@", "`") else "")
     elif "mapping values are not allowed" in problem:
         what = "invalid YAML: unexpected ':' (mapping values are not allowed here)"
         hint = "quote a value that contains ': ', or check the indentation"
-    elif "end of stream" in problem and exc.context and "quoted scalar" in exc.context:
+    elif "end of stream" in problem and exc.context_mark and "quoted" in (exc.context or ""):
+        # Point at the opening quote: the end of the file says nothing useful.
         what = "invalid YAML: a quoted string is never closed"
         hint = "add the closing quote"
+        line, col = exc.context_mark.line + 1, exc.context_mark.column + 1
+        details = ()
     elif "expected" in problem:
         what = f"invalid YAML: {problem}"
         hint = "check the indentation of this line against the lines above it"
@@ -867,11 +855,7 @@ def load_yaml_text(data: bytes, *, path: str) -> LoadedYaml:
     )
 
 
-def load_yaml_file(
-    path: Path, *, display_path: str | None = None, max_bytes: int = 1_048_576
-) -> LoadedYaml:
+def load_yaml_file(path: Path, *, display_path: str | None = None, max_bytes: int = 1_048_576) -> LoadedYaml:
     """Read and parse a mission file; every problem is a ``MissionFormatError``."""
     shown = display_path or str(path)
-    return load_yaml_text(
-        read_mission_bytes(path, max_bytes=max_bytes, display_path=shown), path=shown
-    )
+    return load_yaml_text(read_mission_bytes(path, max_bytes=max_bytes, display_path=shown), path=shown)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,15 @@ def canonical_name(name: str) -> str | None:
     return _ALIASES.get(snake)
 
 
-def closest(word: str, choices: list[str] | tuple[str, ...] | Any) -> str | None:
-    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return found[0] if found else None
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice a typo most likely meant (``comand`` -> ``command``, ``timout`` -> ``timeout_seconds``)."""
+    best: tuple[float, str] | None = None
+    for choice in choices:
+        score = difflib.SequenceMatcher(None, word.lower(), choice.lower()).ratio()
+        head = choice.split("_")[0]
+        if head != choice and len(head) >= 4:
+            # A typo of the first word of a snake_case key still points at the key.
+            score = max(score, difflib.SequenceMatcher(None, word.lower(), head.lower()).ratio() - 0.05)
+        if best is None or score > best[0]:
+            best = (score, choice)
+    return best[1] if best is not None and best[0] >= 0.6 else None

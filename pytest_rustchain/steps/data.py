@@ -128,11 +128,11 @@ def _check_json_values(data: Any, kind: str, where: str, *, max_values: int | No
         if isinstance(value, dict):
             for key, item in value.items():
                 if not isinstance(key, str):
-                    raise StepError(
-                        f"{kind} in {where} has a mapping key that is not a string: {key!r} at {path}\n"
-                        "JSON keys are strings\n"
-                        "HINT: quote the key"
-                    )
+                    lines = [f"{kind} in {where} has a mapping key that is not a string: {key!r} at {path}"]
+                    if isinstance(key, bool):
+                        lines.append("YAML 1.1 reads on/off/yes/no/true/false as booleans")
+                    lines.append("HINT: quote the key to make it a string (JSON keys are strings)")
+                    raise StepError("\n".join(lines))
                 pending.append((item, _json_path(path, key), depth + 1))
         elif isinstance(value, list):
             pending.extend((item, _json_path(path, index), depth + 1) for index, item in enumerate(value))
@@ -211,7 +211,8 @@ def parse_yaml_text(text: str, where: str = "content") -> Any:
         _scan_yaml(text, where)
         data = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 (CSafeLoader or SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        what = exc.problem or exc.context or "not YAML"
+        # The context says what the parser was doing ("while parsing a flow sequence").
+        what = "; ".join(part for part in (exc.context, exc.problem) if part) or "not YAML"
         raise _yaml_failure(where, what, text, exc.problem_mark or exc.context_mark) from None
     except yaml.YAMLError as exc:
         raise StepError(f"invalid YAML in {where}: {exc}") from None
@@ -273,7 +274,7 @@ def _validator_class(schema: Any, where: str) -> Any:
     found = validators.validator_for(schema, default=None) if isinstance(uri, str) else None
     if found is None:
         raise StepError(
-            f"the schema {where} names an unknown $schema: {uri!r}\n"
+            f"{where} names an unknown $schema: {uri!r}\n"
             f"HINT: use {_DEFAULT_SCHEMA_URI} (or another published draft), or leave $schema out"
         )
     return found
@@ -298,13 +299,13 @@ def validate_schema(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
     else:
         instance, instance_where = _load_document(ctx, str(params["path"]))
     if "schema" in params:
-        schema, schema_where = params["schema"], "(inline)"
+        schema, schema_where = params["schema"], "the inline schema"
     else:
-        schema, schema_where = _load_document(ctx, str(params["schema_path"]))
+        schema, where = _load_document(ctx, str(params["schema_path"]))
+        schema_where = f"the schema {where}"
     if not isinstance(schema, (dict, bool)):
         raise StepError(
-            f"the schema {schema_where} is not a JSON Schema: it is a {type(schema).__name__}, "
-            "not a mapping or true/false"
+            f"{schema_where} is not a JSON Schema: it is a {type(schema).__name__}, not a mapping or true/false"
         )
 
     cls = _validator_class(schema, schema_where)
@@ -312,7 +313,7 @@ def validate_schema(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
         cls.check_schema(schema)
     except SchemaError as exc:
         raise StepError(
-            f"the schema {schema_where} is not a valid JSON Schema: {_trim(exc.message)}\nat {exc.json_path}"
+            f"{schema_where} is not a valid JSON Schema: {_trim(exc.message)}\nat {exc.json_path}"
         ) from None
 
     refused: list[str] = []
@@ -334,11 +335,11 @@ def validate_schema(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
         ref = str(getattr(exc, "ref", "") or "")
         if refused:
             raise StepError(
-                f"cannot resolve $ref {quote_path(refused[0])} in the schema {schema_where}\n"
+                f"cannot resolve $ref {quote_path(refused[0])} in {schema_where}\n"
                 "references to other documents are never fetched\n"
                 'HINT: copy the referenced schema under $defs and use "$ref": "#/$defs/<name>"'
             ) from None
-        raise StepError(f"cannot resolve $ref {quote_path(ref)} in the schema {schema_where}") from None
+        raise StepError(f"cannot resolve $ref {quote_path(ref)} in {schema_where}") from None
     except RecursionError:
         raise StepError(f"{instance_where} is nested too deeply to validate") from None
 
@@ -346,8 +347,7 @@ def validate_schema(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
     if not found:
         return {"valid": True, "errors": []}
     lines = [
-        f"{instance_where} does not match the schema {schema_where}: "
-        f"{len(found)} error{'s' if len(found) != 1 else ''}",
+        f"{instance_where} does not match {schema_where}: {len(found)} error{'s' if len(found) != 1 else ''}",
         *errors,
     ]
     if len(found) > MAX_ERRORS:

@@ -47,7 +47,7 @@ BAD: list[tuple[str, str, list[str]]] = [
           - id: "../etc"
             step_type: noop
         """,
-        ["invalid step id '../etc'", ":5:", "HINT: ids start with a letter"],
+        ["invalid step id '../etc'", "bad-id.mission.yaml:4:", "HINT: ids start with a letter"],
     ),
     (
         "missing-id",
@@ -117,7 +117,7 @@ BAD: list[tuple[str, str, list[str]]] = [
             step_type: noop
             depend_on: [b]
         """,
-        ["unknown key 'depend_on'", "did you mean 'depends_on'?", ":6:"],
+        ["unknown key 'depend_on'", "did you mean 'depends_on'?", "unknown-key.mission.yaml:6:"],
     ),
     (
         "timeout-typo",
