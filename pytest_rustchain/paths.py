@@ -142,10 +142,29 @@ def resolve_in_workspace(
         real = os.path.join(os.path.realpath(head), tail)  # noqa: PTH118
     if not _inside(real, ws):
         raise _escape(given, f"it resolves to {quote_path(real)} through a symlink", hint=_SYMLINK_HINT)
-    inner = os.path.relpath(real, ws)
-    if any(is_git_name(part) for part in PurePosixPath(inner).parts):
+    inner = PurePosixPath(os.path.relpath(real, ws)).parts
+    if any(is_git_name(part) for part in inner):
         raise _git_refused(given)
+    _refuse_loops(ws, inner if follow_last else inner[:-1], given)
     return Path(real)
+
+
+def _refuse_loops(ws: str, parts: Sequence[str], given: str) -> None:
+    """realpath leaves a symlink loop unresolved; name it here rather than fail later at open."""
+    current = ws
+    for part in parts:
+        if part == ".":
+            continue
+        current = os.path.join(current, part)  # noqa: PTH118
+        try:
+            mode = os.lstat(current).st_mode
+        except OSError:
+            return
+        if stat.S_ISLNK(mode):
+            raise PathEscapeError(
+                f"symlink loop in path: {quote_path(given)}\n"
+                f"{quote_path(os.path.relpath(current, ws))} leads back to itself"
+            )
 
 
 def relative_posix(workspace: Path, path: Path) -> str:

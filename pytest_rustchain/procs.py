@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import math
 import os
 import select
@@ -252,7 +253,7 @@ def _start_failure(exc: OSError, program: str, cwd: Path, env: Mapping[str, str]
             return StepError(f"program '{program}' is a directory")
         if not os.access(candidate, os.X_OK):
             return StepError(f"program '{program}' is not executable\nHINT: chmod +x it, or run it via its interpreter")
-        return StepError(f"cannot run '{program}': {exc.strerror or exc}")
+        return StepError(f"cannot run '{program}': {exc.strerror or exc}{_interpreter_note(exc, candidate)}")
     entries = os.get_exec_path(env)  # what exec searched: the default path when env has no PATH
     # exec resolves relative entries (and the empty one) against the directory the step runs in.
     found = shutil.which(program, path=os.pathsep.join(str(cwd / entry) for entry in entries))
@@ -263,7 +264,22 @@ def _start_failure(exc: OSError, program: str, cwd: Path, env: Mapping[str, str]
             "HINT: install it, give its full path, or set PATH in the step's env"
         )
         return StepError(message)
-    return StepError(f"cannot run '{program}' ({found}): {exc.strerror or exc}")
+    return StepError(f"cannot run '{program}' ({found}): {exc.strerror or exc}{_interpreter_note(exc, Path(found))}")
+
+
+def _interpreter_note(exc: OSError, program: Path) -> str:
+    """For a script whose ``#!`` interpreter is missing, which exec reports as the script being missing."""
+    if exc.errno != errno.ENOENT:
+        return ""
+    try:
+        with program.open("rb") as fh:
+            first = fh.readline(256)
+    except OSError:
+        return ""
+    if not first.startswith(b"#!"):
+        return ""
+    interpreter = first[2:].strip().decode("utf-8", errors="replace")
+    return f"\nits #! line names an interpreter that does not exist: {interpreter}"
 
 
 # --- one run -----------------------------------------------------------------------------------------
@@ -552,13 +568,13 @@ def run_process(
     try:
         try:
             run.pump(start + timeout, until_exit=True)
-            if not run.main_exited:
-                timed_out = True
-                run.terminate(max(grace, 0.0))
         except KeyboardInterrupt:
             # Ctrl-C stops the step the way a timeout does; a second one skips the grace (finally below).
             run.terminate(max(grace, 0.0))
             raise
+        if not run.main_exited:
+            timed_out = True
+            run.terminate(max(grace, 0.0))
     finally:
         run.finish()
     return ProcessResult(

@@ -289,6 +289,7 @@ def _edit_insert(text: str, spec: Mapping[str, Any], where: str) -> tuple[str, i
     line = lines[index]
     # Keep the file's own line ending (CRLF files stay CRLF).
     newline = "\r\n" if line.endswith("\r") else "\n"
+    block = block.replace("\r\n", "\n").replace("\n", newline)
     if block and not block.endswith("\n"):
         block += newline
     start = sum(len(previous) + 1 for previous in lines[:index])

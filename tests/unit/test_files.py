@@ -200,9 +200,10 @@ def test_symlink_loop_is_a_clean_error(ws: Path) -> None:
     """A symlink loop does not crash resolution; opening through it is refused."""
     (ws / "a").symlink_to("b")
     (ws / "b").symlink_to("a")
-    with pytest.raises(StepError):
-        path = resolve_in_workspace(ws, "a/x")
-        atomic_write(ws, path, b"x", mode=None)
+    with pytest.raises(PathEscapeError) as info:
+        resolve_in_workspace(ws, "a/x")
+    assert info.value.message.splitlines() == ["symlink loop in path: 'a/x'", "'a' leads back to itself"]
+    assert "symlink loop" in fails("create_file", make_ctx(ws), PathEscapeError, path="a/x", content="x")
 
 
 @pytest.mark.parametrize("given", [".git", ".git/config", "sub/../.git/hooks/pre-commit", ".GIT/config", "a/.git/x"])
@@ -308,6 +309,25 @@ def test_symlink_swapped_in_deep_in_a_tree_is_refused(ws: Path, outside: Path) -
     with pytest.raises(PathEscapeError):
         atomic_write(ws, checked, b"x", mode=None)
     assert not (outside / "c").exists()
+
+
+def test_symlink_appearing_during_a_create_file_step_is_refused(
+    ws: Path, outside: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A symlink planted between create_file's path check and its write does not redirect the write."""
+    (ws / "sub").mkdir()
+    real_resolve = files.resolve_in_workspace
+
+    def resolve_then_swap(*args: Any, **kwargs: Any) -> Path:
+        checked = real_resolve(*args, **kwargs)
+        shutil.rmtree(ws / "sub")
+        (ws / "sub").symlink_to(outside)
+        return checked
+
+    monkeypatch.setattr(files, "resolve_in_workspace", resolve_then_swap)
+    message = fails("create_file", make_ctx(ws), PathEscapeError, path="sub/x.txt", content="pwned")
+    assert "'sub' is a symlink at open time" in message
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
 
 
 def test_open_beneath_refuses_a_symlink_as_the_last_component(ws: Path, outside: Path) -> None:
@@ -726,8 +746,8 @@ def test_edit_insert_after_last_line_without_newline(ws: Path) -> None:
 def test_edit_insert_keeps_crlf_line_endings(ws: Path) -> None:
     """A CRLF file stays CRLF after an insert."""
     (ws / "f").write_bytes(b"one\r\ntwo\r\n")
-    run("edit_file", make_ctx(ws), path="f", insert={"after": "one", "text": "mid"})
-    assert (ws / "f").read_bytes() == b"one\r\nmid\r\ntwo\r\n"
+    run("edit_file", make_ctx(ws), path="f", insert={"after": "one", "text": "mid\nmid2"})
+    assert (ws / "f").read_bytes() == b"one\r\nmid\r\nmid2\r\ntwo\r\n"
 
 
 def test_edit_insert_fails_when_anchor_is_absent(ws: Path, target: Path) -> None:

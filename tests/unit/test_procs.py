@@ -400,3 +400,37 @@ def test_ctrl_c_stops_the_step_and_propagates(tmp_path: Path, no_leftovers: None
     assert time.monotonic() - start < 0.3 + 0.5 + 1
     assert _holders(t1) == []
     assert _holders(t2) == []
+
+
+def test_script_with_missing_interpreter(tmp_path: Path) -> None:
+    """A script whose #! interpreter is missing says so, instead of claiming the script is missing."""
+    script = tmp_path / "run.sh"
+    script.write_text("#!/nonexistent/interpreter\necho hi\n")
+    script.chmod(0o755)
+    with pytest.raises(StepError, match="interpreter that does not exist: /nonexistent/interpreter"):
+        run_process(["./run.sh"], cwd=tmp_path, env=ENV, timeout=10)
+
+
+def test_timeout_of_a_stopped_process(tmp_path: Path, no_leftovers: None) -> None:
+    """A step that stopped itself (SIGSTOP) is still ended by the timeout's SIGTERM, without the grace."""
+    token = _token()
+    start = time.monotonic()
+    result = _sh(f"sleep {token} & kill -STOP $$", tmp_path, timeout=0.3, grace=5)
+    assert result.timed_out
+    assert time.monotonic() - start < 0.3 + 1
+    assert _holders(token) == []
+
+
+def test_concurrent_step_in_another_thread_is_not_touched(tmp_path: Path) -> None:
+    """Cleaning up after one step does not kill a step running at the same time in another thread."""
+    results: list[ProcessResult] = []
+    other = threading.Thread(target=lambda: results.append(_sh("sleep 0.6; echo other done", tmp_path)))
+    other.start()
+    try:
+        time.sleep(0.1)
+        mine = _sh(f"setsid sleep {_token()} & sleep 0.2", tmp_path)
+    finally:
+        other.join()
+    assert mine.killed_stragglers == 1
+    assert results[0].exit_code == 0
+    assert results[0].stdout.text == "other done\n"
