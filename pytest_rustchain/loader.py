@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
@@ -66,6 +67,46 @@ def _param_validator(step_type: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema)
 
 
+#: Keywords whose meaning differs from draft 7; a schema using them skips the compiled fast path.
+_NEWER_KEYWORDS = frozenset(
+    {"prefixItems", "dependentRequired", "dependentSchemas", "unevaluatedProperties", "unevaluatedItems",
+     "$dynamicRef", "$dynamicAnchor", "$anchor", "$recursiveRef"}
+)
+
+
+def _uses_newer_keywords(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        return any(k in _NEWER_KEYWORDS or _uses_newer_keywords(v) for k, v in schema.items())
+    if isinstance(schema, list):
+        return any(_uses_newer_keywords(v) for v in schema)
+    return False
+
+
+@functools.cache
+def _fast_check(key: str) -> Any:
+    """A compiled validator that only says valid or not; jsonschema explains the invalid files.
+
+    Valid files are the common case, and compiled validation is about ten times faster than
+    jsonschema's, which matters when a repository holds a thousand missions.
+    """
+    schema = mission_schema() if key == "" else steps.registry()[key].schema
+    if _uses_newer_keywords(schema):
+        return None
+    draft7 = {**schema, "$schema": "http://json-schema.org/draft-07/schema#"}
+    return fastjsonschema.compile(draft7)
+
+
+def _is_valid_fast(key: str, data: Any) -> bool:
+    check = _fast_check(key)
+    if check is None:
+        return False
+    try:
+        check(data)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
 def _fmt_path(path: Iterable[str | int]) -> str:
     out = "$"
     for part in path:
@@ -80,8 +121,10 @@ class _Ctx:
         self.display = display
         self.loaded = loaded
 
-    def error(self, what: str, path: JsonPath = (), *, hint: str = "", details: Iterable[str] = ()) -> MissionFormatError:
-        pos = self.loaded.position(path)
+    def error(
+        self, what: str, path: JsonPath = (), *, hint: str = "", details: Iterable[str] = (), at_key: bool = False
+    ) -> MissionFormatError:
+        pos = (self.loaded.key_marks.get(path) if at_key else None) or self.loaded.position(path)
         line, col = pos if pos else (None, None)
         if not hint:
             hint = self._surprise_hint(path)
@@ -131,7 +174,7 @@ def _schema_error(ctx: _Ctx, error: ValidationError, *, where: str = "", known: 
         hint = f"did you mean '{match}'?" if match else f"allowed keys: {', '.join(sorted(choices))}."
         if not where:
             hint += " Free-form data goes under 'metadata' or a key starting with 'x-'."
-        return ctx.error(f"unknown key '{key}'{where}", (*path, key), hint=hint)
+        return ctx.error(f"unknown key '{key}'{where}", (*path, key), hint=hint, at_key=True)
     if error.validator == "type":
         expected = error.validator_value
         exp = " or ".join(expected) if isinstance(expected, list) else expected
@@ -176,7 +219,7 @@ def load_mission(path: Path, *, display_path: str | None = None, options: LoadOp
     warnings: list[str] = []
     if options.compat:
         data = _compat_strip(ctx, data, warnings)
-    errors = sorted(_validator().iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    errors = [] if _is_valid_fast("", data) else list(_validator().iter_errors(data))
     if errors:
         error = jsonschema.exceptions.best_match(errors)
         raise _schema_error(ctx, error)
@@ -374,7 +417,7 @@ def _check_params(
             if key not in known:
                 warnings.append(f"{ctx.display}: step '{sid}': unknown parameter '{key}' of {step_type} ignored (RustChain compatibility)")
                 del params[key]
-    errors = list(_param_validator(step_type).iter_errors(params))
+    errors = [] if _is_valid_fast(step_type, params) else list(_param_validator(step_type).iter_errors(params))
     if errors:
         error = jsonschema.exceptions.best_match(errors)
         shifted = _shift(error, where)

@@ -274,7 +274,10 @@ _BOOLS: Final = {
     for spelled in (word, word.capitalize(), word.upper())
 }
 _NULLS: Final = frozenset({"", "~", "null", "Null", "NULL"})
+_KEYWORDS: Final = frozenset(_BOOLS) | _NULLS
 _NUMBER_START: Final = frozenset("-+0123456789.")
+# First characters after which a plain scalar can only be text once booleans are ruled out.
+_WORD_START: Final = frozenset(chr(c) for c in range(0x21, 0x7F)) - _NUMBER_START - {"~"}
 # Same expressions as yaml.resolver.Resolver so that values agree with yaml.safe_load.
 _FLOAT = re.compile(
     r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
@@ -506,7 +509,11 @@ def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
                 top[4] = (text, pos, merge)
                 node = _scalar_node(ev, pos, shown) if ev.anchor is not None else None
             else:
-                node = _scalar_node(ev, pos, shown)
+                text = ev.value
+                if ev.tag is None and ev.implicit[0] and text[:1] in _WORD_START and text not in _KEYWORDS:
+                    node = (_SCALAR, text, pos, None, text)  # the common case: a plain word
+                else:
+                    node = _scalar_node(ev, pos, shown)
                 if top[0] == _SEQ:
                     top[1].append(node)
                 else:

@@ -316,7 +316,7 @@ def test_symlink_appearing_during_a_create_file_step_is_refused(
 ) -> None:
     """A symlink planted between create_file's path check and its write does not redirect the write."""
     (ws / "sub").mkdir()
-    real_resolve = files.resolve_in_workspace
+    real_resolve = resolve_in_workspace
 
     def resolve_then_swap(*args: Any, **kwargs: Any) -> Path:
         checked = real_resolve(*args, **kwargs)

@@ -424,11 +424,15 @@ def test_timeout_of_a_stopped_process(tmp_path: Path, no_leftovers: None) -> Non
 def test_concurrent_step_in_another_thread_is_not_touched(tmp_path: Path) -> None:
     """Cleaning up after one step does not kill a step running at the same time in another thread."""
     results: list[ProcessResult] = []
-    other = threading.Thread(target=lambda: results.append(_sh("sleep 0.6; echo other done", tmp_path)))
+
+    def other_step() -> None:
+        time.sleep(0.1)  # starts after this thread's step, so it is not among the children seen before it
+        results.append(_sh("sleep 0.6; echo other done", tmp_path))
+
+    other = threading.Thread(target=other_step)
     other.start()
     try:
-        time.sleep(0.1)
-        mine = _sh(f"setsid sleep {_token()} & sleep 0.2", tmp_path)
+        mine = _sh(f"setsid sleep {_token()} & sleep 0.3", tmp_path)
     finally:
         other.join()
     assert mine.killed_stragglers == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import os
 import threading
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_rustchain import yamlload
@@ -64,9 +65,9 @@ def _within(seconds: float, call: Callable[[], T]) -> T:
 
 def _alias_bomb(levels: int = 9) -> str:
     names = "abcdefghijklmnop"
-    lines = [f"{names[0]}: &{names[0]} [" + ", ".join(['"lol"'] * 9) + "]"]
+    lines = [f"{names[0]}: &{names[0]} [" + ",".join(["lol"] * 9) + "]"]
     for i in range(1, levels):
-        lines.append(f"{names[i]}: &{names[i]} [" + ", ".join([f"*{names[i - 1]}"] * 9) + "]")
+        lines.append(f"{names[i]}: &{names[i]} [" + ",".join([f"*{names[i - 1]}"] * 9) + "]")
     return "\n".join(lines) + "\n"
 
 
@@ -78,14 +79,19 @@ ROWS = [
     ("tab-indent", "steps:\n  - id: x\n\t  command: y\n", "tabs are not allowed in YAML indentation", 3),
     ("tab-first-column", "name: x\n\tsteps: []\n", "tabs are not allowed in YAML indentation", 2),
     ("tab-block-scalar", "content: |\n\techo hi\n", "tabs are not allowed in YAML indentation", 2),
-    ("duplicate-key", "steps:\n  - id: a\n    command: x\n    args: []\n    command: y\n", "duplicate key 'command'", 5),
-    ("size-is-file-level", "a: 1\n---\nb: 2\n", "second YAML document", 2),
+    (
+        "duplicate-key",
+        "steps:\n  - id: a\n    command: x\n    args: []\n    command: y\n",
+        "duplicate key 'command'",
+        5,
+    ),
+    ("document-separator", "a: 1\n---\nb: 2\n", "second YAML document", 2),
     ("deep-1000", "[" * 1000, f"nesting deeper than {MAX_DEPTH} levels", 1),
     ("deep-50000", "[" * 50_000, f"nesting deeper than {MAX_DEPTH} levels", 1),
     ("deep-in-value", "steps: " + "{a: " * 1000, f"nesting deeper than {MAX_DEPTH} levels", 1),
     ("deep-block", "a:\n" + "".join("  " * i + "-\n" for i in range(1, 80)), "nesting deeper than", 65),
     ("alias-bomb", _alias_bomb(), "too many nodes after alias expansion", 6),
-    ("invalid-utf8", b"name: ok\ncommand: caf\xe9\n", "not valid UTF-8 at byte 18", 2),
+    ("invalid-utf8", b"name: ok\ncommand: caf\xe9\n", "not valid UTF-8 at byte 21", 2),
     ("utf16", "name: x\n".encode("utf-16"), "not valid UTF-8 at byte 0", 1),
     ("nul", b"name: a\x00b\n", "control character U+0000", 1),
     ("escape-char", "name: x\ncommand: echo \x1b[31m\n", "control character U+001B", 2),
@@ -137,11 +143,7 @@ def test_malformed_file_gets_one_clean_error(text: str | bytes, fragment: str, l
         assert str(err).startswith(f"m.mission.yaml:{line}:")
 
 
-@pytest.mark.parametrize(
-    "text",
-    [r[1] for r in ROWS if r[0] not in ("empty", "only-comments", "unknown-alias", "bad-indent", "deep-in-value")],
-    ids=[r[0] for r in ROWS if r[0] not in ("empty", "only-comments", "unknown-alias", "bad-indent", "deep-in-value")],
-)
+@pytest.mark.parametrize("text", [r[1] for r in ROWS], ids=[r[0] for r in ROWS])
 def test_errors_with_a_fix_carry_a_hint(text: str | bytes) -> None:
     """A refused file tells the user how to fix it, not only what is wrong."""
     assert _error(text).hint
@@ -174,7 +176,7 @@ def test_deep_nesting_is_refused_quickly() -> None:
     """1,000 and 50,000 nested brackets fail fast and cleanly instead of crashing the worker."""
     for text in ("[" * 1000, "[" * 50_000, "{a: " * 50_000, "[" * 1_000_000, "a:\n  " + "- " * 100_000 + "x"):
         start = time.perf_counter()
-        err = _within(10, lambda t=text: _error(t))  # type: ignore[misc]
+        err = _within(10, functools.partial(_error, text))
         assert "nesting deeper than 64 levels" in err.what
         assert time.perf_counter() - start < 1.0
 
@@ -199,7 +201,8 @@ def test_alias_bomb_is_refused_quickly() -> None:
 def test_alias_expansion_cannot_exceed_the_depth_limit() -> None:
     """Aliases that stack nested lists beyond the depth limit are refused at the alias."""
     inner = "[" * 40 + "]" * 40
-    err = _error(f"a: &a {inner}\nb: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[*a]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n")
+    outer = "[" * 29 + "*a" + "]" * 29
+    err = _error(f"a: &a {inner}\nb: {outer}\n")
     assert "after expanding the alias *a" in err.what
     assert err.line == 2
 
@@ -219,7 +222,7 @@ def test_utf8_bom_is_accepted() -> None:
 
 def test_allowed_whitespace_and_unicode_pass() -> None:
     """Tabs inside values, CRLF line ends, emoji and accents are ordinary text."""
-    loaded = _load("name: caf\u00e9 \U0001f4ca\r\ncommand: a\tb\r\nnote: \"x\\ty\"\r\n")
+    loaded = _load('name: caf\u00e9 \U0001f4ca\r\ncommand: a\tb\r\nnote: "x\\ty"\r\n')
     assert loaded.data == {"name": "caf\u00e9 \U0001f4ca", "command": "a\tb", "note": "x\ty"}
     assert loaded.marks[("command",)] == (2, 10)
 
@@ -331,7 +334,7 @@ def test_marks_point_at_nested_nodes() -> None:
     assert loaded.marks[("steps",)] == (5, 3)
     assert loaded.marks[("steps", 0)] == (5, 5)
     assert loaded.marks[("steps", 0, "parameters", "command")] == (7, 16)
-    assert loaded.marks[("steps", 0, "parameters", "args", 1)] == (8, 20)
+    assert loaded.marks[("steps", 0, "parameters", "args", 1)] == (8, 19)
     assert loaded.marks[("steps", 1, "parameters", "content")] == (11, 16)
     assert loaded.key_marks[("steps", 0, "parameters")] == (6, 5)
     assert loaded.key_marks[("config", "timeout_seconds")] == (3, 3)
@@ -422,7 +425,7 @@ def test_merge_keys_follow_yaml_11() -> None:
     assert loaded.data["step"] == {"timeout_seconds": 10, "retries": {"count": 2}, "env": {"A": "b"}}
     assert loaded.data == yaml.load(text, Loader=yaml.CSafeLoader)
     assert loaded.marks[("step", "timeout_seconds")] == (7, 20)
-    assert loaded.marks[("step", "retries", "count")] == (3, 21)
+    assert loaded.marks[("step", "retries", "count")] == (3, 20)
 
 
 def test_quoted_merge_key_is_an_ordinary_key() -> None:
@@ -472,22 +475,19 @@ _SAFE_ALPHABET = st.characters(
     "\u2028\u2029\ufffe\uffff\x85",
     exclude_categories=("Cc",),
 )
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False)
-    | st.text(st.characters(codec="utf-8"), max_size=20)
-)
+_ANY_CHAR = st.characters(codec="utf-8")
+_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(_ANY_CHAR, max_size=20)
 _json = st.recursive(
     _scalars,
-    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(_ANY_CHAR, max_size=10), kids, max_size=4),
     max_leaves=25,
 )
 
 
 @settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.dictionaries(st.text(max_size=10), _json, max_size=6), flow=st.sampled_from([None, True, False]))
+@given(
+    data=st.dictionaries(st.text(_ANY_CHAR, max_size=10), _json, max_size=6), flow=st.sampled_from([None, True, False])
+)
 def test_round_trip_of_safe_dump(data: dict[str, Any], flow: bool | None) -> None:
     """Anything yaml.safe_dump writes (escaped, block or flow style) loads back as the same data."""
     text = yaml.safe_dump(data, default_flow_style=flow)
@@ -513,8 +513,10 @@ def test_round_trip_of_raw_unicode(data: dict[str, Any]) -> None:
 
 
 _WORDS = st.sampled_from(
-    ["yes", "No", "ON", "off", "y", "n", "true", "False", "~", "null", "NULL", ".inf", "-.Inf", ".nan", "0x1F"]
-    + ["0b101", "0o17", "1e3", "1.0e+3", "2024-01-01", "2024-1-1 10:00:00", "<<", "=", "1:30", "-1:30.5"]
+    [
+        *("yes", "No", "ON", "off", "y", "n", "true", "False", "~", "null", "NULL", ".inf", "-.Inf", ".nan"),
+        *("0x1F", "0b101", "0o17", "1e3", "1.0e+3", "2024-01-01", "2024-1-1 10:00:00", "<<", "=", "1:30", "-1:30.5"),
+    ]
 )
 
 
@@ -525,6 +527,10 @@ def test_plain_scalars_resolve_like_pyyaml(word: str) -> None:
     text = f"k: {word}\n"
     try:
         expected = yaml.load(text, Loader=yaml.CSafeLoader)["k"]
+    except yaml.constructor.ConstructorError:
+        # PyYAML has no constructor for plain `<<` and `=` values; they stay text here.
+        assert _load(text).data["k"] == word
+        return
     except yaml.YAMLError:
         with pytest.raises(MissionFormatError):
             _load(text)
@@ -543,7 +549,6 @@ def test_plain_scalars_resolve_like_pyyaml(word: str) -> None:
     else:
         assert value == expected
         assert type(value) is type(expected)
-    assume(True)
 
 
 # ---------------------------------------------------------------------------------------------

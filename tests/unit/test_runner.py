@@ -1,0 +1,212 @@
+"""Unit tests of the runner through the Python API (no pytest session involved)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pytest_rustchain import MissionFormatError, StepStatus, load_mission, run_mission
+from pytest_rustchain.model import MissionStatus, SkipKind
+
+
+def _write(tmp_path: Path, text: str, name: str = "m.mission.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_run_mission_returns_outputs_and_rate(tmp_path: Path) -> None:
+    """run_mission gives each step's outputs and the success rate."""
+    path = _write(
+        tmp_path,
+        """
+        name: api
+        vars: {greeting: hi}
+        steps:
+          - id: build
+            step_type: command
+            parameters: {command: echo, args: ["{{ vars.greeting }}"]}
+          - id: check
+            step_type: noop
+            parameters: {message: "{{ steps.build.stdout | trim }} {{ steps.build.outputs.exit_code }}"}
+        """,
+    )
+    result = run_mission(path, workspace=tmp_path / "ws", vars={"greeting": "hello"}, rootdir=tmp_path)
+    assert result.status is MissionStatus.PASSED
+    assert result.steps["build"].outputs["exit_code"] == 0
+    assert result.steps["check"].outputs["message"] == "hello 0"
+    assert result.success_rate == 1.0
+
+
+def test_rate_counts_failure_skips_but_not_condition_skips(tmp_path: Path) -> None:
+    """passed / (passed + failed + tolerated + failure-skipped); if:-skipped steps are not counted."""
+    path = _write(
+        tmp_path,
+        """
+        name: rate
+        config: {fail_fast: false}
+        steps:
+          - id: ok
+            step_type: noop
+          - id: tolerated
+            step_type: command
+            continue_on_error: true
+            parameters: {command: "false"}
+          - id: broken
+            step_type: command
+            parameters: {command: "false"}
+          - id: child
+            step_type: noop
+            depends_on: [broken]
+          - id: never
+            step_type: noop
+            if: "false"
+        """,
+    )
+    result = run_mission(path, rootdir=tmp_path)
+    statuses = {k: v.status for k, v in result.steps.items()}
+    assert statuses == {
+        "ok": StepStatus.PASSED,
+        "tolerated": StepStatus.TOLERATED,
+        "broken": StepStatus.FAILED,
+        "child": StepStatus.SKIPPED,
+        "never": StepStatus.SKIPPED,
+    }
+    assert result.steps["child"].skip_kind is SkipKind.FAILURE
+    assert result.steps["never"].skip_kind is SkipKind.CONDITION
+    assert (result.steps_passed, result.steps_total) == (1, 4)
+    assert result.success_rate == 0.25
+    assert result.message.startswith("1 of 5 steps failed: broken")
+
+
+def test_retries_pass_on_later_attempt_is_flaky(tmp_path: Path) -> None:
+    """A step that passes on its second attempt counts as passed and is flagged flaky."""
+    path = _write(
+        tmp_path,
+        """
+        name: retry
+        steps:
+          - id: flaky
+            step_type: command
+            retries: {count: 2, delay_seconds: 0}
+            parameters:
+              command: sh
+              args: [-c, "if [ -f seen ]; then exit 0; fi; touch seen; exit 1"]
+        """,
+    )
+    result = run_mission(path, rootdir=tmp_path)
+    step = result.steps["flaky"]
+    assert step.status is StepStatus.PASSED
+    assert step.attempts == 2
+    assert step.flaky
+
+
+def test_retries_last_attempt_decides(tmp_path: Path) -> None:
+    """A step failing every attempt fails after count + 1 attempts."""
+    path = _write(
+        tmp_path,
+        """
+        name: retry
+        steps:
+          - id: always-bad
+            step_type: command
+            retries: {count: 2}
+            parameters: {command: sh, args: [-c, "echo x >> tries; exit 1"]}
+        """,
+    )
+    result = run_mission(path, workspace=tmp_path / "ws", rootdir=tmp_path)
+    assert result.steps["always-bad"].attempts == 3
+    assert (tmp_path / "ws" / "tries").read_text() == "x\nx\nx\n"
+
+
+def test_undefined_template_name_fails_step_with_names(tmp_path: Path) -> None:
+    """An undefined name fails the step and lists the names that exist."""
+    path = _write(
+        tmp_path,
+        """
+        name: t
+        steps:
+          - id: a
+            step_type: noop
+            parameters: {message: "{{ nope }}"}
+        """,
+    )
+    result = run_mission(path, rootdir=tmp_path)
+    reason = result.steps["a"].reason
+    assert "'nope' is undefined" in reason
+    assert "names that exist" in reason and "vars" in reason
+
+
+def test_shell_insertions_are_quoted(tmp_path: Path) -> None:
+    """A step output inserted into a shell line is one word: `x; touch pwned` prints, runs nothing."""
+    path = _write(
+        tmp_path,
+        """
+        name: quoting
+        steps:
+          - id: probe
+            step_type: command
+            parameters: {command: printf, args: ["x; touch pwned"]}
+          - id: use
+            step_type: command
+            parameters:
+              shell: true
+              command: "echo {{ steps.probe.stdout }}"
+            expect:
+              stdout_contains: "x; touch pwned"
+              file_not_exists: pwned
+        """,
+    )
+    result = run_mission(path, rootdir=tmp_path)
+    assert result.status is MissionStatus.PASSED, result.message
+
+
+def test_load_mission_error_is_clean(tmp_path: Path) -> None:
+    """load_mission raises MissionFormatError whose text has path:line:col and a HINT."""
+    path = _write(tmp_path, "name: x\nsteps:\n  - id: a\n    step_type: noop\n    depend_on: [b]\n")
+    with pytest.raises(MissionFormatError) as info:
+        load_mission(path, rootdir=tmp_path)
+    text = str(info.value)
+    assert text.startswith("m.mission.yaml:5:5: unknown key 'depend_on'")
+    assert "HINT: did you mean 'depends_on'?" in text
+
+
+def test_camel_case_and_type_alias(tmp_path: Path) -> None:
+    """RustChain spellings `CreateFile` and `type:` load as create_file."""
+    path = _write(
+        tmp_path,
+        """
+        name: aliases
+        steps:
+          - id: a
+            type: CreateFile
+            parameters: {path: a.txt, content: x}
+          - id: b
+            step_type: Command
+            parameters: {command: "true"}
+        """,
+    )
+    mission = load_mission(path, rootdir=tmp_path)
+    assert [s.step_type for s in mission.steps] == ["create_file", "command"]
+
+
+def test_compat_mode_warns_and_aliases(tmp_path: Path) -> None:
+    """Compat mode drops unknown keys with a warning and maps working_directory to working_dir."""
+    path = _write(
+        tmp_path,
+        """
+        name: compat
+        config: {max_parallel: 2}
+        steps:
+          - id: a
+            step_type: command
+            parameters: {command: pwd, working_directory: sub}
+        """,
+    )
+    with pytest.raises(MissionFormatError):
+        load_mission(path, rootdir=tmp_path)
+    mission = load_mission(path, rootdir=tmp_path, compat=True)
+    assert mission.steps[0].parameters["working_dir"] == "sub"
+    assert any("max_parallel" in w for w in mission.warnings)
