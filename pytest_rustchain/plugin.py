@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pytest_rustchain import report
 from pytest_rustchain.errors import MissionError, MissionFormatError
 from pytest_rustchain.loader import Limits, LoadOptions, load_mission, sniff_mission
 from pytest_rustchain.model import Mission, MissionResult, MissionStatus, Step, StepResult, StepStatus
@@ -34,6 +35,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--mission-var", action="append", default=[], metavar="NAME=VALUE",
         help="Set a mission variable (repeatable); wins over ini mission_vars and the mission's vars.",
     )
+    report.add_options(parser)
     parser.addini("mission_files", "Glob patterns of mission files.", type="args", default=list(DEFAULT_GLOBS))
     parser.addini("mission_compat", "strict (default) or rustchain.", default="strict")
     parser.addini("mission_keep_workspace", "failed (default), always or never.", default="failed")
@@ -83,6 +85,11 @@ def _parse_vars(lines: Iterable[str], source: str) -> dict[str, str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mission: a RustChain-style mission collected by pytest-rustchain")
+    report.configure(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    report.unconfigure(config)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> MissionFile | None:
@@ -208,6 +215,7 @@ class MissionItem(pytest.Function):
 
     def run_mission(self, subtests: pytest.Subtests, tmp_path_factory: pytest.TempPathFactory) -> None:
         if self.load_error is not None:
+            self.user_properties.append(("mission_status", "error"))
             pytest.fail(self.load_error, pytrace=False)
         mission = self.mission
         assert mission is not None
@@ -245,6 +253,15 @@ class MissionItem(pytest.Function):
             passed = result.status in (MissionStatus.PASSED, MissionStatus.XFAILED)
             if keep == "never" or (keep == "failed" and passed):
                 shutil.rmtree(base, ignore_errors=True)
+            rate = result.success_rate
+            self.user_properties.extend(
+                [
+                    ("mission_status", result.status.value),
+                    ("steps_total", result.steps_total),
+                    ("steps_passed", result.steps_passed),
+                    ("success_rate", "n/a" if rate is None else f"{rate:.4f}"),
+                ]
+            )
         if result.status is MissionStatus.XFAILED:
             pytest.xfail(f"{mission.xfail} ({result.message.splitlines()[0] if result.message else ''})")
         if result.status is not MissionStatus.PASSED:

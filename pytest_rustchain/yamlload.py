@@ -103,7 +103,7 @@ def _file_kind(mode: int) -> str:
         return "a block device"
     if stat.S_ISSOCK(mode):
         return "a socket"
-    return "not a regular file"
+    return "a special file"
 
 
 def _refuse_special(path: Path, shown: str, mode: int) -> MissionFormatError:
@@ -843,15 +843,29 @@ def _syntax_error(exc: yaml.YAMLError, text: str, shown: str) -> MissionFormatEr
 
 
 def load_yaml_text(data: bytes, *, path: str) -> LoadedYaml:
-    """Parse one mission document from ``data``; ``path`` is only used in messages."""
+    """Parse one mission document from ``data``; ``path`` is only used in messages.
+
+    Choices, each made so that a hostile or sloppy file gets a clear answer rather than a surprise:
+
+    - Scalars resolve as in ``yaml.safe_load`` (YAML 1.1: ``no`` is false, ``0755`` is 493), except
+      that dates and timestamps stay the text written; both kinds are noted in ``yaml11_surprises``.
+    - Mapping keys are always the text written (``on:`` is "on", ``1:`` is "1"); a tagged key other
+      than ``!!str``, or a list or mapping as a key, is refused. ``1:`` and ``"1":`` are duplicates.
+    - Anchors and aliases are allowed; each alias is a separate copy, and the copies count towards
+      ``MAX_NODES``. Merge keys (``<<: *defaults`` or ``<<: [*a, *b]``) work as YAML 1.1 defines
+      them: the mapping's own keys win, then the first listed mapping that has the key.
+    - Nesting deeper than ``MAX_DEPTH`` lists and mappings is refused, aliases included.
+    """
     text = _decode(data, path)
-    parser = _Loader(text)
+    parser: Any = None
     try:
+        parser = _Loader(text)
         root = _compose(parser.get_event, path)
     except yaml.YAMLError as exc:
         raise _syntax_error(exc, text, path) from None
     finally:
-        parser.dispose()
+        if parser is not None:
+            parser.dispose()
     builder = _Builder(path)
     value = builder.value(root, (), 1)
     return LoadedYaml(

@@ -83,6 +83,8 @@ class Interpreter:
     """Short flags (one letter) or long flags whose argument is program text."""
     arg_flags: frozenset[str] = frozenset()
     """Flags that take an argument which is not code (skipped when looking for the script)."""
+    attached_flags: frozenset[str] = frozenset()
+    """Short flags whose value is the rest of the same word only (``perl -Mstrict``, ``-i.bak``)."""
     module_flags: frozenset[str] = frozenset()
     """Flags that run an installed module instead of a script (``python -m pytest``)."""
     script_flags: frozenset[str] = frozenset()
@@ -100,12 +102,13 @@ _PY = Interpreter(
 _PERL = Interpreter(
     family="perl",
     code_flags=frozenset({"e", "E"}),
-    arg_flags=frozenset({"I", "M", "m", "x", "i", "l", "0", "C", "d", "D"}),
+    attached_flags=frozenset({"I", "M", "m", "x", "i", "l", "0", "C", "d", "D", "F"}),
 )
 _RUBY = Interpreter(
     family="ruby",
     code_flags=frozenset({"e"}),
-    arg_flags=frozenset({"I", "r", "C", "E", "x", "K", "T", "W", "0", "i"}),
+    arg_flags=frozenset({"I", "r", "C"}),
+    attached_flags=frozenset({"E", "x", "K", "T", "W", "0", "i", "F"}),
 )
 _NODE = Interpreter(
     family="node",

@@ -78,6 +78,7 @@ ROWS = [
     # (id, file content, expected fragment of the message, expected line)
     ("tab-indent", "steps:\n  - id: x\n\t  command: y\n", "tabs are not allowed in YAML indentation", 3),
     ("tab-first-column", "name: x\n\tsteps: []\n", "tabs are not allowed in YAML indentation", 2),
+    ("tab-in-multiline-value", "name: x\ncommand: echo one\n\ttwo\n", "tabs are not allowed in YAML indentation", 3),
     ("tab-block-scalar", "content: |\n\techo hi\n", "tabs are not allowed in YAML indentation", 2),
     (
         "duplicate-key",
@@ -401,6 +402,12 @@ def test_keys_keep_their_source_text() -> None:
     assert all(isinstance(k, str) for k in loaded.data)
 
 
+def test_null_and_boolean_spellings() -> None:
+    """`~`, `null`, `Null`, `NULL` and an empty value are null; YAML 1.1 spellings of booleans are booleans."""
+    loaded = _load("a: [~, null, Null, NULL, nope, Yes, NO, on, OFF, y, n, yEs]\nb:\n")
+    assert loaded.data == {"a": [None, None, None, None, "nope", True, False, True, False, "y", "n", "yEs"], "b": None}
+
+
 def test_standard_tags_are_honoured() -> None:
     """`!!str 12` forces text and `!!int`/`!!float`/`!!bool`/`!!null` work as in PyYAML."""
     loaded = _load("a: !!str 12\nb: !!int '0x10'\nc: !!float 1\nd: !!bool yes\ne: !!null ''\nf: !!map {x: 1}\n")
@@ -473,7 +480,7 @@ _SAFE_ALPHABET = st.characters(
     codec="utf-8",
     exclude_characters="\u200b\u200c\u200d\u2060\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
     "\u2028\u2029\ufffe\uffff\x85",
-    exclude_categories=("Cc",),
+    exclude_categories=["Cc"],
 )
 _ANY_CHAR = st.characters(codec="utf-8")
 _scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(_ANY_CHAR, max_size=20)

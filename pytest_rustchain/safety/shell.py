@@ -1,0 +1,2121 @@
+"""Shell command lines read as facts: tree-sitter-bash parsing, normalisation, wrappers and cwd tracking."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import tree_sitter_bash
+from tree_sitter import Language, Node, Parser
+
+from pytest_rustchain.safety import programs
+from pytest_rustchain.safety.facts import UNKNOWN, Command, Issue, Redirect, Script, Word, literal
+from pytest_rustchain.safety.paths import HOME_ROOT, Where, locate, where_of
+
+__all__ = ["MAX_DEPTH", "read_argv", "read_line"]
+
+_PARSER = Parser(Language(tree_sitter_bash.language()))
+
+MAX_DEPTH = 6
+"""How many scripts deep (``sh -c`` in ``eval`` in a written script ...) the reader follows."""
+_MAX_NODE_DEPTH = 150
+"""Syntax nesting walked in Python; deeper input is reported instead of exhausting the stack."""
+_MAX_CWDS = 8
+_MAX_FANOUT = 4
+
+_STATEMENTS = frozenset(
+    {
+        "command",
+        "pipeline",
+        "list",
+        "redirected_statement",
+        "subshell",
+        "compound_statement",
+        "do_group",
+        "program",
+        "if_statement",
+        "while_statement",
+        "for_statement",
+        "c_style_for_statement",
+        "case_statement",
+        "function_definition",
+        "declaration_command",
+        "unset_command",
+        "variable_assignment",
+        "variable_assignments",
+        "negated_command",
+        "test_command",
+        "file_redirect",
+        "heredoc_redirect",
+        "herestring_redirect",
+    }
+)
+_WORDS = frozenset(
+    {
+        "word",
+        "string",
+        "raw_string",
+        "ansi_c_string",
+        "translated_string",
+        "concatenation",
+        "simple_expansion",
+        "expansion",
+        "command_substitution",
+        "process_substitution",
+        "arithmetic_expansion",
+        "number",
+        "brace_expression",
+        "extglob_pattern",
+        "regex",
+    }
+)
+_REDIRECTS = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
+_TOOL_DIR = re.compile(
+    r"(?:^|/)(?:\.?venv|\.?env|\.tox/[^/]+|\.nox/[^/]+|\.local|\.cargo|go|\.npm-global|\.bun)/bin/?$"
+    r"|(?:^|/)node_modules/\.bin/?$"
+)
+_ACTIVATE = re.compile(r"(?:^|/)(?:\.?venv|\.?env|\.tox/[^/]+|\.nox/[^/]+)/bin/activate(?:\.\w+)?$")
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_STDIN_SCRIPTS = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
+_READ_ONLY = frozenset(
+    {
+        "cat",
+        "ls",
+        "grep",
+        "head",
+        "tail",
+        "wc",
+        "file",
+        "stat",
+        "test",
+        "[",
+        "echo",
+        "printf",
+        "diff",
+        "cmp",
+        "sha256sum",
+        "md5sum",
+        "sha1sum",
+        "less",
+        "more",
+        "chmod",
+        "source",
+        ".",
+        "cd",
+        "pushd",
+    }
+)
+"""Programs that never change file contents, so files an earlier command wrote stay as they were."""
+
+
+class _Ctx(NamedTuple):
+    upstream: tuple[Command, ...] = ()
+    pipe: bool = False
+    bg: bool = False
+    level: int = 0
+
+
+@dataclass(slots=True)
+class _State:
+    """What the shell knows at one point: cwd candidates, variables, PATH, files this line wrote."""
+
+    cwd: tuple[str, ...] | None
+    vars: dict[str, Word] = field(default_factory=dict)
+    path_ws: bool = False
+    files: dict[str, str | None] = field(default_factory=dict)
+    fetched: set[str] = field(default_factory=set)
+
+    def copy(self) -> _State:
+        return _State(self.cwd, dict(self.vars), self.path_ws, dict(self.files), set(self.fetched))
+
+    def merge(self, other: _State) -> None:
+        """Join two possible states after a branch: what differs becomes a set or unknown."""
+        if self.cwd is None or other.cwd is None:
+            self.cwd = None
+        elif self.cwd != other.cwd:
+            joined = tuple(dict.fromkeys(self.cwd + other.cwd))
+            self.cwd = joined if len(joined) <= _MAX_CWDS else None
+        for name in set(self.vars) | set(other.vars):
+            mine, theirs = self.vars.get(name), other.vars.get(name)
+            if mine != theirs:
+                self.vars[name] = _unknown_word(f"${name}", mine, theirs)
+        self.path_ws = self.path_ws or other.path_ws
+        for rel in set(self.files) | set(other.files):
+            if self.files.get(rel, "") != other.files.get(rel, ""):
+                self.files[rel] = None
+        self.fetched |= other.fetched
+
+
+def _unknown_word(text: str, *sources: Word | None) -> Word:
+    return Word(
+        text=text,
+        value=None,
+        shape=UNKNOWN,
+        fetches=any(s is not None and s.fetches for s in sources),
+        decodes=any(s is not None and s.decodes for s in sources),
+    )
+
+
+class _Acc:
+    """Accumulates the parts of one word while it is evaluated."""
+
+    __slots__ = ("brace", "decodes", "fetches", "glob", "home", "procsub", "shape", "split", "text")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.shape: list[str] = []
+        self.glob = False
+        self.brace = False
+        self.home = False
+        self.fetches = False
+        self.decodes = False
+        self.procsub = False
+        self.split = False
+
+    def lit(self, value: str, display: str | None = None) -> None:
+        self.text.append(value if display is None else display)
+        self.shape.append(value)
+
+    def unknown(self, display: str) -> None:
+        self.text.append(display)
+        self.shape.append(UNKNOWN)
+
+    def build(self) -> Word:
+        shape = "".join(self.shape)
+        return Word(
+            text="".join(self.text),
+            value=None if UNKNOWN in shape else shape,
+            shape=shape,
+            glob=self.glob,
+            brace=self.brace,
+            home=self.home,
+            fetches=self.fetches,
+            decodes=self.decodes,
+            procsub=self.procsub,
+        )
+
+
+def _text(node: Node) -> str:
+    return (node.text or b"").decode("utf-8", "replace")
+
+
+def _unescape_word(raw: str) -> tuple[str, bool, bool]:
+    """Backslash removal for an unquoted word; also whether it holds unquoted glob or brace syntax."""
+    if "\\" not in raw:
+        glob = "*" in raw or "?" in raw or "[" in raw
+        brace = "{" in raw and "," in raw
+        return raw, glob, brace
+    out: list[str] = []
+    glob = brace = False
+    i = 0
+    while i < len(raw):
+        ch = raw[i]
+        if ch == "\\" and i + 1 < len(raw):
+            out.append(raw[i + 1])
+            i += 2
+            continue
+        if ch in "*?[":
+            glob = True
+        elif ch == "{":
+            brace = True
+        out.append(ch)
+        i += 1
+    return "".join(out), glob, brace and "," in raw
+
+
+_DQ_ESCAPE = re.compile(r"\\([$`\"\\\n])")
+
+
+def _dq_unescape(raw: str) -> str:
+    if "\\" not in raw:
+        return raw
+    return _DQ_ESCAPE.sub(lambda m: "" if m.group(1) == "\n" else m.group(1), raw)
+
+
+_ANSI_SIMPLE = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "v": "\v",
+    "e": "\x1b",
+    "E": "\x1b",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
+}
+_ANSI = re.compile(
+    r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)", re.DOTALL
+)
+
+
+def decode_escapes(raw: str) -> str:
+    """Decode backslash escapes as ``$'...'``, ``echo -e`` and ``printf`` do."""
+
+    def repl(m: re.Match[str]) -> str:
+        esc = m.group(1)
+        head = esc[0]
+        try:
+            if head in "xuU" and len(esc) > 1:
+                return chr(int(esc[1:], 16))
+            if head in "01234567":
+                return chr(int(esc, 8) & 0xFF)
+        except (ValueError, OverflowError):
+            return m.group(0)
+        if head == "c" and len(esc) == 2:
+            return chr(ord(esc[1]) & 0x1F)
+        return _ANSI_SIMPLE.get(esc, m.group(0))
+
+    return _ANSI.sub(repl, raw)
+
+
+def _join_continuations(text: str) -> str:
+    """Remove backslash-newline pairs, as bash does before it splits words (``r\\<newline>m``)."""
+    if "\\\n" not in text:
+        return text
+    out: list[str] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and i + 1 < n:
+            if text[i + 1] == "\n":
+                i += 2
+                continue
+            out.append(text[i : i + 2])
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _shebang_is_shell(content: str) -> bool:
+    if not content.startswith("#!"):
+        return True
+    parts = content[2:].split("\n", 1)[0].split()
+    if not parts:
+        return True
+    prog = posixpath.basename(parts[0])
+    if prog == "env":
+        rest = [p for p in parts[1:] if not p.startswith("-")]
+        prog = posixpath.basename(rest[0]) if rest else ""
+    return prog in programs.SHELLS
+
+
+def _known(words: Sequence[Word]) -> list[str | None]:
+    return [w.value for w in words]
+
+
+class _Reader:
+    """Walks tree-sitter trees of one command line (and the scripts it runs) into a ``Script``."""
+
+    def __init__(
+        self,
+        *,
+        workspace: str,
+        written: Mapping[str, str],
+    ) -> None:
+        self.ws = workspace
+        self.written = written
+        self.script = Script()
+        self.depth = 0
+        self.functions: dict[str, tuple[Node, _State]] = {}
+        self.called: set[str] = set()
+        self.active: set[str] = set()
+
+    # ----------------------------------------------------------------- sources
+
+    def source(self, text: str, st: _State, ctx: _Ctx) -> None:
+        text = _join_continuations(text)
+        tree = _PARSER.parse(text.encode("utf-8", "surrogatepass"))
+        root = tree.root_node
+        if root.has_error:
+            self.script.issues.append(Issue(kind="parse", evidence=text.strip()))
+        defined_before = set(self.functions)
+        self.seq(root, st, ctx)
+        for name in [n for n in self.functions if n not in defined_before]:
+            if name not in self.called:
+                # A function that is never called in this text still says what the author meant.
+                body, saved = self.functions[name]
+                self.called.add(name)
+                self.stmt(body, saved.copy(), _Ctx(level=ctx.level))
+
+    def nested(
+        self,
+        text: str,
+        st: _State,
+        ctx: _Ctx,
+        *,
+        evidence: str,
+        positional: Sequence[Word] | None = None,
+    ) -> bool:
+        """Analyse ``text`` as a script run from here; False when it is too deep to follow."""
+        if self.depth >= MAX_DEPTH:
+            self.script.issues.append(Issue(kind="depth", evidence=evidence))
+            return False
+        if positional is not None:
+            _bind_positional(st, positional)
+        self.depth += 1
+        try:
+            self.source(text, st, _Ctx(upstream=ctx.upstream, pipe=ctx.pipe, level=0))
+        finally:
+            self.depth -= 1
+        return True
+
+    # -------------------------------------------------------------- statements
+
+    def seq(self, node: Node, st: _State, ctx: _Ctx) -> None:
+        children = node.children
+        last = len(children) - 1
+        for i, child in enumerate(children):
+            if not child.is_named:
+                continue
+            bg = i < last and children[i + 1].type == "&"
+            self.stmt(child, st, ctx._replace(bg=bg) if bg != ctx.bg else ctx)
+
+    def stmt(self, node: Node, st: _State, ctx: _Ctx) -> None:
+        if ctx.level > _MAX_NODE_DEPTH:
+            self.script.issues.append(Issue(kind="depth", evidence=_text(node)[:80]))
+            return
+        ctx = ctx._replace(level=ctx.level + 1)
+        kind = node.type
+        if kind == "command":
+            self.command(node, st, ctx)
+        elif kind == "pipeline":
+            self.pipeline(node.named_children, st, ctx)
+        elif kind == "list":
+            self.list(node, st, ctx)
+        elif kind == "redirected_statement":
+            self.redirected(node, st, ctx)
+        elif kind == "subshell":
+            self.seq(node, st.copy(), ctx)
+        elif kind in ("compound_statement", "do_group", "program", "negated_command"):
+            self.seq(node, st, ctx)
+        elif kind == "if_statement":
+            self.if_statement(node, st, ctx)
+        elif kind in ("while_statement", "for_statement", "c_style_for_statement"):
+            self.loop(node, st, ctx)
+        elif kind == "case_statement":
+            self.case(node, st, ctx)
+        elif kind == "function_definition":
+            self.function(node, st, ctx)
+        elif kind == "declaration_command":
+            self.declaration(node, st, ctx)
+        elif kind == "variable_assignment":
+            name, word = self.assignment(node, st, ctx)
+            self.assign(name, word, st)
+        elif kind == "variable_assignments":
+            for child in node.named_children:
+                self.stmt(child, st, ctx)
+        elif kind in _REDIRECTS:
+            redirects: list[Redirect] = []
+            self.redirect(node, st, ctx, redirects, [], [])
+            self.script.redirects.extend(redirects)
+        elif kind in ("comment", "heredoc_body", "heredoc_start", "heredoc_end"):
+            return
+        elif kind in _WORDS:
+            self.word(node, st, ctx)
+        else:
+            # ERROR nodes, test expressions, arithmetic: whatever they hold is still looked at.
+            self.generic(node, st, ctx)
+
+    def generic(self, node: Node, st: _State, ctx: _Ctx) -> None:
+        for child in node.named_children:
+            kind = child.type
+            if kind in _STATEMENTS:
+                self.stmt(child, st, ctx)
+            elif kind in _WORDS:
+                self.word(child, st, ctx)
+            elif child.named_child_count:
+                self.generic(child, st, ctx)
+
+    def pipeline(self, elements: Sequence[Node], st: _State, ctx: _Ctx) -> None:
+        upstream = ctx.upstream
+        for element in elements:
+            start = len(self.script.commands)
+            # Each element runs in a subshell: its cd and variables do not leak.
+            self.stmt(element, st.copy(), ctx._replace(upstream=upstream, pipe=True))
+            upstream = upstream + tuple(self.script.commands[start:])
+
+    def list(self, node: Node, st: _State, ctx: _Ctx) -> None:
+        seen_op = False
+        for child in node.children:
+            if not child.is_named:
+                if child.type in ("&&", "||"):
+                    seen_op = True
+                continue
+            if not seen_op:
+                self.stmt(child, st, ctx)
+            else:
+                branch = st.copy()
+                self.stmt(child, branch, ctx)
+                st.merge(branch)
+
+    def redirected(self, node: Node, st: _State, ctx: _Ctx) -> None:
+        body = node.child_by_field_name("body")
+        redirects: list[Redirect] = []
+        extra: list[Word] = []
+        pending: list[Node] = []
+        stdin: tuple[Word, bool] | None = None
+        for child in node.children:
+            if child.type in _REDIRECTS:
+                found = self.redirect(child, st, ctx, redirects, extra, pending)
+                if found is not None:
+                    stdin = found
+        start = len(self.script.commands)
+        if body is not None and body.type == "command":
+            self.command(node=body, st=st, ctx=ctx, outer=redirects, extra=extra, stdin=stdin)
+        else:
+            self.script.redirects.extend(redirects)
+            if body is not None:
+                self.stmt(body, st, ctx)
+        produced = tuple(self.script.commands[start:])
+        for item in pending:
+            self.continuation(item, produced, st, ctx)
+
+    def continuation(
+        self, node: Node, produced: tuple[Command, ...], st: _State, ctx: _Ctx
+    ) -> None:
+        """Statements tree-sitter hangs under a heredoc: ``cat <<EOF | sh`` or ``cat <<EOF && x``."""
+        if node.type == "pipeline":
+            self.pipeline(node.named_children, st, ctx._replace(upstream=ctx.upstream + produced))
+        else:
+            branch = st.copy()
+            self.stmt(node, branch, ctx)
+            st.merge(branch)
+
+    def if_statement(self, node: Node, st: _State, ctx: _Ctx) -> None:
+        after_then = False
+        branches: list[_State] = []
+        current: _State | None = None
+        for child in node.children:
+            kind = child.type
+            if kind == "then":
+                after_then = True
+                current = st.copy()
+                branches.append(current)
+                continue
+            if not child.is_named:
+                continue
+            if kind in ("elif_clause", "else_clause"):
+                branch = st.copy()
+                self.seq(child, branch, ctx)
+                branches.append(branch)
+            elif after_then and current is not None:
+                self.stmt(child, current, ctx)
+            else:
+                self.stmt(child, st, ctx)
+        has_else = any(c.type == "else_clause" for c in node.children)
+        if has_else and branches:
+            merged = branches[0]
+            for other in branches[1:]:
+                merged.merge(other)
+            _assign_state(st, merged)
+        else:
+            for branch in branches:
+                st.merge(branch)
+
+    def loop(self, node: Node, st: _State, ctx: _Ctx) -> None:
+        body = node.child_by_field_name("body")
+        for child in node.named_children:
+            if child is body or child == body:
+                continue
+            if node.type == "for_statement" and child.type == "variable_name":
+                st.vars[_text(child)] = _unknown_word(f"${_text(child)}")
+                continue
+            self.stmt(child, st, ctx)
+        if body is not None:
+            branch = st.copy()
+            self.stmt(body, branch, ctx)
+            st.merge(branch)
+
+    def case(self, node: Node, st: _State, ctx: _Ctx) -> None:
+        branches: list[_State] = []
+        for child in node.named_children:
+            if child.type == "case_item":
+                branch = st.copy()
+                for part in child.named_children:
+                    if part.type in _STATEMENTS:
+                        self.stmt(part, branch, ctx)
+                branches.append(branch)
+            else:
+                self.stmt(child, st, ctx)
+        for branch in branches:
+            st.merge(branch)
+
+    def function(self, node: Node, st: _State, ctx: _Ctx) -> None:
+        name_node = node.child_by_field_name("name")
+        body = node.child_by_field_name("body")
+        if name_node is None or body is None:
+            return
+        name = _text(name_node)
+        if _spawns_itself(body, name, in_pipe=False):
+            self.script.issues.append(Issue(kind="fork-bomb", evidence=_text(node)))
+        self.functions[name] = (body, st.copy())
+
+    def call(self, name: str, words: Sequence[Word], st: _State, ctx: _Ctx) -> None:
+        body, _ = self.functions[name]
+        self.called.add(name)
+        if name in self.active:
+            return
+        if self.depth >= MAX_DEPTH:
+            self.script.issues.append(Issue(kind="depth", evidence=name))
+            return
+        saved = {k: st.vars.get(k) for k in _POSITIONAL_KEYS}
+        _bind_positional(st, words)
+        self.active.add(name)
+        self.depth += 1
+        try:
+            self.stmt(body, st, _Ctx(upstream=ctx.upstream, pipe=ctx.pipe, level=ctx.level))
+        finally:
+            self.depth -= 1
+            self.active.discard(name)
+            for key, old in saved.items():
+                if old is None:
+                    st.vars.pop(key, None)
+                else:
+                    st.vars[key] = old
+
+    def declaration(self, node: Node, st: _State, ctx: _Ctx) -> None:
+        keyword = ""
+        args: list[Word] = []
+        for child in node.children:
+            if not child.is_named:
+                keyword = keyword or child.type
+                continue
+            if child.type == "variable_assignment":
+                name, word = self.assignment(child, st, ctx)
+                self.assign(name, word, st)
+                args.append(literal(f"{name}={word.text}"))
+            elif child.type == "variable_name":
+                args.append(literal(_text(child)))
+            else:
+                args.extend(self.words(child, st, ctx))
+        self.emit(
+            Command(
+                program=keyword,
+                program_word=literal(keyword),
+                args=tuple(args),
+                display=" ".join([keyword, *(a.text for a in args)]),
+                cwd=st.cwd,
+            )
+        )
+
+    def assignment(self, node: Node, st: _State, ctx: _Ctx) -> tuple[str, Word]:
+        name_node = node.child_by_field_name("name")
+        value_node = node.child_by_field_name("value")
+        name = _text(name_node) if name_node is not None else ""
+        if "[" in name:
+            name = name.split("[", 1)[0]
+        if value_node is None:
+            return name, literal("")
+        if value_node.type == "array":
+            inner = [self.word(c, st, ctx) for c in value_node.named_children]
+            return name, _unknown_word(_text(value_node), *inner)
+        word = self.word(value_node, st, ctx)
+        if any(c.type == "+=" for c in node.children):
+            return name, _unknown_word(f"${name}", word, st.vars.get(name))
+        return name, word
+
+    def assign(self, name: str, word: Word, st: _State) -> None:
+        st.vars[name] = word
+        self.script.assignments.append((name, word))
+        if name == "PATH":
+            st.path_ws = self.path_in_workspace(word, st)
+
+    def path_in_workspace(self, word: Word, st: _State) -> bool:
+        """True when a PATH value puts a workspace directory (other than a tool install dir) first."""
+        for entry in word.text.split(":"):
+            if entry in ("$PATH", "${PATH}"):
+                continue
+            home = entry.startswith(("~", "$HOME", "${HOME}"))
+            if home:
+                rest = entry.split("/", 1)[1] if "/" in entry else ""
+                if _TOOL_DIR.search(rest):
+                    continue
+                return True
+            if "$" in entry or "`" in entry:
+                if entry.startswith(("$PWD", "${PWD}")):
+                    rest = entry.split("/", 1)[1] if "/" in entry else ""
+                    if _TOOL_DIR.search(rest):
+                        continue
+                return True
+            if entry.startswith("/"):
+                where, rel = where_of(posixpath.normpath(entry), self.ws)
+                if where is Where.INSIDE and not _TOOL_DIR.search(rel):
+                    return True
+                continue
+            if not _TOOL_DIR.search(posixpath.normpath(entry or ".")):
+                if st.cwd is None or any(where_of(c, self.ws)[0] is Where.INSIDE for c in st.cwd):
+                    return True
+        return False
+
+    # ---------------------------------------------------------------- redirects
+
+    def redirect(
+        self,
+        node: Node,
+        st: _State,
+        ctx: _Ctx,
+        into: list[Redirect],
+        extra: list[Word],
+        pending: list[Node],
+    ) -> tuple[Word, bool] | None:
+        """Record one redirect; returns the stdin it provides (word, is_text) if any."""
+        kind = node.type
+        fd: int | None = None
+        op = ""
+        stdin: tuple[Word, bool] | None = None
+        if kind == "file_redirect":
+            targets: list[Word] = []
+            for child in node.children:
+                if child.type == "file_descriptor":
+                    try:
+                        fd = int(_text(child))
+                    except ValueError:
+                        fd = None
+                elif not child.is_named:
+                    op = op or child.type
+                elif child.type in _WORDS:
+                    targets.extend(self.words(child, st, ctx))
+                elif child.type != "ERROR":
+                    self.generic(child, st, ctx)
+            if not targets:
+                return None
+            target, rest = targets[0], targets[1:]
+            # tree-sitter files words after the target under the redirect; bash passes them as args.
+            extra.extend(rest)
+            value = target.value
+            if op in (">&", "<&") and value is not None and (
+                value == "-" or value.rstrip("-").isdigit()
+            ):
+                # Duplicating or closing a descriptor names no file.
+                return None
+            write = op in (">", ">>", ">|", "&>", "&>>", ">&", "<>")
+            read = op in ("<", "<>", "<&")
+            into.append(
+                Redirect(op=op, target=target, cwd=st.cwd, write=write, read=read, fd=fd)
+            )
+            if read and fd in (None, 0):
+                stdin = (target, False)
+            return stdin
+        if kind == "herestring_redirect":
+            for child in node.named_children:
+                if child.type in _WORDS:
+                    word = self.word(child, st, ctx)
+                    return (word, True)
+            return None
+        # heredoc_redirect
+        quoted = False
+        body: Word | None = None
+        strip_tabs = False
+        for child in node.children:
+            ctype = child.type
+            if ctype == "<<-":
+                strip_tabs = True
+            elif ctype == "heredoc_start":
+                quoted = any(q in _text(child) for q in "'\"\\")
+            elif ctype == "heredoc_body":
+                body = self.heredoc_body(child, quoted, strip_tabs, st, ctx)
+            elif ctype in _REDIRECTS:
+                found = self.redirect(child, st, ctx, into, extra, pending)
+                if found is not None:
+                    stdin = found
+            elif child.is_named and ctype not in ("heredoc_end",):
+                pending.append(child)
+        if body is not None:
+            return (body, True)
+        return stdin
+
+    def heredoc_body(
+        self, node: Node, quoted: bool, strip_tabs: bool, st: _State, ctx: _Ctx
+    ) -> Word:
+        raw = _text(node)
+        if quoted or node.named_child_count == 0:
+            if strip_tabs:
+                raw = "\n".join(line.lstrip("\t") for line in raw.split("\n"))
+            return literal(raw)
+        acc = _Acc()
+        data = node.text or b""
+        base = node.start_byte
+        pos = 0
+        for child in node.named_children:
+            start = child.start_byte - base
+            if start > pos:
+                acc.lit(_dq_unescape(data[pos:start].decode("utf-8", "replace")))
+            if child.type == "heredoc_content":
+                acc.lit(_dq_unescape(_text(child)))
+            else:
+                self.part(child, st, ctx, acc, quoted=True)
+            pos = child.end_byte - base
+        if pos < len(data):
+            acc.lit(_dq_unescape(data[pos:].decode("utf-8", "replace")))
+        return acc.build()
+
+    # -------------------------------------------------------------------- words
+
+    def words(self, node: Node, st: _State, ctx: _Ctx) -> list[Word]:
+        """The words one syntax node becomes, after field splitting of known unquoted values."""
+        acc = _Acc()
+        self.part(node, st, ctx, acc, quoted=False)
+        word = acc.build()
+        if acc.split and word.value is not None:
+            return [
+                Word(text=piece, value=piece, shape=piece, glob=any(c in piece for c in "*?["))
+                for piece in word.value.split()
+            ]
+        return [word]
+
+    def word(self, node: Node, st: _State, ctx: _Ctx) -> Word:
+        acc = _Acc()
+        self.part(node, st, ctx, acc, quoted=False)
+        return acc.build()
+
+    def part(self, node: Node, st: _State, ctx: _Ctx, acc: _Acc, *, quoted: bool) -> None:
+        kind = node.type
+        if kind == "word":
+            raw = _text(node)
+            if quoted:
+                acc.lit(raw)
+                return
+            if not acc.shape and raw.startswith("~"):
+                acc.home = True
+            value, glob, brace = _unescape_word(raw)
+            acc.glob = acc.glob or glob
+            acc.brace = acc.brace or brace
+            acc.lit(value)
+        elif kind == "raw_string":
+            acc.lit(_text(node)[1:-1])
+        elif kind == "ansi_c_string":
+            acc.lit(decode_escapes(_text(node)[2:-1]))
+        elif kind in ("string", "translated_string"):
+            self.string(node, st, ctx, acc)
+        elif kind == "concatenation":
+            for child in node.children:
+                if child.is_named:
+                    self.part(child, st, ctx, acc, quoted=quoted)
+                else:
+                    acc.lit(_text(child))
+        elif kind in ("simple_expansion", "expansion"):
+            self.expansion(node, st, ctx, acc, quoted=quoted)
+        elif kind == "command_substitution":
+            raw = _text(node)
+            lead = raw[: len(raw) - len(raw.lstrip())]
+            if lead:
+                acc.lit(lead)
+            value, fetches, decodes = self.substitution(node, st, ctx)
+            acc.fetches = acc.fetches or fetches
+            acc.decodes = acc.decodes or decodes
+            if value is None:
+                acc.unknown(raw.strip())
+            else:
+                acc.lit(value, raw.strip())
+                if not quoted and any(c.isspace() for c in value):
+                    acc.split = True
+        elif kind == "process_substitution":
+            start = len(self.script.commands)
+            self.seq(node, st.copy(), ctx._replace(upstream=(), pipe=False))
+            inner = self.script.commands[start:]
+            acc.procsub = True
+            acc.fetches = acc.fetches or any(c.fetches for c in inner)
+            acc.decodes = acc.decodes or any(c.decodes for c in inner)
+            acc.unknown(_text(node))
+        elif kind in ("number", "regex", "variable_name", "special_variable_name", "test_operator"):
+            acc.lit(_text(node))
+        elif kind == "extglob_pattern":
+            acc.glob = True
+            acc.lit(_text(node))
+        elif kind == "brace_expression":
+            acc.brace = True
+            acc.lit(_text(node))
+        else:
+            self.generic(node, st, ctx)
+            acc.unknown(_text(node))
+
+    def string(self, node: Node, st: _State, ctx: _Ctx, acc: _Acc) -> None:
+        data = node.text or b""
+        base = node.start_byte
+        pos = 2 if node.type == "translated_string" else 1
+        end = len(data) - 1
+        for child in node.children:
+            if not child.is_named:
+                continue
+            start = child.start_byte - base
+            if start > pos:
+                acc.lit(_dq_unescape(data[pos:start].decode("utf-8", "replace")))
+            if child.type == "string_content":
+                acc.lit(_dq_unescape(_text(child)))
+            else:
+                self.part(child, st, ctx, acc, quoted=True)
+            pos = child.end_byte - base
+        if pos < end:
+            acc.lit(_dq_unescape(data[pos:end].decode("utf-8", "replace")))
+
+    def expansion(self, node: Node, st: _State, ctx: _Ctx, acc: _Acc, *, quoted: bool) -> None:
+        raw = _text(node)
+        stripped = raw.lstrip()
+        if len(stripped) != len(raw):
+            acc.lit(raw[: len(raw) - len(stripped)])
+        named = node.named_children
+        name: str | None = None
+        if len(named) == 1 and named[0].type in ("variable_name", "special_variable_name"):
+            simple = node.type == "simple_expansion" or all(
+                c.type in ("${", "}", "variable_name", "special_variable_name")
+                for c in node.children
+            )
+            if simple:
+                name = _text(named[0])
+        if name is None:
+            for child in named:
+                if child.type in _WORDS:
+                    inner = self.word(child, st, ctx)
+                    acc.fetches = acc.fetches or inner.fetches
+                    acc.decodes = acc.decodes or inner.decodes
+                elif child.named_child_count:
+                    self.generic(child, st, ctx)
+            acc.unknown(stripped)
+            return
+        if name == "HOME" and "HOME" not in st.vars:
+            if not acc.shape:
+                acc.home = True
+                acc.lit("~", stripped)
+            else:
+                acc.unknown(stripped)
+            return
+        if name == "PWD" and "PWD" not in st.vars and st.cwd is not None and len(st.cwd) == 1:
+            acc.lit(st.cwd[0], stripped)
+            return
+        known = st.vars.get(name)
+        if known is None:
+            acc.unknown(stripped)
+            return
+        acc.fetches = acc.fetches or known.fetches
+        acc.decodes = acc.decodes or known.decodes
+        if known.value is None:
+            acc.unknown(stripped)
+            return
+        if known.home and not acc.shape:
+            acc.home = True
+        acc.lit(known.value, stripped)
+        if not quoted:
+            if any(c.isspace() for c in known.value):
+                acc.split = True
+            if any(c in known.value for c in "*?["):
+                acc.glob = True
+
+    def substitution(self, node: Node, st: _State, ctx: _Ctx) -> tuple[str | None, bool, bool]:
+        """Walk ``$(...)``; returns its output when known (``$(echo rm)``, ``$(pwd)``) and flags."""
+        start = len(self.script.commands)
+        self.seq(node, st.copy(), _Ctx(level=ctx.level))
+        inner = self.script.commands[start:]
+        fetches = any(c.fetches for c in inner)
+        decodes = any(c.decodes for c in inner)
+        value: str | None = None
+        if len(inner) == 1:
+            only = inner[0]
+            if only.literal_output is not None:
+                value = only.literal_output.rstrip("\n")
+            elif only.program == "pwd" and st.cwd is not None and len(st.cwd) == 1:
+                value = st.cwd[0]
+        return value, fetches, decodes
+
+    # ----------------------------------------------------------------- commands
+
+    def command(
+        self,
+        node: Node,
+        st: _State,
+        ctx: _Ctx,
+        *,
+        outer: Sequence[Redirect] = (),
+        extra: Sequence[Word] = (),
+        stdin: tuple[Word, bool] | None = None,
+    ) -> None:
+        assigns: list[tuple[str, Word]] = []
+        words: list[Word] = []
+        redirects: list[Redirect] = []
+        pending: list[Node] = []
+        extra_words: list[Word] = []
+        for child in node.children:
+            kind = child.type
+            if kind == "variable_assignment":
+                assigns.append(self.assignment(child, st, ctx))
+            elif kind == "command_name":
+                for part in child.named_children:
+                    words.extend(self.words(part, st, ctx))
+            elif kind in _REDIRECTS:
+                found = self.redirect(child, st, ctx, redirects, extra_words, pending)
+                if found is not None:
+                    stdin = found
+            elif kind in _WORDS:
+                words.extend(self.words(child, st, ctx))
+            elif child.is_named:
+                self.generic(child, st, ctx)
+        words.extend(extra_words)
+        words.extend(extra)
+        redirects.extend(outer)
+        self.script.redirects.extend(redirects)
+        start = len(self.script.commands)
+        if words:
+            self.simple(words, assigns, tuple(redirects), stdin, st, ctx)
+        else:
+            for name, word in assigns:
+                self.assign(name, word, st)
+        produced = tuple(self.script.commands[start:])
+        for item in pending:
+            self.continuation(item, produced, st, ctx)
+
+    def simple(
+        self,
+        words: list[Word],
+        assigns: list[tuple[str, Word]],
+        redirects: tuple[Redirect, ...],
+        stdin: tuple[Word, bool] | None,
+        st: _State,
+        ctx: _Ctx,
+        wrappers: tuple[str, ...] = (),
+    ) -> None:
+        """Normalise one simple command: peel wrappers, follow nested scripts, emit a Command."""
+        env = list(assigns)
+        path_ws = st.path_ws
+        for name, word in assigns:
+            if name == "PATH":
+                path_ws = self.path_in_workspace(word, st)
+        cwd = st.cwd
+        via_path = False
+        while True:
+            if not words:
+                return
+            first = words[0]
+            name = first.value
+            if name is None:
+                self.emit_command(
+                    None, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd,
+                    via_path=via_path,
+                )
+                return
+            if "/" in name:
+                base = name.rstrip("/").rsplit("/", 1)[-1]
+            else:
+                base = name
+                if path_ws and base not in programs.BUILTINS and base not in self.functions:
+                    via_path = True
+            peel = _WRAPPERS.get(base) if "/" not in name or _is_system(first, cwd, self.ws) else None
+            if peel is None:
+                break
+            result = peel(words)
+            if result is None:
+                break
+            inner, more_env, new_cwd = result
+            env.extend(more_env)
+            for env_name, env_word in more_env:
+                if env_name == "PATH":
+                    path_ws = self.path_in_workspace(env_word, st)
+            if new_cwd is not None:
+                cwd = self.chdir(new_cwd, cwd)
+            wrappers = (*wrappers, base)
+            if not inner:
+                # ``env`` alone prints the environment; ``exec``/``nohup`` alone do nothing.
+                if base in ("env", "printenv"):
+                    self.emit_command(
+                        base, [literal(base)], env, redirects, stdin, st, ctx, wrappers[:-1],
+                        cwd=cwd, via_path=via_path,
+                    )
+                return
+            words = inner
+        self.program(base, words, env, redirects, stdin, st, ctx, wrappers, cwd, via_path)
+
+    def chdir(self, target: Word, cwd: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if target.value is None and not target.home:
+            return None
+        locs = locate(target, cwd, self.ws)
+        if not locs or any(loc.where is Where.UNKNOWN for loc in locs):
+            return None
+        paths = tuple(dict.fromkeys(loc.path for loc in locs))
+        return paths if len(paths) <= _MAX_CWDS else None
+
+    def program(
+        self,
+        base: str,
+        words: list[Word],
+        env: list[tuple[str, Word]],
+        redirects: tuple[Redirect, ...],
+        stdin: tuple[Word, bool] | None,
+        st: _State,
+        ctx: _Ctx,
+        wrappers: tuple[str, ...],
+        cwd: tuple[str, ...] | None,
+        via_path: bool,
+    ) -> None:
+        first = words[0]
+        args = words[1:]
+        name = first.value or ""
+        emit: Callable[..., Command] = self.emit_command
+        if "/" in name and not _is_system(first, cwd, self.ws):
+            location, rel = self.place(first, cwd)
+            analysed, fetched = self.run_file(rel, st, ctx, words, evidence=name, shell_only=True)
+            emit(
+                base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd,
+                location=location, analysed=analysed, fetched=fetched, via_path=via_path,
+            )
+            return
+        if base in self.functions and "/" not in name:
+            self.call(base, words, st, ctx)
+            emit(base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd, via_path=via_path)
+            return
+        handler = _SPECIAL.get(base)
+        if handler is not None:
+            handler(self, base, words, env, redirects, stdin, st, ctx, wrappers, cwd, via_path)
+            return
+        interp = programs.interpreter_for(base)
+        if interp is not None:
+            self.interpreter(
+                base, interp, words, env, redirects, stdin, st, ctx, wrappers, cwd, via_path
+            )
+            return
+        emit(base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd, via_path=via_path)
+
+    def place(self, word: Word, cwd: tuple[str, ...] | None) -> tuple[str, str | None]:
+        """Where a program or script path lies: (location, workspace-relative path or None)."""
+        if word.home:
+            # At run time HOME is inside the workspace: a file there is the mission's own.
+            return "workspace", None
+        locs = locate(word, cwd, self.ws)
+        if not locs or any(loc.where is Where.UNKNOWN for loc in locs):
+            return "unknown", None
+        inside = [loc for loc in locs if loc.where is Where.INSIDE]
+        if inside:
+            return "workspace", inside[0].rel
+        if not (word.value or "").startswith("/"):
+            # Reached with ``..`` from the workspace: nobody knows what that file is.
+            return "unknown", None
+        return "system", None
+
+    def run_file(
+        self,
+        rel: str | None,
+        st: _State,
+        ctx: _Ctx,
+        args: Sequence[Word],
+        *,
+        evidence: str,
+        shell_only: bool,
+        sourced: bool = False,
+    ) -> tuple[bool, bool]:
+        """Analyse a workspace script whose content is known; returns (analysed, downloaded)."""
+        if rel is None:
+            return False, False
+        fetched = rel in st.fetched
+        certain = rel in st.files and st.files[rel] is not None
+        contents = [c for c in (st.files.get(rel), self.written.get(rel)) if c is not None]
+        changed = rel in st.files and st.files[rel] is None
+        analysed = False
+        for content in contents[:1] if certain else contents:
+            if shell_only and not _shebang_is_shell(content):
+                continue
+            target = st if sourced else st.copy()
+            if self.nested(content, target, ctx, evidence=evidence, positional=args):
+                analysed = not changed
+        return analysed, fetched
+
+    def interpreter(
+        self,
+        base: str,
+        interp: programs.Interpreter,
+        words: list[Word],
+        env: list[tuple[str, Word]],
+        redirects: tuple[Redirect, ...],
+        stdin: tuple[Word, bool] | None,
+        st: _State,
+        ctx: _Ctx,
+        wrappers: tuple[str, ...],
+        cwd: tuple[str, ...] | None,
+        via_path: bool,
+    ) -> None:
+        code, script, module, rest, stdin_flag = _interpreter_args(interp, words[1:])
+        is_shell = interp.family == "shell"
+        analysed = False
+        fetched = False
+        location = "name"
+        evidence = " ".join(w.text for w in words)
+        if code is not None:
+            if is_shell and code.value is not None:
+                analysed = self.nested(
+                    code.value, st.copy(), ctx, evidence=evidence, positional=rest
+                )
+        elif script is not None and script.value not in _STDIN_SCRIPTS:
+            if not script.procsub:
+                location, rel = self.place(script, cwd)
+                if is_shell:
+                    analysed, fetched = self.run_file(
+                        rel, st, ctx, rest, evidence=evidence, shell_only=False
+                    )
+                else:
+                    fetched = rel is not None and rel in st.fetched
+        reads_stdin = (
+            code is None
+            and not module
+            and (
+                stdin_flag
+                or (script is None and interp.reads_stdin)
+                or (script is not None and script.value in _STDIN_SCRIPTS)
+            )
+        )
+        if reads_stdin and is_shell and not analysed:
+            text = self.known_stdin(stdin, ctx)
+            if text is not None:
+                analysed = self.nested(text, st.copy(), _Ctx(), evidence=evidence)
+            elif stdin is not None and not stdin[1] and stdin[0].value is not None:
+                location, rel = self.place(stdin[0], cwd)
+                analysed, fetched = self.run_file(
+                    rel, st, ctx, (), evidence=evidence, shell_only=False
+                )
+        self.emit_command(
+            base,
+            words,
+            env,
+            redirects,
+            stdin,
+            st,
+            ctx,
+            wrappers,
+            cwd=cwd,
+            location=location,
+            analysed=analysed,
+            fetched=fetched,
+            code=code,
+            script=script,
+            reads_stdin=reads_stdin,
+            via_path=via_path,
+        )
+
+    def known_stdin(self, stdin: tuple[Word, bool] | None, ctx: _Ctx) -> str | None:
+        """Text that reaches stdin when it is certain: a literal heredoc, or ``echo '...' |``."""
+        if stdin is not None:
+            word, is_text = stdin
+            return word.value if is_text else None
+        if len(ctx.upstream) == 1 and ctx.upstream[0].literal_output is not None:
+            return ctx.upstream[0].literal_output
+        return None
+
+    def emit_command(
+        self,
+        program: str | None,
+        words: Sequence[Word],
+        env: Sequence[tuple[str, Word]],
+        redirects: tuple[Redirect, ...],
+        stdin: tuple[Word, bool] | None,
+        st: _State,
+        ctx: _Ctx,
+        wrappers: tuple[str, ...],
+        *,
+        cwd: tuple[str, ...] | None,
+        location: str = "name",
+        analysed: bool = False,
+        fetched: bool = False,
+        code: Word | None = None,
+        script: Word | None = None,
+        reads_stdin: bool = False,
+        via_path: bool = False,
+    ) -> Command:
+        args = tuple(words[1:])
+        values = _known(args)
+        fetches = program in programs.FETCHERS or any(w.fetches for w in args)
+        decodes = program is not None and programs.is_decoder(program, values)
+        decodes = decodes or any(w.decodes for w in args)
+        stdin_word = stdin[0] if stdin is not None else None
+        if stdin_word is not None:
+            fetches = fetches or stdin_word.fetches
+            decodes = decodes or stdin_word.decodes
+        display_parts = [*(f"{n}={w.text}" for n, w in env), *wrappers, *(w.text for w in words)]
+        command = Command(
+            program=program,
+            program_word=words[0],
+            args=args,
+            display=" ".join(display_parts),
+            cwd=cwd,
+            wrappers=wrappers,
+            env=tuple(env),
+            redirects=redirects,
+            upstream=ctx.upstream,
+            stdin=stdin_word,
+            stdin_is_text=stdin is not None and stdin[1],
+            location=location,
+            analysed=analysed,
+            fetched_script=fetched,
+            path_in_workspace=via_path,
+            code=code,
+            script=script,
+            reads_stdin=reads_stdin,
+            in_pipeline=ctx.pipe,
+            background=ctx.bg,
+            fetches=fetches,
+            decodes=decodes,
+            literal_output=_literal_output(program, args, stdin),
+        )
+        self.emit(command)
+        self.track_files(command, st)
+        if program in ("cd", "pushd", "popd") and not wrappers:
+            self.cd(program, args, st)
+        return command
+
+    def emit(self, command: Command) -> None:
+        self.script.commands.append(command)
+
+    def cd(self, program: str, args: Sequence[Word], st: _State) -> None:
+        if program == "popd":
+            st.cwd = None
+            return
+        targets = [a for a in args if a.value is None or not a.value.startswith("-")]
+        if not targets:
+            st.cwd = (HOME_ROOT,)
+        elif targets[0].value == "-":
+            st.cwd = None
+        else:
+            st.cwd = self.chdir(targets[0], st.cwd)
+
+    def track_files(self, command: Command, st: _State) -> None:
+        """Remember what this command wrote, so a later ``bash x.sh`` on the same line is judged."""
+        for redirect in command.redirects:
+            if not redirect.write or redirect.fd not in (None, 1):
+                continue
+            rel = self.rel_of(redirect.target, redirect.cwd)
+            if rel is None:
+                continue
+            if command.fetches:
+                st.fetched.add(rel)
+                st.files[rel] = None
+            elif command.literal_output is not None and redirect.op != ">>":
+                st.files[rel] = command.literal_output
+            else:
+                st.files[rel] = None
+        program = command.program
+        if program in ("curl", "wget"):
+            for target in _download_targets(program, command.args):
+                rel = self.rel_of(target, command.cwd)
+                if rel is not None:
+                    st.fetched.add(rel)
+                    st.files[rel] = None
+        elif program not in _READ_ONLY:
+            for arg in command.args:
+                if arg.value is None or arg.value.startswith("-"):
+                    continue
+                rel = self.rel_of(arg, command.cwd)
+                if rel is not None and (rel in st.files or rel in self.written):
+                    st.files[rel] = None
+
+    def rel_of(self, word: Word, cwd: tuple[str, ...] | None) -> str | None:
+        if word.value is None:
+            return None
+        for loc in locate(word, cwd, self.ws):
+            if loc.where is Where.INSIDE:
+                return loc.rel
+        return None
+
+
+# --------------------------------------------------------------------- helpers
+
+_POSITIONAL_KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "@", "*", "#")
+
+
+def _bind_positional(st: _State, args: Sequence[Word]) -> None:
+    """``sh -c 'rm -rf "$1"' _ /``: positional parameters take the words that follow."""
+    for i, key in enumerate(_POSITIONAL_KEYS[:10]):
+        if i < len(args):
+            st.vars[key] = args[i]
+        else:
+            st.vars[key] = literal("")
+    rest = list(args[1:])
+    if len(rest) == 1:
+        st.vars["@"] = st.vars["*"] = rest[0]
+    elif not rest:
+        st.vars["@"] = st.vars["*"] = literal("")
+    else:
+        st.vars["@"] = st.vars["*"] = _unknown_word("$@", *rest)
+    st.vars["#"] = literal(str(len(rest)))
+
+
+def _assign_state(target: _State, source: _State) -> None:
+    target.cwd = source.cwd
+    target.vars = source.vars
+    target.path_ws = source.path_ws
+    target.files = source.files
+    target.fetched = source.fetched
+
+
+def _is_system(word: Word, cwd: tuple[str, ...] | None, ws: str) -> bool:
+    """A program named by an absolute path outside the workspace (``/bin/rm``): judged by its name."""
+    value = word.value
+    if value is None or not value.startswith("/"):
+        return False
+    where, _ = where_of(posixpath.normpath(value), ws)
+    return where is not Where.INSIDE
+
+
+def _spawns_itself(node: Node, name: str, *, in_pipe: bool) -> bool:
+    """True when a function body runs itself in a pipeline or in the background (a fork bomb)."""
+    children = node.children
+    for i, child in enumerate(children):
+        if not child.is_named:
+            continue
+        if child.type == "command":
+            cmd_name = child.child_by_field_name("name")
+            bg = i + 1 < len(children) and children[i + 1].type == "&"
+            if cmd_name is not None and _text(cmd_name) == name and (in_pipe or bg):
+                return True
+        pipe = in_pipe or child.type == "pipeline"
+        bg = i + 1 < len(children) and children[i + 1].type == "&"
+        if child.named_child_count and _spawns_itself(child, name, in_pipe=pipe or bg):
+            return True
+    return False
+
+
+def _interpreter_args(
+    interp: programs.Interpreter, args: Sequence[Word]
+) -> tuple[Word | None, Word | None, bool, list[Word], bool]:
+    """(code, script, module, positional words after code/script, reads stdin because of ``-s``)."""
+    i = 0
+    n = len(args)
+    stdin_flag = False
+    while i < n:
+        word = args[i]
+        value = word.value
+        if value is None:
+            return None, word, False, list(args[i:]), stdin_flag
+        if value == "--":
+            if i + 1 < n:
+                return None, args[i + 1], False, list(args[i + 1 :]), stdin_flag
+            return None, None, False, [], stdin_flag
+        if value.startswith("--"):
+            key, eq, val = value.partition("=")
+            if key in interp.code_flags:
+                if eq:
+                    return literal(val), None, False, list(args[i + 1 :]), stdin_flag
+                code = args[i + 1] if i + 1 < n else literal("")
+                return code, None, False, list(args[i + 2 :]), stdin_flag
+            if key in interp.arg_flags and not eq:
+                i += 2
+                continue
+            i += 1
+            continue
+        if len(value) > 1 and value[0] in "-+":
+            flag = value[1:]
+            if value[0] == "+" or value in interp.arg_flags:
+                i += 2 if value in interp.arg_flags or value in ("+o", "+O") else 1
+                continue
+            skip_next = False
+            for j, ch in enumerate(flag):
+                tail = flag[j + 1 :]
+                if ch in interp.code_flags:
+                    if tail and interp.family != "shell":
+                        return literal(tail), None, False, list(args[i + 1 :]), stdin_flag
+                    code = args[i + 1] if i + 1 < n else literal("")
+                    return code, None, False, list(args[i + 2 :]), stdin_flag
+                if ch in interp.module_flags:
+                    return None, None, True, list(args[i + 1 :]), stdin_flag
+                if ch in interp.script_flags:
+                    script = literal(tail) if tail else (args[i + 1] if i + 1 < n else None)
+                    return None, script, False, list(args[i + 1 :]), stdin_flag
+                if interp.family == "shell" and ch == "s":
+                    stdin_flag = True
+                if ch in interp.attached_flags:
+                    break
+                if ch in interp.arg_flags:
+                    skip_next = not tail
+                    break
+            i += 2 if skip_next else 1
+            continue
+        return None, word, False, list(args[i:]), stdin_flag
+    return None, None, False, [], stdin_flag
+
+
+def _literal_output(
+    program: str | None, args: Sequence[Word], stdin: tuple[Word, bool] | None
+) -> str | None:
+    """What ``echo``, ``printf`` or ``cat <<EOF`` print, when every part of it is known."""
+    if program == "echo":
+        values: list[str] = []
+        newline = True
+        escapes = False
+        for arg in args:
+            if arg.value is None:
+                return None
+            if not values and arg.value in ("-n", "-e", "-E", "-ne", "-en"):
+                newline = newline and "n" not in arg.value
+                escapes = escapes or "e" in arg.value[1:]
+                continue
+            values.append(arg.value)
+        out = " ".join(values)
+        if escapes:
+            out = decode_escapes(out)
+        return out + ("\n" if newline else "")
+    if program == "printf":
+        if not args or any(a.value is None for a in args):
+            return None
+        fmt = args[0].value or ""
+        rest = [a.value or "" for a in args[1:]]
+        if "%" not in fmt:
+            return decode_escapes(fmt)
+        if fmt in ("%s", "%s\\n", "%b", "%b\\n") and rest:
+            joined = "".join(rest)
+            return decode_escapes(joined) if fmt.startswith("%b") else joined
+        return None
+    if program == "cat" and stdin is not None and stdin[1] and not args:
+        return stdin[0].value
+    return None
+
+
+def _download_targets(program: str, args: Sequence[Word]) -> list[Word]:
+    out: list[Word] = []
+    flags = ("-o", "--output") if program == "curl" else ("-O", "--output-document")
+    for i, arg in enumerate(args):
+        value = arg.value
+        if value is None:
+            continue
+        if value in flags and i + 1 < len(args):
+            out.append(args[i + 1])
+        elif value.startswith(flags[1] + "="):
+            out.append(literal(value.split("=", 1)[1]))
+        elif program == "wget" and value.startswith("-O") and len(value) > 2 and value != "-O-":
+            out.append(literal(value[2:]))
+    return [w for w in out if w.value != "-"]
+
+
+# ---------------------------------------------------------------- wrappers
+
+_Peeled = tuple[list[Word], list[tuple[str, Word]], Word | None]
+
+
+def _skip_options(
+    words: list[Word],
+    start: int,
+    with_arg: frozenset[str],
+    *,
+    assignments: bool = False,
+    chdir: frozenset[str] = frozenset(),
+) -> tuple[int, list[tuple[str, Word]], Word | None]:
+    """Index of the first word after a wrapper's options, its NAME=value pairs and a chdir target."""
+    i = start
+    env: list[tuple[str, Word]] = []
+    new_cwd: Word | None = None
+    n = len(words)
+    while i < n:
+        value = words[i].value
+        if value is None:
+            break
+        if value == "--":
+            i += 1
+            break
+        if assignments and _ASSIGNMENT.match(value):
+            key, _, val = value.partition("=")
+            env.append((key, _assignment_word(words[i], val)))
+            i += 1
+            continue
+        if not value.startswith("-") or value == "-":
+            break
+        key, eq, val = value.partition("=")
+        if key in with_arg:
+            if eq:
+                if key in chdir:
+                    new_cwd = literal(val)
+                i += 1
+            else:
+                if key in chdir and i + 1 < n:
+                    new_cwd = words[i + 1]
+                i += 2
+            continue
+        if not value.startswith("--") and len(value) > 2 and value[:2] in with_arg:
+            if value[:2] in chdir:
+                new_cwd = literal(value[2:])
+            i += 1
+            continue
+        i += 1
+    return i, env, new_cwd
+
+
+def _assignment_word(word: Word, value: str) -> Word:
+    if word.value is not None and word.value.endswith(value):
+        return Word(text=value, value=value, shape=value, home=value.startswith("~"))
+    return literal(value)
+
+
+def _simple_wrapper(with_arg: frozenset[str], positional: int = 0) -> Callable[[list[Word]], _Peeled | None]:
+    def peel(words: list[Word]) -> _Peeled | None:
+        i, _, _ = _skip_options(words, 1, with_arg)
+        i += positional
+        return words[i:], [], None
+
+    return peel
+
+
+def _peel_env(words: list[Word]) -> _Peeled | None:
+    i, env, new_cwd = _skip_options(
+        words,
+        1,
+        frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string", "--default-signal",
+                   "--ignore-signal", "--block-signal"}),
+        assignments=True,
+        chdir=frozenset({"-C", "--chdir"}),
+    )
+    # ``env -S 'rm -rf /'`` splits one string into the command.
+    for j in range(1, i):
+        value = words[j].value or ""
+        split: str | None = None
+        if value in ("-S", "--split-string") and j + 1 < len(words):
+            split = words[j + 1].value
+        elif value.startswith("--split-string="):
+            split = value.split("=", 1)[1]
+        elif value.startswith("-S") and len(value) > 2:
+            split = value[2:]
+        if split is not None:
+            try:
+                pieces = [literal(p) for p in shlex.split(split)]
+            except ValueError:
+                pieces = [_unknown_word(split)]
+            return pieces + words[i:], env, new_cwd
+    return words[i:], env, new_cwd
+
+
+def _peel_command(words: list[Word]) -> _Peeled | None:
+    i = 1
+    while i < len(words) and (words[i].value or "").startswith("-"):
+        flag = words[i].value or ""
+        if flag == "--":
+            i += 1
+            break
+        if "v" in flag or "V" in flag:
+            return [], [], None
+        i += 1
+    return words[i:], [], None
+
+
+def _peel_sudo(words: list[Word]) -> _Peeled | None:
+    i, env, new_cwd = _skip_options(
+        words,
+        1,
+        frozenset({"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-T", "-U", "--user", "--group",
+                   "--chdir", "--prompt", "--close-from", "--host", "--role", "--type",
+                   "--command-timeout", "--other-user"}),
+        assignments=True,
+        chdir=frozenset({"-D", "--chdir"}),
+    )
+    return words[i:], env, new_cwd
+
+
+def _peel_busybox(words: list[Word]) -> _Peeled | None:
+    if len(words) > 1 and (words[1].value or "").startswith("-"):
+        return None
+    return words[1:], [], None
+
+
+_WRAPPERS: dict[str, Callable[[list[Word]], _Peeled | None]] = {
+    "env": _peel_env,
+    "command": _peel_command,
+    "builtin": _simple_wrapper(frozenset()),
+    "exec": _simple_wrapper(frozenset({"-a"})),
+    "nice": _simple_wrapper(frozenset({"-n", "--adjustment"})),
+    "nohup": _simple_wrapper(frozenset()),
+    "setsid": _simple_wrapper(frozenset()),
+    "time": _simple_wrapper(frozenset({"-f", "--format", "-o", "--output"})),
+    "stdbuf": _simple_wrapper(frozenset({"-i", "-o", "-e", "--input", "--output", "--error"})),
+    "ionice": _simple_wrapper(frozenset({"-c", "-n", "-p", "-P", "-u", "--class", "--classdata"})),
+    "timeout": _simple_wrapper(frozenset({"-s", "--signal", "-k", "--kill-after"}), 1),
+    "sudo": _peel_sudo,
+    "doas": _simple_wrapper(frozenset({"-u", "-C"})),
+    "pkexec": _simple_wrapper(frozenset({"--user"})),
+    "run0": _simple_wrapper(
+        frozenset({"-u", "--user", "-g", "--group", "-D", "--chdir", "--setenv", "--unit",
+                   "--property", "--description", "--slice", "--nice"})
+    ),
+    "taskset": _simple_wrapper(frozenset(), 1),
+    "chrt": _simple_wrapper(frozenset(), 1),
+    "unbuffer": _simple_wrapper(frozenset()),
+    "chronic": _simple_wrapper(frozenset()),
+    "fakeroot": _simple_wrapper(frozenset({"-l", "-s", "-i"})),
+    "catchsegv": _simple_wrapper(frozenset()),
+    "torsocks": _simple_wrapper(frozenset()),
+    "proxychains": _simple_wrapper(frozenset({"-f"})),
+    "proxychains4": _simple_wrapper(frozenset({"-f"})),
+    "busybox": _peel_busybox,
+    "toybox": _peel_busybox,
+    "xvfb-run": _simple_wrapper(
+        frozenset({"-n", "-s", "-f", "-e", "-p", "--server-args", "--server-num", "--error-file",
+                   "--auth-file"})
+    ),
+    "strace": _simple_wrapper(
+        frozenset({"-o", "-e", "-p", "-s", "-u", "-a", "-b", "-E", "-I", "-O", "-P", "-S", "-X"})
+    ),
+    "ltrace": _simple_wrapper(frozenset({"-o", "-e", "-p", "-s", "-u", "-a", "-n", "-l"})),
+}
+"""Programs that run the rest of their arguments as a command (``sudo rm`` is ``rm`` run by sudo)."""
+
+
+# ------------------------------------------------------ programs with structure
+
+_Special = Callable[
+    [
+        _Reader,
+        str,
+        list[Word],
+        list[tuple[str, Word]],
+        tuple[Redirect, ...],
+        "tuple[Word, bool] | None",
+        _State,
+        _Ctx,
+        tuple[str, ...],
+        "tuple[str, ...] | None",
+        bool,
+    ],
+    None,
+]
+
+
+def _eval(
+    r: _Reader,
+    base: str,
+    words: list[Word],
+    env: list[tuple[str, Word]],
+    redirects: tuple[Redirect, ...],
+    stdin: tuple[Word, bool] | None,
+    st: _State,
+    ctx: _Ctx,
+    wrappers: tuple[str, ...],
+    cwd: tuple[str, ...] | None,
+    via_path: bool,
+) -> None:
+    args = words[1:]
+    text = " ".join(a.value or "" for a in args)
+    analysed = False
+    if all(a.value is not None for a in args):
+        code = literal(text)
+        # eval runs in the current shell: its cd and assignments persist.
+        analysed = r.nested(text, st, ctx, evidence=" ".join(w.text for w in words))
+    else:
+        code = _unknown_word(" ".join(a.text for a in args), *args)
+    r.emit_command(
+        base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd, code=code,
+        analysed=analysed, via_path=via_path,
+    )
+
+
+def _source(
+    r: _Reader,
+    base: str,
+    words: list[Word],
+    env: list[tuple[str, Word]],
+    redirects: tuple[Redirect, ...],
+    stdin: tuple[Word, bool] | None,
+    st: _State,
+    ctx: _Ctx,
+    wrappers: tuple[str, ...],
+    cwd: tuple[str, ...] | None,
+    via_path: bool,
+) -> None:
+    args = words[1:]
+    script = args[0] if args else None
+    location = "name"
+    analysed = fetched = False
+    reads_stdin = False
+    if script is not None and not script.procsub:
+        if script.value in _STDIN_SCRIPTS:
+            reads_stdin = True
+            text = r.known_stdin(stdin, ctx)
+            if text is not None:
+                analysed = r.nested(text, st, ctx, evidence=" ".join(w.text for w in words))
+        elif script.value is not None and _ACTIVATE.search(script.value):
+            # Generated by ``python -m venv``; a mission that writes its own is read below.
+            location, rel = r.place(script, cwd)
+            analysed, fetched = r.run_file(
+                rel, st, ctx, args[1:], evidence=script.text, shell_only=False, sourced=True
+            )
+            analysed = True if not fetched else analysed
+        else:
+            location, rel = r.place(script, cwd)
+            analysed, fetched = r.run_file(
+                rel, st, ctx, args[1:], evidence=script.text, shell_only=False, sourced=True
+            )
+    r.emit_command(
+        base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd, location=location,
+        analysed=analysed, fetched=fetched, script=script, reads_stdin=reads_stdin,
+        via_path=via_path,
+    )
+
+
+def _found_word(start: Word) -> Word:
+    if start.value is None:
+        return Word(text="{}", value=None, shape=UNKNOWN, fetches=start.fetches)
+    base = start.value.rstrip("/")
+    return Word(text="{}", value=None, shape=f"{base}/{UNKNOWN}", confined=True, home=start.home)
+
+
+_FIND_GLOBAL = frozenset({"-H", "-L", "-P"})
+_FIND_EXEC = frozenset({"-exec", "-execdir", "-ok", "-okdir"})
+
+
+def find_start_points(args: Sequence[Word]) -> list[Word]:
+    """The start points of a ``find`` command (``.`` when none are given)."""
+    i = 0
+    n = len(args)
+    while i < n and (args[i].value in _FIND_GLOBAL or (args[i].value or "").startswith(("-O", "-D"))):
+        i += 2 if args[i].value == "-D" else 1
+    starts: list[Word] = []
+    while i < n:
+        value = args[i].value
+        if value is not None and (value.startswith("-") or value in ("(", "!", ",")):
+            break
+        starts.append(args[i])
+        i += 1
+    return starts or [literal(".")]
+
+
+def _find(
+    r: _Reader,
+    base: str,
+    words: list[Word],
+    env: list[tuple[str, Word]],
+    redirects: tuple[Redirect, ...],
+    stdin: tuple[Word, bool] | None,
+    st: _State,
+    ctx: _Ctx,
+    wrappers: tuple[str, ...],
+    cwd: tuple[str, ...] | None,
+    via_path: bool,
+) -> None:
+    args = words[1:]
+    starts = find_start_points(args)
+    r.emit_command(base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd, via_path=via_path)
+    i = 0
+    n = len(args)
+    while i < n:
+        if args[i].value in _FIND_EXEC:
+            j = i + 1
+            while j < n and args[j].value not in (";", "+"):
+                j += 1
+            template = args[i + 1 : j]
+            for start in starts[:_MAX_FANOUT]:
+                found = _found_word(start)
+                sub = [found if (w.value or "") == "{}" else _replace_braces(w, found) for w in template]
+                if sub:
+                    r.simple(sub, [], (), None, st.copy(), ctx._replace(upstream=()), (*wrappers, base))
+            i = j + 1
+            continue
+        i += 1
+
+
+def _replace_braces(word: Word, found: Word) -> Word:
+    if word.value is None or "{}" not in word.value:
+        return word
+    shape = word.value.replace("{}", found.shape)
+    return Word(
+        text=word.text, value=None, shape=shape, confined=found.confined, home=found.home
+    )
+
+
+_XARGS_ARG = frozenset(
+    {"-a", "--arg-file", "-d", "--delimiter", "-E", "-I", "-L", "--max-lines", "-n", "--max-args",
+     "-P", "--max-procs", "-s", "--max-chars", "--process-slot-var", "-e", "--eof"}
+)
+
+
+def _xargs(
+    r: _Reader,
+    base: str,
+    words: list[Word],
+    env: list[tuple[str, Word]],
+    redirects: tuple[Redirect, ...],
+    stdin: tuple[Word, bool] | None,
+    st: _State,
+    ctx: _Ctx,
+    wrappers: tuple[str, ...],
+    cwd: tuple[str, ...] | None,
+    via_path: bool,
+) -> None:
+    replace: str | None = None
+    i = 1
+    n = len(words)
+    while i < n:
+        value = words[i].value
+        if value is None or not value.startswith("-") or value == "-":
+            break
+        if value == "--":
+            i += 1
+            break
+        key, eq, val = value.partition("=")
+        if key == "-I" or key == "--replace":
+            replace = val if eq else (words[i + 1].value if i + 1 < n and key == "-I" else "{}")
+            i += 1 if eq or key == "--replace" else 2
+            continue
+        if value.startswith("-i"):
+            replace = value[2:] or "{}"
+            i += 1
+            continue
+        if key in _XARGS_ARG and not eq:
+            i += 2
+            continue
+        if len(value) > 2 and value[:2] in _XARGS_ARG:
+            if value[:2] == "-I":
+                replace = value[2:]
+        i += 1
+    template = words[i:] or [literal("echo")]
+    item = _unknown_word("<input>")
+    if ctx.upstream and ctx.upstream[-1].program == "find":
+        starts = find_start_points(ctx.upstream[-1].args)
+        if len(starts) == 1:
+            item = _found_word(starts[0])
+    if replace:
+        sub = [item if w.value == replace else w for w in template]
+        sub = [
+            _replace_text(w, replace, item) if w.value is not None and replace in w.value else w
+            for w in sub
+        ]
+    else:
+        sub = [*template, item]
+    r.emit_command(base, words[:1], env, redirects, stdin, st, ctx, wrappers, cwd=cwd, via_path=via_path)
+    r.simple(sub, [], redirects, None, st.copy(), ctx, (*wrappers, base))
+
+
+def _replace_text(word: Word, token: str, item: Word) -> Word:
+    shape = (word.value or "").replace(token, item.shape)
+    return Word(text=word.text, value=None, shape=shape, confined=item.confined, home=item.home)
+
+
+def _parallel(
+    r: _Reader,
+    base: str,
+    words: list[Word],
+    env: list[tuple[str, Word]],
+    redirects: tuple[Redirect, ...],
+    stdin: tuple[Word, bool] | None,
+    st: _State,
+    ctx: _Ctx,
+    wrappers: tuple[str, ...],
+    cwd: tuple[str, ...] | None,
+    via_path: bool,
+) -> None:
+    args = words[1:]
+    i = 0
+    while i < len(args) and (args[i].value or "").startswith("-"):
+        i += 1
+    template: list[Word] = []
+    while i < len(args) and args[i].value not in (":::", "::::"):
+        template.append(args[i])
+        i += 1
+    inputs = [w for w in args[i + 1 :] if w.value not in (":::", "::::")] if i < len(args) else []
+    if i < len(args) and args[i].value == "::::":
+        inputs = []
+    items = inputs[:_MAX_FANOUT] or [_unknown_word("<input>")]
+    r.emit_command(base, words[:1], env, redirects, stdin, st, ctx, wrappers, cwd=cwd, via_path=via_path)
+    if not template:
+        return
+    for item in items:
+        if any((w.value or "") == "{}" for w in template):
+            sub = [item if w.value == "{}" else w for w in template]
+        else:
+            sub = [*template, item]
+        if len(sub) == 1 and sub[0].value is not None and " " in sub[0].value:
+            r.nested(sub[0].value, st.copy(), ctx, evidence=sub[0].text)
+            continue
+        r.simple(sub, [], redirects, None, st.copy(), ctx, (*wrappers, base))
+
+
+def _shell_string(
+    r: _Reader,
+    base: str,
+    words: list[Word],
+    env: list[tuple[str, Word]],
+    redirects: tuple[Redirect, ...],
+    stdin: tuple[Word, bool] | None,
+    st: _State,
+    ctx: _Ctx,
+    wrappers: tuple[str, ...],
+    cwd: tuple[str, ...] | None,
+    via_path: bool,
+) -> None:
+    """Programs that hand a string to ``sh -c``: ``su -c``, ``watch``, ``flock -c``, ``script -c``."""
+    args = words[1:]
+    code: Word | None = None
+    rest_index = len(args)
+    if base == "watch":
+        i, _, _ = _skip_options(
+            words, 1, frozenset({"-n", "--interval", "-d", "--differences", "-q", "--equexit"})
+        )
+        rest = words[i:]
+        if rest:
+            code = (
+                literal(" ".join(w.value or "" for w in rest))
+                if all(w.value is not None for w in rest)
+                else _unknown_word(" ".join(w.text for w in rest), *rest)
+            )
+    else:
+        for i, arg in enumerate(args):
+            value = arg.value or ""
+            if value in ("-c", "--command") and i + 1 < len(args):
+                code = args[i + 1]
+                rest_index = i + 2
+                break
+            if value.startswith("--command="):
+                code = literal(value.split("=", 1)[1])
+                rest_index = i + 1
+                break
+        if code is None and base == "flock":
+            i, _, _ = _skip_options(words, 1, frozenset({"-w", "--timeout", "-E", "--conflict-exit-code"}))
+            inner = words[i + 1 :]
+            r.emit_command(base, words[: i + 1], env, redirects, stdin, st, ctx, wrappers, cwd=cwd, via_path=via_path)
+            if inner:
+                r.simple(inner, [], redirects, stdin, st.copy(), ctx, (*wrappers, base))
+            return
+    analysed = False
+    if code is not None and code.value is not None:
+        analysed = r.nested(code.value, st.copy(), ctx, evidence=" ".join(w.text for w in words),
+                            positional=args[rest_index:])
+    r.emit_command(
+        base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd, code=code,
+        analysed=analysed, via_path=via_path,
+    )
+
+
+def _git(
+    r: _Reader,
+    base: str,
+    words: list[Word],
+    env: list[tuple[str, Word]],
+    redirects: tuple[Redirect, ...],
+    stdin: tuple[Word, bool] | None,
+    st: _State,
+    ctx: _Ctx,
+    wrappers: tuple[str, ...],
+    cwd: tuple[str, ...] | None,
+    via_path: bool,
+) -> None:
+    r.emit_command(base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd, via_path=via_path)
+    values = [w.value for w in words[1:]]
+    scripts: list[Word] = []
+    for i, value in enumerate(values):
+        if value == "foreach" and i > 0 and values[i - 1] == "submodule":
+            rest = words[i + 2 :]
+            rest = [w for w in rest if (w.value or "") not in ("--recursive", "-q", "--quiet")]
+            if rest:
+                scripts.append(
+                    literal(" ".join(w.value or "" for w in rest))
+                    if all(w.value is not None for w in rest)
+                    else _unknown_word(" ".join(w.text for w in rest), *rest)
+                )
+        elif value in ("-x", "--exec") and "rebase" in values[:i] and i + 2 < len(words):
+            scripts.append(words[i + 2])
+        elif value is not None and value.startswith("--exec="):
+            scripts.append(literal(value.split("=", 1)[1]))
+    for script in scripts:
+        if script.value is not None:
+            r.nested(script.value, st.copy(), ctx, evidence=script.text)
+        else:
+            r.emit_command(
+                "sh", [literal("sh"), literal("-c"), script], [], (), None, st, ctx,
+                (*wrappers, base), cwd=cwd, code=script,
+            )
+
+
+_SPECIAL: dict[str, _Special] = {
+    "eval": _eval,
+    "source": _source,
+    ".": _source,
+    "find": _find,
+    "xargs": _xargs,
+    "parallel": _parallel,
+    "su": _shell_string,
+    "watch": _shell_string,
+    "flock": _shell_string,
+    "script": _shell_string,
+    "git": _git,
+}
+
+
+# ------------------------------------------------------------------ entry points
+
+
+def _cwd_of(workspace: str, cwd: str | None) -> tuple[str, ...]:
+    if cwd is None:
+        return (workspace,)
+    if cwd.startswith("/"):
+        return (posixpath.normpath(cwd),)
+    return (posixpath.normpath(f"{workspace}/{cwd}"),)
+
+
+def _initial_state(
+    workspace: str, cwd: str | None, env: Mapping[str, str] | None, reader: _Reader
+) -> _State:
+    st = _State(cwd=_cwd_of(workspace, cwd))
+    for name, value in (env or {}).items():
+        if name in ("HOME", "PWD", "OLDPWD"):
+            continue
+        st.vars[name] = Word(text=value, value=value, shape=value)
+        if name == "PATH":
+            st.path_ws = reader.path_in_workspace(literal(value), st)
+    return st
+
+
+def read_line(
+    text: str,
+    *,
+    workspace: str,
+    cwd: str | None = None,
+    written_scripts: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Script:
+    """Read a shell command line into facts. ``workspace`` is absolute and normalised."""
+    reader = _Reader(workspace=workspace, written=_normalise_keys(written_scripts))
+    st = _initial_state(workspace, cwd, env, reader)
+    try:
+        reader.source(text, st, _Ctx())
+    except RecursionError:
+        reader.script.issues.append(Issue(kind="depth", evidence=text[:80]))
+    return reader.script
+
+
+def _argv_word(arg: str) -> Word:
+    """An argv element is passed as is, but ``~`` and ``$NAME`` in it are judged as a shell would see
+    them: a template part or a wrapper that expands them must not make a path look harmless."""
+    home = arg.startswith("~")
+    if "$" in arg or "`" in arg:
+        shape = re.sub(r"\$\{[^}]*\}|\$\([^)]*\)|\$[A-Za-z_0-9@*#?$!-]+|`[^`]*`", UNKNOWN, arg)
+        if UNKNOWN in shape:
+            if shape.startswith(UNKNOWN) and re.match(r"^(\$HOME|\$\{HOME\})", arg):
+                home = True
+                shape = "~" + shape[1:]
+                if UNKNOWN not in shape:
+                    return Word(text=arg, value=shape, shape=shape, home=True)
+            return Word(text=arg, value=None, shape=shape, home=home)
+    return Word(text=arg, value=arg, shape=arg, home=home)
+
+
+def read_argv(
+    argv: Sequence[str],
+    *,
+    workspace: str,
+    cwd: str | None = None,
+    written_scripts: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Script:
+    """Read an argv command (no shell) into the same facts as a command line."""
+    reader = _Reader(workspace=workspace, written=_normalise_keys(written_scripts))
+    st = _initial_state(workspace, cwd, env, reader)
+    words = [_argv_word(a) for a in argv]
+    if words:
+        try:
+            reader.simple(words, [], (), None, st, _Ctx())
+        except RecursionError:
+            reader.script.issues.append(Issue(kind="depth", evidence=" ".join(argv)[:80]))
+    return reader.script
+
+
+def _normalise_keys(written: Mapping[str, str] | None) -> dict[str, str]:
+    if not written:
+        return {}
+    return {posixpath.normpath(k.lstrip("/")) if not k.startswith("/") else k: v for k, v in written.items()}
