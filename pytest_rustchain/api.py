@@ -10,7 +10,7 @@ from typing import Any
 
 from pytest_rustchain import loader
 from pytest_rustchain.model import Mission, MissionResult
-from pytest_rustchain.runner import MissionRun, RunSettings, run_steps
+from pytest_rustchain.runner import ChainRun, RunSettings, run_steps
 
 __all__ = ["load_mission", "run_mission"]
 
@@ -53,6 +53,6 @@ def _run(mission: Mission, base: Path, settings: RunSettings) -> MissionResult:
     home.mkdir()
     tmpdir.mkdir()
     try:
-        return run_steps(MissionRun(mission, workspace=workspace, home=home, tmpdir=tmpdir, settings=settings))
+        return run_steps(ChainRun(mission, workspace=workspace, home=home, tmpdir=tmpdir, settings=settings))
     finally:
         shutil.rmtree(support, ignore_errors=True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
+import posixpath
 import re
+import shlex
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from jsonschema.exceptions import ValidationError
 from pytest_rustchain import plan, steps, templating
 from pytest_rustchain.errors import MissionFormatError
 from pytest_rustchain.model import Mission, MissionConfig, Retries, Step, WorkspaceSpec
-from pytest_rustchain.yamlload import JsonPath, LoadedYaml, load_yaml_file
+from pytest_rustchain.yamlload import JsonPath, LoadedYaml, load_yaml_file, read_mission_bytes
 
 __all__ = ["Limits", "LoadOptions", "load_mission", "mission_schema"]
 
@@ -56,9 +58,25 @@ def mission_schema() -> dict[str, Any]:
     return schema
 
 
+def _subschema(name: str) -> dict[str, Any]:
+    """The shipped schema narrowed to the top level (steps checked one by one) or to one step."""
+    schema = mission_schema()
+    if name == "step":
+        return {"$defs": schema["$defs"], "allOf": [{"$ref": "#/$defs/step"}]}
+    top = json.loads(json.dumps(schema))
+    top.pop("anyOf", None)  # "no steps" is explained after extends and includes are applied
+    top["properties"]["steps"] = {"type": "array", "maxItems": 10000, "items": {"type": "object"}}
+    return top
+
+
 @functools.cache
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(mission_schema())
+def _top_validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(_subschema("top"))
+
+
+@functools.cache
+def _step_validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(_subschema("step"))
 
 
 @functools.cache
@@ -89,7 +107,7 @@ def _fast_check(key: str) -> Any:
     Valid files are the common case, and compiled validation is about ten times faster than
     jsonschema's, which matters when a repository holds a thousand missions.
     """
-    schema = mission_schema() if key == "" else steps.registry()[key].schema
+    schema = _subschema(key) if key in ("top", "step") else steps.registry()[key].schema
     if _uses_newer_keywords(schema):
         return None
     draft7 = {**schema, "$schema": "http://json-schema.org/draft-07/schema#"}
@@ -117,9 +135,10 @@ def _fmt_path(path: Iterable[str | int]) -> str:
 class _Ctx:
     """Where errors point: the file, its node positions and its YAML 1.1 surprises."""
 
-    def __init__(self, display: str, loaded: LoadedYaml) -> None:
+    def __init__(self, display: str, loaded: LoadedYaml, loaded_path: Path) -> None:
         self.display = display
         self.loaded = loaded
+        self.loaded_path = loaded_path
 
     def error(
         self, what: str, path: JsonPath = (), *, hint: str = "", details: Iterable[str] = (), at_key: bool = False
@@ -210,22 +229,6 @@ def _walk_strings(value: Any, path: JsonPath) -> Iterable[tuple[JsonPath, str]]:
 _MARK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def load_mission(path: Path, *, display_path: str | None = None, options: LoadOptions = LoadOptions()) -> Mission:
-    """Load and check one mission file; raise ``MissionFormatError`` with a clean message."""
-    display = display_path or str(path)
-    loaded = load_yaml_file(path, display_path=display, max_bytes=options.limits.max_file_bytes)
-    ctx = _Ctx(display, loaded)
-    data = loaded.data
-    warnings: list[str] = []
-    if options.compat:
-        data = _compat_strip(ctx, data, warnings)
-    errors = [] if _is_valid_fast("", data) else list(_validator().iter_errors(data))
-    if errors:
-        error = jsonschema.exceptions.best_match(errors)
-        raise _schema_error(ctx, error)
-    return _build(path, ctx, data, warnings, options)
-
-
 def _compat_strip(ctx: _Ctx, data: Any, warnings: list[str]) -> Any:
     """RustChain ignores unknown keys: drop them with a warning instead of failing."""
     if not isinstance(data, dict):
@@ -256,104 +259,251 @@ def _compat_strip(ctx: _Ctx, data: Any, warnings: list[str]) -> Any:
     return data
 
 
-def _build(path: Path, ctx: _Ctx, data: dict[str, Any], warnings: list[str], options: LoadOptions) -> Mission:
-    limits = options.limits
-    raw_steps: list[dict[str, Any]] = data["steps"]
-    if len(raw_steps) > limits.max_steps:
+def _display(path: Path, rootdir: Path | None) -> str:
+    if rootdir is not None:
+        try:
+            return str(path.resolve().relative_to(rootdir.resolve()))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def _confined(ctx: _Ctx, rel: str, where: JsonPath, what: str, options: LoadOptions) -> Path:
+    """Resolve ``rel`` next to the current file; it must stay inside the pytest rootdir."""
+    base = Path(ctx.loaded_path).parent
+    target = (base / rel).resolve()
+    root = (options.rootdir or base).resolve()
+    if not target.is_relative_to(root):
         raise ctx.error(
-            f"{len(raw_steps)} steps is more than the allowed {limits.max_steps}", ("steps",),
+            f"{what} '{rel}' is outside the project ({root})", where,
+            hint="paths are relative to the file that names them and must stay inside the pytest rootdir",
+        )
+    if not target.is_file():
+        raise ctx.error(f"{what} '{rel}' does not exist", where, hint=f"looked for {target}")
+    return target
+
+
+def _read(path: Path, display: str, options: LoadOptions, warnings: list[str]) -> tuple[_Ctx, dict[str, Any]]:
+    """Load one YAML file and check the mission schema (steps are checked one by one later)."""
+    loaded = load_yaml_file(path, display_path=display, max_bytes=options.limits.max_file_bytes)
+    ctx = _Ctx(display, loaded, path)
+    data = loaded.data
+    if options.compat:
+        data = _compat_strip(ctx, data, warnings)
+    if not (_is_valid_fast("top", data)):
+        errors = list(_top_validator().iter_errors(data))
+        if errors:
+            raise _schema_error(ctx, jsonschema.exceptions.best_match(errors))
+    result: dict[str, Any] = data
+    return ctx, result
+
+
+def _load_steps(
+    ctx: _Ctx, items: list[Any], options: LoadOptions, warnings: list[str], chain: tuple[Path, ...]
+) -> list[Step]:
+    out: list[Step] = []
+    for index, raw in enumerate(items):
+        where: JsonPath = ("steps", index)
+        if isinstance(raw, dict) and "include" in raw and "id" not in raw:
+            if set(raw) != {"include"} or not isinstance(raw["include"], str):
+                raise ctx.error("an include item holds only 'include: path/to/file.steps.yaml'", where)
+            target = _confined(ctx, raw["include"], (*where, "include"), "include", options)
+            if target in chain:
+                names = " -> ".join(p.name for p in (*chain, target))
+                raise ctx.error(f"include cycle: {names}", (*where, "include"))
+            inc_ctx, inc_data = _read(target, _display(target, options.rootdir), options, warnings)
+            if set(inc_data) - {"steps"} - {k for k in inc_data if k.startswith("x-")} or not inc_data.get("steps"):
+                raise inc_ctx.error(
+                    "a steps file holds one key, 'steps:', with a list of steps",
+                    hint="write the included steps under 'steps:'",
+                )
+            out.extend(_load_steps(inc_ctx, inc_data["steps"], options, warnings, (*chain, target)))
+            continue
+        errors = [] if _is_valid_fast("step", raw) else list(_step_validator().iter_errors(raw))
+        if errors:
+            raise _schema_error(ctx, _shift(jsonschema.exceptions.best_match(errors), where))
+        out.append(_make_step(ctx, raw, where, options, warnings))
+    return out
+
+
+def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOptions, warnings: list[str]) -> Step:
+    limits = options.limits
+    known_types = sorted(steps.registry())
+    sid = raw["id"]
+    type_name = raw.get("step_type", raw.get("type"))
+    if type_name is None:
+        raise ctx.error(f"step '{sid}' has no step_type", where, hint=f"supported: {', '.join(known_types)}")
+    if "step_type" in raw and "type" in raw:
+        raise ctx.error(f"step '{sid}' has both step_type and type", (*where, "type"), hint="keep one of them")
+    type_key = "step_type" if "step_type" in raw else "type"
+    canonical = steps.canonical_name(type_name)
+    if canonical is None:
+        match = steps.closest(type_name, known_types)
+        hint = (f"did you mean '{match}'? " if match else "") + f"supported: {', '.join(known_types)}"
+        raise ctx.error(f"step '{sid}': step type '{type_name}' is not supported", (*where, type_key), hint=hint)
+    params = dict(raw.get("parameters", {}))
+    template: str | None = None
+    if canonical == "create_file" and "template" in params:
+        tpl = params.pop("template")
+        if not isinstance(tpl, str) or "content" in params:
+            raise ctx.error(
+                f"step '{sid}': give create_file either content or template (a file path), not both",
+                (*where, "parameters", "template"),
+            )
+        target = _confined(ctx, tpl, (*where, "parameters", "template"), "template", options)
+        template = read_mission_bytes(target, max_bytes=limits.max_file_bytes).decode("utf-8", "replace")
+        if raw.get("render", True):
+            problem = templating.check_syntax(template)
+            if problem:
+                raise ctx.error(f"step '{sid}': template {tpl}: {problem}", (*where, "parameters", "template"))
+    params = _check_params(ctx, sid, canonical, params, (*where, "parameters"), options.compat, warnings)
+    timeout = raw.get("timeout_seconds")
+    if timeout is not None and timeout > limits.max_timeout_seconds:
+        raise ctx.error(
+            f"step '{sid}': timeout_seconds {timeout} is above the allowed {limits.max_timeout_seconds:g}",
+            (*where, "timeout_seconds"), hint="a mission may lower the configured limits, never raise them",
+        )
+    env = _env(raw.get("env", {}))
+    _check_env(ctx, env, (*where, "env"))
+    condition = raw.get("if", "success()").strip()
+    if raw.get("render", True):
+        for spath, text in _walk_strings({"parameters": params, "expect": raw.get("expect", {})}, ()):
+            if templating.has_template(text):
+                problem = templating.check_syntax(text)
+                if problem:
+                    raise ctx.error(f"step '{sid}': {problem}", (*where, *spath))
+    if condition not in ("success()", "failure()", "always()"):
+        problem = templating.check_expression(condition)
+        if problem:
+            raise ctx.error(f"step '{sid}': if: {problem}", (*where, "if"))
+    retries = raw.get("retries", {})
+    return Step(
+        id=sid,
+        name=raw.get("name", sid),
+        step_type=canonical,
+        parameters=params,
+        depends_on=tuple(raw.get("depends_on", ())),
+        timeout_seconds=timeout,
+        continue_on_error=raw.get("continue_on_error", False),
+        condition=condition,
+        retries=Retries(
+            count=retries.get("count", 0),
+            delay_seconds=retries.get("delay_seconds", 0.0),
+            backoff=retries.get("backoff", 1.0),
+        ),
+        expect=raw.get("expect", {}),
+        env=env,
+        render=raw.get("render", True),
+        line=(ctx.loaded.position(where) or (0, 0))[0],
+        source=ctx.display,
+        template=template,
+    )
+
+
+def _env(raw: Mapping[str, Any]) -> dict[str, str]:
+    return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in raw.items()}
+
+
+_MERGED_MAPPINGS = ("vars", "env", "config", "metadata")
+
+
+def _load_raw(
+    path: Path, display: str, options: LoadOptions, warnings: list[str], chain: tuple[Path, ...]
+) -> tuple[_Ctx, dict[str, Any], list[Step]]:
+    """A file's data and steps with its ``extends`` chain applied (the child's keys win)."""
+    ctx, data = _read(path, display, options, warnings)
+    own_steps = _load_steps(ctx, data.get("steps", []), options, warnings, (path.resolve(),))
+    _check_unique(own_steps)
+    if "extends" not in data:
+        return ctx, data, own_steps
+    base_path = _confined(ctx, data["extends"], ("extends",), "extends", options)
+    if base_path in chain or base_path == path.resolve():
+        names = " -> ".join(_display(p, options.rootdir) for p in (*chain, base_path))
+        raise ctx.error(f"extends cycle: {names}", ("extends",), hint="a mission cannot extend itself, directly or not")
+    _, base_data, base_steps = _load_raw(
+        base_path, _display(base_path, options.rootdir), options, warnings, (*chain, base_path)
+    )
+    merged: dict[str, Any] = {k: v for k, v in base_data.items() if k not in ("steps", "extends")}
+    for key, value in data.items():
+        if key in _MERGED_MAPPINGS and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        elif key != "steps":
+            merged[key] = value
+    by_id = {s.id: i for i, s in enumerate(base_steps)}
+    combined = list(base_steps)
+    for step in own_steps:
+        if step.id in by_id:
+            combined[by_id[step.id]] = step
+        else:
+            combined.append(step)
+    return ctx, merged, combined
+
+
+def _step_error(step: Step, what: str, hint: str = "") -> MissionFormatError:
+    return MissionFormatError(what, path=step.source, line=step.line or None, hint=hint)
+
+
+def _check_unique(built: list[Step]) -> None:
+    seen: dict[str, Step] = {}
+    for step in built:
+        first = seen.get(step.id)
+        if first is not None:
+            where = f"line {first.line}" if first.source == step.source else f"{first.source}:{first.line}"
+            raise _step_error(step, f"duplicate step id '{step.id}' (first at {where})", "give every step its own id")
+        seen[step.id] = step
+
+
+def load_mission(
+    path: Path,
+    *,
+    display_path: str | None = None,
+    options: LoadOptions = LoadOptions(),
+    _chain: tuple[Path, ...] = (),
+) -> Mission:
+    """Load and check one mission file; raise ``MissionFormatError`` with a clean message."""
+    display = display_path or _display(path, options.rootdir)
+    warnings: list[str] = []
+    ctx, data, built = _load_raw(path, display, options, warnings, (path.resolve(),))
+    limits = options.limits
+    if not built:
+        raise ctx.error("a mission needs at least one step", ("steps",), hint="add a 'steps:' list")
+    if len(built) > limits.max_steps:
+        raise ctx.error(
+            f"{len(built)} steps is more than the allowed {limits.max_steps}", ("steps",),
             hint="split the mission, or raise mission_max_steps in the pytest configuration",
         )
-    config = _build_config(ctx, data.get("config", {}), path, options)
-    known_types = sorted(steps.registry())
-    built: list[Step] = []
-    seen: dict[str, int] = {}
-    for index, raw in enumerate(raw_steps):
-        where: JsonPath = ("steps", index)
-        sid = raw["id"]
-        if sid in seen:
-            first = ctx.loaded.position(("steps", seen[sid]))
-            first_line = f" (first at line {first[0]})" if first else ""
-            raise ctx.error(f"duplicate step id '{sid}'{first_line}", (*where, "id"), hint="give every step its own id")
-        seen[sid] = index
-        type_name = raw.get("step_type", raw.get("type"))
-        if type_name is None:
-            raise ctx.error(f"step '{sid}' has no step_type", where, hint=f"supported: {', '.join(known_types)}")
-        if "step_type" in raw and "type" in raw:
-            raise ctx.error(f"step '{sid}' has both step_type and type", (*where, "type"), hint="keep one of them")
-        type_key = "step_type" if "step_type" in raw else "type"
-        canonical = steps.canonical_name(type_name)
-        if canonical is None:
-            match = steps.closest(type_name, known_types)
-            hint = (f"did you mean '{match}'? " if match else "") + f"supported: {', '.join(known_types)}"
-            raise ctx.error(f"step '{sid}': step type '{type_name}' is not supported", (*where, type_key), hint=hint)
-        params = dict(raw.get("parameters", {}))
-        params = _check_params(ctx, sid, canonical, params, (*where, "parameters"), options.compat, warnings)
-        timeout = raw.get("timeout_seconds")
-        if timeout is not None and timeout > limits.max_timeout_seconds:
-            raise ctx.error(
-                f"step '{sid}': timeout_seconds {timeout} is above the allowed {limits.max_timeout_seconds:g}",
-                (*where, "timeout_seconds"), hint="a mission may lower the configured limits, never raise them",
-            )
-        env = {k: str(v) if not isinstance(v, bool) else str(v).lower() for k, v in raw.get("env", {}).items()}
-        _check_env(ctx, env, (*where, "env"))
-        retries = raw.get("retries", {})
-        built.append(
-            Step(
-                id=sid,
-                name=raw.get("name", sid),
-                step_type=canonical,
-                parameters=params,
-                depends_on=tuple(raw.get("depends_on", ())),
-                timeout_seconds=timeout,
-                continue_on_error=raw.get("continue_on_error", False),
-                condition=raw.get("if", "success()").strip(),
-                retries=Retries(
-                    count=retries.get("count", 0),
-                    delay_seconds=retries.get("delay_seconds", 0.0),
-                    backoff=retries.get("backoff", 1.0),
-                ),
-                expect=raw.get("expect", {}),
-                env=env,
-                render=raw.get("render", True),
-                line=(ctx.loaded.position(where) or (0, 0))[0],
-            )
-        )
-    for index, step in enumerate(built):
+    _check_unique(built)
+    ids = [s.id for s in built]
+    for step in built:
         for dep in step.depends_on:
-            if dep not in seen:
-                match = steps.closest(dep, list(seen))
-                hint = f"did you mean '{match}'?" if match else f"step ids: {', '.join(seen)}"
-                raise ctx.error(f"step '{step.id}' depends on unknown step '{dep}'", ("steps", index, "depends_on"), hint=hint)
+            if dep not in ids:
+                match = steps.closest(dep, ids)
+                hint = f"did you mean '{match}'?" if match else f"step ids: {', '.join(ids)}"
+                raise _step_error(step, f"step '{step.id}' depends on unknown step '{dep}'", hint)
     cycle = plan.find_cycle(built)
     if cycle:
-        first = seen[cycle[0]]
-        raise ctx.error(
-            f"dependency cycle: {' -> '.join(cycle)}", ("steps", first, "depends_on"),
-            hint="remove one of these depends_on entries",
-        )
-    for index, step in enumerate(built):
-        if step.render:
-            for spath, text in _walk_strings(dict(step.parameters), ()):
-                if templating.has_template(text):
-                    problem = templating.check_syntax(text)
-                    if problem:
-                        raise ctx.error(f"step '{step.id}': {problem}", ("steps", index, "parameters", *spath))
-        if step.condition not in ("success()", "failure()", "always()"):
-            problem = templating.check_expression(step.condition)
-            if problem:
-                raise ctx.error(f"step '{step.id}': if: {problem}", ("steps", index, "if"))
-    env = {k: str(v) if not isinstance(v, bool) else str(v).lower() for k, v in data.get("env", {}).items()}
+        first = next(s for s in built if s.id == cycle[0])
+        raise _step_error(first, f"dependency cycle: {' -> '.join(cycle)}", "remove one of these depends_on entries")
+    built = infer_dependencies(built)
+    config = _build_config(ctx, data.get("config", {}), path, options)
+    env = _env(data.get("env", {}))
     _check_env(ctx, env, ("env",))
     marks, skip, xfail = _marks(data.get("marks", []))
-    version = data.get("version", "1.0")
+    chain = (*_chain, path.resolve())
+    next_missions: list[Mission] = []
+    for index, rel in enumerate(data.get("next_missions", ())):
+        target = _confined(ctx, rel, ("next_missions", index), "next mission", options)
+        if target in chain:
+            names = " -> ".join(_display(p, options.rootdir) for p in (*chain, target))
+            raise ctx.error(f"next_missions cycle: {names}", ("next_missions", index))
+        next_missions.append(load_mission(target, options=options, _chain=chain))
     return Mission(
         path=path,
-        display_path=ctx.display,
+        display_path=display,
         stem=_stem(path),
         name=data.get("name") or _stem(path),
         steps=tuple(built),
-        version=str(version),
+        version=str(data.get("version", "1.0")),
         description=data.get("description", ""),
         config=config,
         vars=data.get("vars", {}),
@@ -362,10 +512,127 @@ def _build(path: Path, ctx: _Ctx, data: dict[str, Any], warnings: list[str], opt
         skip=skip,
         xfail=xfail,
         metadata=data.get("metadata", {}),
-        next_missions=tuple(path.parent / p for p in data.get("next_missions", ())),
+        next_missions=tuple(next_missions),
         warnings=tuple(warnings),
         compat=options.compat,
     )
+
+
+# -- inferred dependencies ---------------------------------------------------------------------
+
+_PATH_PARAMS = ("path", "source", "destination", "working_dir")
+_STEP_REF = re.compile(r"steps\s*(?:\.\s*([A-Za-z][A-Za-z0-9_]*)|\[\s*['\"]([A-Za-z][A-Za-z0-9_-]*)['\"]\s*\])")
+_SEPARATORS = frozenset({"&&", "||", ";", "|", "&"})
+
+
+def _norm(rel: str, base: str = "") -> str | None:
+    if not isinstance(rel, str) or not rel or templating.has_template(rel) or rel.startswith(("/", "~")):
+        return None
+    joined = posixpath.normpath(posixpath.join(base, rel))
+    return None if joined.startswith("..") else joined
+
+
+def _created_paths(step: Step) -> list[str]:
+    params = step.parameters
+    if step.step_type == "create_file":
+        return [p for p in (_norm(params.get("path", "")),) if p]
+    if step.step_type in ("copy_file", "move_file"):
+        return [p for p in (_norm(params.get("destination", "")),) if p]
+    if step.step_type == "command":
+        base = _norm(params.get("working_dir", ".")) or "."
+        command = params.get("command", "")
+        try:
+            words = shlex.split(command, comments=True) if isinstance(command, str) else []
+        except ValueError:
+            return []
+        words += [str(a) for a in params.get("args", ())]
+        made: list[str] = []
+        in_mkdir = False
+        for word in words:
+            if word in _SEPARATORS or word.endswith(";"):
+                in_mkdir = False
+                word = word.rstrip(";")
+                if not word:
+                    continue
+            if posixpath.basename(word) == "mkdir":
+                in_mkdir = True
+                continue
+            if in_mkdir and not word.startswith("-"):
+                norm = _norm(word, base)
+                if norm and norm != ".":
+                    made.append(norm)
+        return made
+    return []
+
+
+def _referenced_steps(step: Step) -> list[str]:
+    found: list[str] = []
+    texts = [text for _, text in _walk_strings({"p": dict(step.parameters), "e": dict(step.expect)}, ())]
+    if step.condition not in ("success()", "failure()", "always()"):
+        texts.append("{{ " + step.condition + " }}")
+    if step.template:
+        texts.append(step.template)
+    for text in texts:
+        if step.render and templating.has_template(text) or text is step.condition:
+            for m in _STEP_REF.finditer(text):
+                ref = m.group(1) or m.group(2)
+                if ref not in found:
+                    found.append(ref)
+    return found
+
+
+def infer_dependencies(built: list[Step]) -> list[Step]:
+    """Add the edges SPEC 5 infers: paths under what an earlier step creates, and ``steps.x`` uses."""
+    ids = {s.id for s in built}
+    declared = {s.id: set(s.depends_on) for s in built}
+
+    def reaches(start: str, goal: str) -> bool:
+        todo, seen = [start], set()
+        while todo:
+            node = todo.pop()
+            if node == goal:
+                return True
+            if node not in seen:
+                seen.add(node)
+                todo.extend(declared.get(node, ()))
+        return False
+
+    out: list[Step] = []
+    for index, step in enumerate(built):
+        inferred: list[tuple[str, str]] = []
+        for ref in _referenced_steps(step):
+            if ref == step.id or ref not in ids:
+                if ref == step.id:
+                    raise _step_error(step, f"step '{step.id}' uses its own outputs (steps.{ref})")
+                match = steps.closest(ref, sorted(ids))
+                hint = f"did you mean '{match}'?" if match else f"step ids: {', '.join(sorted(ids))}"
+                raise _step_error(step, f"step '{step.id}' uses steps.{ref}, but there is no step '{ref}'", hint)
+            if reaches(ref, step.id):
+                raise _step_error(
+                    step, f"step '{step.id}' uses steps.{ref}, but '{ref}' runs after it",
+                    "a step can only use the outputs of steps that run before it",
+                )
+            inferred.append((ref, f"inferred: uses steps.{ref}"))
+            declared[step.id].add(ref)
+        if step.step_type != "command" or "working_dir" in step.parameters:
+            targets = [
+                (key, p) for key in _PATH_PARAMS if (p := _norm(step.parameters.get(key, ""))) and p != "."
+            ]
+        else:
+            targets = []
+        for earlier in built[:index]:
+            for made in _created_paths(earlier):
+                for key, target in targets:
+                    if target == made or target.startswith(made + "/"):
+                        if earlier.id in step.depends_on or any(d == earlier.id for d, _ in inferred):
+                            continue
+                        if reaches(earlier.id, step.id):
+                            continue  # a declared edge says otherwise: it wins
+                        how = f"uses {made}" if target == made else f"{key} {target} is under {made}/"
+                        inferred.append((earlier.id, f"inferred: {how}"))
+                        declared[step.id].add(earlier.id)
+        out.append(replace(step, inferred=tuple(inferred)) if inferred else step)
+    return out
 
 
 def _stem(path: Path) -> str:

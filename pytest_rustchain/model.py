@@ -63,6 +63,22 @@ class Step:
     render: bool = True
     line: int = 0
     """1-based line of the step in its mission file (0 when unknown)."""
+    source: str = ""
+    """The file the step was written in (a base mission or an included steps file), as displayed."""
+    inferred: tuple[tuple[str, str], ...] = ()
+    """Dependencies found without ``depends_on``: (step id, why)."""
+    template: str | None = None
+    """``create_file`` with ``template:``: the template file's text, rendered into ``content`` at run time."""
+
+    @property
+    def all_dependencies(self) -> tuple[str, ...]:
+        return self.depends_on + tuple(dep for dep, _ in self.inferred if dep not in self.depends_on)
+
+    def why(self, dep: str) -> str:
+        for other, reason in self.inferred:
+            if other == dep and dep not in self.depends_on:
+                return reason
+        return ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,7 +99,8 @@ class Mission:
     skip: str | None = None
     xfail: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
-    next_missions: tuple[Path, ...] = ()
+    next_missions: tuple[Mission, ...] = ()
+    """Missions run after this one in the same workspace and item (``next/<stem>/<step>``)."""
     warnings: tuple[str, ...] = ()
     """Compatibility-mode notes (unknown keys ignored, ...), shown as pytest warnings."""
     compat: bool = False

@@ -41,7 +41,7 @@ def find_cycle(steps: Sequence[Step]) -> list[str] | None:
 def order(steps: Sequence[Step]) -> list[Step]:
     """Dependency order; among steps whose dependencies are done, file order decides."""
     index = {s.id: i for i, s in enumerate(steps)}
-    waiting = {s.id: {d for d in s.depends_on if d in index} for s in steps}
+    waiting = {s.id: {d for d in s.all_dependencies if d in index} for s in steps}
     dependents: dict[str, list[str]] = {s.id: [] for s in steps}
     for s in steps:
         for d in waiting[s.id]:

@@ -15,7 +15,7 @@ from pytest_rustchain import report
 from pytest_rustchain.errors import MissionError, MissionFormatError
 from pytest_rustchain.loader import Limits, LoadOptions, load_mission, sniff_mission
 from pytest_rustchain.model import Mission, MissionResult, MissionStatus, Step, StepResult, StepStatus
-from pytest_rustchain.runner import MissionRun, RunSettings
+from pytest_rustchain.runner import ChainRun, RunSettings
 
 DEFAULT_GLOBS = ("*.mission.yaml", "*.mission.yml")
 _PROJECT_GROUP = "rustchain-project-workspace"
@@ -235,21 +235,21 @@ class MissionItem(pytest.Function):
                 shutil.copytree(mission.config.workspace.copy_from, workspace, symlinks=True)
             else:
                 workspace.mkdir()
-        run = MissionRun(mission, workspace=workspace, home=home, tmpdir=tmpdir, settings=self._settings())
+        chain = ChainRun(mission, workspace=workspace, home=home, tmpdir=tmpdir, settings=self._settings())
         stop: BaseException | None = None
         try:
-            for step in run:
+            for run, step in chain:
                 self.current_step = step
                 try:
-                    with subtests.test(msg=step.id):
-                        _report_step(run.execute(step))
+                    with subtests.test(msg=run.prefix + step.id):
+                        _report_step(chain.execute(run, step))
                 except (pytest.fail.Exception, pytest.skip.Exception) as exc:
                     # Under -x/--maxfail pytest re-raises subtest outcomes; the mission keeps control
                     # so its always() steps still run, and stops after the mission.
                     stop = stop or exc
         finally:
             self.current_step = None
-            self.result = result = run.result()
+            self.result = result = chain.result()
             passed = result.status in (MissionStatus.PASSED, MissionStatus.XFAILED)
             if keep == "never" or (keep == "failed" and passed):
                 shutil.rmtree(base, ignore_errors=True)
@@ -306,7 +306,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     step = item.current_step
     if step is not None and report.skipped and isinstance(report.longrepr, tuple):
         # Point a step's skip at its YAML line, so -rs lists each reason where the step is.
-        report.longrepr = (item.display_path, step.line, report.longrepr[2])
+        report.longrepr = (step.source or item.display_path, step.line, report.longrepr[2])
     if call.when == "call" and step is None and item.result is not None:
         # Plain builtin data crosses xdist intact; the controller aggregates it.
         report.mission = item.result.to_dict()  # type: ignore[attr-defined]

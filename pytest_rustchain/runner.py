@@ -26,7 +26,7 @@ from pytest_rustchain.model import (
 )
 from pytest_rustchain.paths import resolve_in_workspace
 
-__all__ = ["MissionRun", "RunSettings", "SafetyCheck"]
+__all__ = ["ChainRun", "MissionRun", "RunSettings", "SafetyCheck"]
 
 #: Called before a step runs with the rendered parameters; raises ``UnsafeStepError`` to block.
 SafetyCheck = Callable[[Step, Mapping[str, Any], "steps.StepContext"], None]
@@ -77,8 +77,10 @@ class MissionRun:
         home: Path,
         tmpdir: Path,
         settings: RunSettings,
+        prefix: str = "",
     ) -> None:
         self.mission = mission
+        self.prefix = prefix
         self.workspace = workspace.resolve()
         self.settings = settings
         self.started = time.monotonic()
@@ -125,7 +127,7 @@ class MissionRun:
             self._bad[step.id] = root
         return self._record(
             StepResult(
-                step_id=step.id, step_type=step.step_type, family=self._family(step),
+                step_id=self.prefix + step.id, step_type=step.step_type, family=self._family(step),
                 status=StepStatus.SKIPPED, reason=reason, skip_kind=kind, line=step.line,
             )
         )
@@ -147,6 +149,14 @@ class MissionRun:
             "cancelled": lambda: self._timed_out,
         }
 
+    @property
+    def failed(self) -> bool:
+        """Whether a step failed in a way that fails this mission (blocked included)."""
+        return bool(self._hard_failed)
+
+    def skip_all(self, step: Step, reason: str) -> StepResult:
+        return self._skip(step, reason, SkipKind.FAILURE, root=step.id)
+
     def execute(self, step: Step) -> StepResult:
         """Decide whether ``step`` runs, run it, and return its recorded result."""
         remaining = self._remaining()
@@ -154,7 +164,7 @@ class MissionRun:
             self._timed_out = True
         condition = step.condition
         if condition != "always()":
-            bad_deps = [d for d in step.depends_on if d in self._bad]
+            bad_deps = [d for d in step.all_dependencies if d in self._bad]
             uses_status = condition != "success()" and any(f in condition for f in _STATUS_FUNCS)
             if self._timed_out:
                 limit = self.mission.config.mission_timeout_seconds or 0
@@ -164,9 +174,12 @@ class MissionRun:
                     return self._skip(step, "if: failure() and no earlier step failed", SkipKind.CONDITION)
             elif not uses_status:
                 if bad_deps:
-                    root = self._bad[bad_deps[0]]
-                    how = "failed" if root == bad_deps[0] else f"was skipped because '{root}' failed"
-                    return self._skip(step, f"dependency '{bad_deps[0]}' {how}", SkipKind.FAILURE, root=root)
+                    dep = bad_deps[0]
+                    root = self._bad[dep]
+                    how = "failed" if root == dep else f"was skipped because '{root}' failed"
+                    why = step.why(dep)
+                    reason = f"dependency '{dep}' {how}" + (f" ({why})" if why else "")
+                    return self._skip(step, reason, SkipKind.FAILURE, root=root)
                 if self._hard_failed and self.mission.config.fail_fast:
                     first = self._hard_failed[0]
                     return self._skip(step, f"skipped after '{first}' failed (fail_fast)", SkipKind.FAILURE, root=first)
@@ -199,6 +212,12 @@ class MissionRun:
         started = time.monotonic()
         try:
             params = self._render(step, step.parameters, shell=spec.command_like and bool(step.parameters.get("shell")))
+            if step.template is not None:
+                params["content"] = (
+                    templating.render_string(step.template, self._context, strict=not self.mission.compat)
+                    if step.render
+                    else step.template
+                )
         except templating.TemplateError as exc:
             return self._fail(step, step.parameters, {}, [f"parameters: {exc}"], time.monotonic() - started, 1)
         env = dict(self.env)
@@ -223,7 +242,8 @@ class MissionRun:
                 self._bad[step.id] = step.id
                 return self._record(
                     StepResult(
-                        step_id=step.id, step_type=step.step_type, family=spec.family, status=StepStatus.BLOCKED,
+                        step_id=self.prefix + step.id, step_type=step.step_type, family=spec.family,
+                        status=StepStatus.BLOCKED,
                         reason=exc.explanation, duration=time.monotonic() - started, line=step.line, params=params,
                     )
                 )
@@ -255,7 +275,8 @@ class MissionRun:
                 self._publish(step, outputs, "passed")
                 return self._record(
                     StepResult(
-                        step_id=step.id, step_type=step.step_type, family=spec.family, status=StepStatus.PASSED,
+                        step_id=self.prefix + step.id, step_type=step.step_type, family=spec.family,
+                        status=StepStatus.PASSED,
                         duration=time.monotonic() - started, outputs=outputs, attempts=attempts, line=step.line,
                         params=params,
                         reason=f"passed on attempt {attempts} of {step.retries.count + 1} (flaky)" if attempts > 1 else "",
@@ -321,7 +342,8 @@ class MissionRun:
                 self._bad[step.id] = step.id
         return self._record(
             StepResult(
-                step_id=step.id, step_type=step.step_type, family=self._family(step), status=status, reason=text,
+                step_id=self.prefix + step.id, step_type=step.step_type, family=self._family(step), status=status,
+                reason=text,
                 duration=duration, outputs=outputs, attempts=attempts, line=step.line, params=params,
             )
         )
@@ -329,7 +351,7 @@ class MissionRun:
     def _failure_text(
         self, step: Step, params: Mapping[str, Any], outputs: Mapping[str, Any], problems: list[str], attempts: int
     ) -> str:
-        lines = [f"step '{step.id}' ({step.step_type}) failed at {self.mission.display_path}:{step.line}"]
+        lines = [f"step '{self.prefix}{step.id}' ({step.step_type}) failed at {step.source or self.mission.display_path}:{step.line}"]
         lines.extend(f"  {p}" for p in problems)
         if "command" in outputs:
             lines.append(f"  command: {_short(outputs['command'])}")
@@ -353,7 +375,9 @@ class MissionRun:
 
     def result(self) -> MissionResult:
         mission = self.mission
-        ordered = {s.id: self.results[s.id] for s in self._order if s.id in self.results}
+        ordered = {
+            self.prefix + s.id: self.results[self.prefix + s.id] for s in self._order if self.prefix + s.id in self.results
+        }
         failed = [r for r in ordered.values() if r.status in (StepStatus.FAILED, StepStatus.BLOCKED)]
         tolerated = [r for r in ordered.values() if r.status is StepStatus.TOLERATED]
         blocked = [r for r in failed if r.status is StepStatus.BLOCKED]
@@ -399,13 +423,61 @@ def _rollup(failed: list[StepResult], total: int) -> str:
     return "\n\n".join([head, *(r.reason for r in failed)])
 
 
-def run_steps(run: MissionRun, on_result: Callable[[StepResult], None] | None = None) -> MissionResult:
-    """Run every step of ``run`` without pytest (the Python API and the benchmarks)."""
-    for step in run:
-        result = run.execute(step)
+class ChainRun:
+    """A mission followed by its ``next_missions``, in one workspace, reported as one item."""
+
+    def __init__(self, mission: Mission, *, workspace: Path, home: Path, tmpdir: Path, settings: RunSettings) -> None:
+        self.mission = mission
+        self.runs = [MissionRun(mission, workspace=workspace, home=home, tmpdir=tmpdir, settings=settings)]
+        for prefix, follower in _followers(mission, "next/"):
+            self.runs.append(
+                MissionRun(follower, workspace=workspace, home=home, tmpdir=tmpdir, settings=settings, prefix=prefix)
+            )
+        self.started = time.monotonic()
+
+    def __iter__(self) -> Iterator[tuple[MissionRun, Step]]:
+        for run in self.runs:
+            for step in run:
+                yield run, step
+
+    def execute(self, run: MissionRun, step: Step) -> StepResult:
+        if run is not self.runs[0] and step.condition != "always()":
+            earlier = next((r for r in self.runs if r is not run and r.failed), None)
+            if earlier is not None and self.runs.index(earlier) < self.runs.index(run):
+                return run.skip_all(step, f"mission '{earlier.mission.name}' failed before this next mission")
+        return run.execute(step)
+
+    def result(self) -> MissionResult:
+        results = [run.result() for run in self.runs]
+        main = results[0]
+        if len(results) == 1:
+            return main
+        steps_all: dict[str, StepResult] = {}
+        for res in results:
+            steps_all.update(res.steps)
+        failed_next = [r for r in results[1:] if r.status is MissionStatus.FAILED]
+        status = MissionStatus.FAILED if failed_next else main.status
+        message = "\n\n".join(m for m in [main.message, *(f"next mission {r.path}:\n{r.message}" for r in failed_next)] if m)
+        return MissionResult(
+            name=main.name, path=main.path, status=status, steps=steps_all,
+            duration=time.monotonic() - self.started, workspace=main.workspace, message=message,
+        )
+
+
+def _followers(mission: Mission, prefix: str) -> Iterator[tuple[str, Mission]]:
+    for follower in mission.next_missions:
+        label = f"{prefix}{follower.stem}/"
+        yield label, follower
+        yield from _followers(follower, f"{label}next/")
+
+
+def run_steps(chain: ChainRun, on_result: Callable[[StepResult], None] | None = None) -> MissionResult:
+    """Run every step of ``chain`` without pytest (the Python API and the benchmarks)."""
+    for run, step in chain:
+        result = chain.execute(run, step)
         if on_result is not None:
             on_result(result)
-    return run.result()
+    return chain.result()
 
 
 def describe_error(exc: BaseException) -> str:
