@@ -117,16 +117,22 @@ def _expand_braces(value: str) -> list[str]:
     return out
 
 
+def _norm(path: str) -> str:
+    path = posixpath.normpath(path)
+    # POSIX keeps a leading ``//``; Linux treats it as ``/``.
+    return "/" + path.lstrip("/") if path.startswith("//") else path
+
+
 def _absolute(value: str, home: bool, cwd: tuple[str, ...] | None) -> list[str] | None:
     """Absolute, normalised candidates for a literal path, or None when the base is unknown."""
     if home:
         rest = value.split("/", 1)[1] if "/" in value else ""
-        return [posixpath.normpath(f"{HOME_ROOT}/{rest}")]
+        return [_norm(f"{HOME_ROOT}/{rest}")]
     if value.startswith("/"):
-        return [posixpath.normpath(value)]
+        return [_norm(value)]
     if cwd is None:
         return None
-    return [posixpath.normpath(f"{c}/{value}") for c in cwd]
+    return [_norm(f"{c}/{value}") for c in cwd]
 
 
 def _loc(path: str, ws: str, *, pattern_last: bool) -> Loc:
@@ -138,7 +144,8 @@ def _loc(path: str, ws: str, *, pattern_last: bool) -> Loc:
         elif pattern_last:
             head, _, last = rel.rpartition("/")
             covers = head == "" and bool(_PURE_WILDCARD.match(last))
-    return Loc(where=where, path=path, rel=rel, display=display_path(path), covers_root=covers)
+    display = (rel or ".") if where is Where.INSIDE else display_path(path)
+    return Loc(where=where, path=path, rel=rel, display=display, covers_root=covers)
 
 
 def locate_text(
@@ -241,7 +248,7 @@ def shape_display(word: Word, cwd: tuple[str, ...] | None, ws: str) -> list[str]
     text = word.shape.replace(UNKNOWN, "*")
     if word.home:
         text = "~" + text[text.find("/") :] if "/" in text else "~"
-        return [display_path(posixpath.normpath(HOME_ROOT + text[1:]))]
+        return [display_path(_norm(HOME_ROOT + text[1:]))]
     if text.startswith("/"):
-        return [posixpath.normpath(text)]
+        return [_norm(text)]
     return []

@@ -370,6 +370,24 @@ class _Reader:
             self.depth -= 1
         return True
 
+    def skeleton(
+        self,
+        word: Word,
+        st: _State,
+        ctx: _Ctx,
+        *,
+        evidence: str,
+        positional: Sequence[Word] | None = None,
+    ) -> None:
+        """Analyse the known parts of a script whose text is partly unknown (``sh -c "rm -rf $X"``).
+
+        The unknown parts become an unset variable; the caller still reports the script as opaque,
+        since an unknown part may hold any shell syntax.
+        """
+        text = word.shape.replace(UNKNOWN, "${__rc_unknown}")
+        if text.replace("${__rc_unknown}", "").strip():
+            self.nested(text, st, ctx, evidence=evidence, positional=positional)
+
     # -------------------------------------------------------------- statements
 
     def seq(self, node: Node, st: _State, ctx: _Ctx) -> None:
@@ -691,6 +709,17 @@ class _Reader:
             if not targets:
                 return None
             target, rest = targets[0], targets[1:]
+            following = node.next_sibling
+            if (
+                rest
+                and rest[-1].value is not None
+                and rest[-1].value.isdigit()
+                and following is not None
+                and following.type == "file_redirect"
+                and following.start_byte == node.end_byte
+            ):
+                # ``> x 0>&1``: tree-sitter reads the ``0`` as a second target; it is the next fd.
+                rest = rest[:-1]
             # tree-sitter files words after the target under the redirect; bash passes them as args.
             extra.extend(rest)
             value = target.value
@@ -1146,11 +1175,11 @@ class _Reader:
         fetched = False
         location = "name"
         evidence = " ".join(w.text for w in words)
-        if code is not None:
-            if is_shell and code.value is not None:
-                analysed = self.nested(
-                    code.value, st.copy(), ctx, evidence=evidence, positional=rest
-                )
+        if code is not None and is_shell:
+            if code.value is not None:
+                analysed = self.nested(code.value, st.copy(), ctx, evidence=evidence, positional=rest)
+            else:
+                self.skeleton(code, st.copy(), ctx, evidence=evidence, positional=rest)
         elif script is not None and script.value not in _STDIN_SCRIPTS:
             if not script.procsub:
                 location, rel = self.place(script, cwd)

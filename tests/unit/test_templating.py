@@ -1,0 +1,85 @@
+"""Unit tests of the sandboxed template environment."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_rustchain import templating
+from pytest_rustchain.templating import TemplateError, evaluate, render_string, render_value
+
+CONTEXT = {"vars": {"name": "demo", "deploy": False, "n": 3}, "steps": {"probe": {"stdout": "x; rm -rf ~"}}}
+
+DUNDERS = ["__class__", "__globals__", "__subclasses__", "__init__", "__mro__", "__builtins__", "__code__", "__dict__"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    base=st.sampled_from(["vars", "vars.name", "steps", "''", "()", "[]", "lipsum", "cycler", "range", "namespace"]),
+    chain=st.lists(st.sampled_from(DUNDERS + ["mro()", "__subclasses__()", "__getitem__(0)"]), min_size=1, max_size=4),
+    style=st.sampled_from(["attr", "item"]),
+)
+def test_sandbox_refuses_dunder_access(base: str, chain: list[str], style: str) -> None:
+    """No attribute path through __class__, __globals__ and the like renders to Python internals."""
+    expr = base
+    for part in chain:
+        if style == "item" and not part.endswith(")"):
+            expr += f"[{part!r}]"
+        else:
+            expr += "." + part
+    try:
+        out = render_string("{{ " + expr + " }}", CONTEXT)
+    except TemplateError:
+        return
+    assert "<class" not in out and "function" not in out and "module" not in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ cycler.__init__.__globals__.os.system('id') }}",
+        "{{ lipsum.__globals__['os'].popen('id').read() }}",
+        "{{ vars.__class__.__init__.__globals__ }}",
+    ],
+)
+def test_known_escapes_are_refused(text: str) -> None:
+    """Classic Jinja sandbox escapes fail with a clean TemplateError."""
+    with pytest.raises(TemplateError):
+        render_string(text, CONTEXT)
+
+
+def test_shell_lines_quote_each_inserted_value() -> None:
+    """In shell command lines an inserted value is one word; `unquoted` opts out."""
+    line = render_value(
+        {"command": "echo {{ steps.probe.stdout }}"}, CONTEXT, shell_keys=frozenset({"command"})
+    )["command"]
+    assert line == "echo 'x; rm -rf ~'"
+    raw = render_value(
+        {"command": "echo {{ steps.probe.stdout | unquoted }}"}, CONTEXT, shell_keys=frozenset({"command"})
+    )["command"]
+    assert raw == "echo x; rm -rf ~"
+
+
+def test_expressions_are_evaluated_not_rendered() -> None:
+    """`vars.deploy` is False (not the truthy string "False"); arithmetic works."""
+    assert evaluate("vars.deploy", CONTEXT) is False
+    assert evaluate("vars.n > 2 and not vars.deploy", CONTEXT) is True
+
+
+def test_undefined_name_lists_what_exists() -> None:
+    """An undefined name names the names that exist."""
+    with pytest.raises(TemplateError, match=r"'nope' is undefined; names that exist: steps, vars"):
+        render_string("{{ nope }}", CONTEXT)
+
+
+def test_compat_mode_keeps_unknown_names() -> None:
+    """In RustChain compatibility mode an undefined name stays as written."""
+    assert render_string("v={{ rustchain_version }}", CONTEXT, strict=False) == "v={{ rustchain_version }}"
+
+
+def test_syntax_errors_are_found_without_rendering() -> None:
+    """check_syntax reports an unclosed tag; valid text passes."""
+    assert templating.check_syntax("{{ vars.x ") is not None
+    assert templating.check_syntax("{{ vars.x }}") is None
