@@ -145,6 +145,9 @@ class StepResult:
     line: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)
     """The parameters as run (rendered); empty when the step did not run."""
+    risk: int = 0
+    """The safety check's risk score of the step as run (0 when it did not run)."""
+    findings: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def counted(self) -> bool:
@@ -236,6 +239,8 @@ def step_result_to_dict(result: StepResult, *, max_output_chars: int = 4000) -> 
         "duration": result.duration,
         "attempts": result.attempts,
         "line": result.line,
+        "risk": result.risk,
+        "findings": _plain(result.findings),
         "outputs": _plain(outputs),
     }
 

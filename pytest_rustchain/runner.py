@@ -7,14 +7,16 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pytest_rustchain import plan, steps, templating
 from pytest_rustchain.environment import allowed_environment
-from pytest_rustchain.errors import MissionError, StepError, UnsafeStepError
+from pytest_rustchain.errors import MissionError, StepError
 from pytest_rustchain.expect import check_expectations
+from pytest_rustchain.guard import Guard, StepVerdict
+from pytest_rustchain.masking import Masker, secret_values
 from pytest_rustchain.model import (
     Mission,
     MissionResult,
@@ -25,11 +27,9 @@ from pytest_rustchain.model import (
     StepStatus,
 )
 from pytest_rustchain.paths import resolve_in_workspace
+from pytest_rustchain.safety import LEVELS, Policy
 
-__all__ = ["ChainRun", "MissionRun", "RunSettings", "SafetyCheck"]
-
-#: Called before a step runs with the rendered parameters; raises ``UnsafeStepError`` to block.
-SafetyCheck = Callable[[Step, Mapping[str, Any], "steps.StepContext"], None]
+__all__ = ["ChainRun", "MissionRun", "RunSettings"]
 
 _TAIL_LINES = 20
 _STATUS_FUNCS = ("success()", "failure()", "always()", "cancelled()")
@@ -46,7 +46,10 @@ class RunSettings:
     python: str = sys.executable
     tolerate: bool = True
     """False under ``--runxfail``: tolerated failures become real ones."""
-    safety_check: SafetyCheck | None = None
+    policy: Policy = Policy()
+    secret_names: tuple[str, ...] = ()
+    """Extra variable names whose values are masked (ini ``mission_secrets``)."""
+    github_actions: bool = False
     sleep: Callable[[float], None] = time.sleep
 
 
@@ -94,6 +97,16 @@ class MissionRun:
         base.update({"HOME": str(home), "TMPDIR": str(tmpdir), "MISSION_WORKSPACE": str(self.workspace)})
         base.update(mission.env)
         self.env = base
+        self.policy = _mission_policy(settings.policy, mission.config.safety)
+        self.guard = Guard(
+            policy=self.policy,
+            workspace=self.workspace,
+            workspace_kind=mission.config.workspace.kind,
+            mission_path=mission.display_path,
+        )
+        secrets = secret_values(settings.source_env, settings.secret_names)
+        secrets += secret_values({**mission.env, **{k: v for s in mission.steps for k, v in s.env.items()}})
+        self.masker = Masker(secrets=tuple(secrets), neutralise_workflow_commands=settings.github_actions)
         self._vars = {**mission.vars, **settings.vars_override}
         self._context: dict[str, Any] = {
             "vars": self._vars,
@@ -136,6 +149,13 @@ class MissionRun:
         return steps.registry()[step.step_type].family
 
     def _record(self, result: StepResult) -> StepResult:
+        if self.masker.active:
+            result = replace(
+                result,
+                reason=self.masker.text(result.reason),
+                outputs=self.masker.value(dict(result.outputs)),
+                params=self.masker.value(dict(result.params)),
+            )
         self.results[result.step_id] = result
         return result
 
@@ -234,19 +254,17 @@ class MissionRun:
             max_file_bytes=self.settings.max_file_bytes,
             output_cap=self.settings.output_cap,
         )
-        if self.settings.safety_check is not None:
-            try:
-                self.settings.safety_check(step, params, ctx)
-            except UnsafeStepError as exc:
-                self._hard_failed.append(step.id)
-                self._bad[step.id] = step.id
-                return self._record(
-                    StepResult(
-                        step_id=self.prefix + step.id, step_type=step.step_type, family=spec.family,
-                        status=StepStatus.BLOCKED,
-                        reason=exc.explanation, duration=time.monotonic() - started, line=step.line, params=params,
-                    )
+        verdict = self.guard.judge(step, params, env=env)
+        if verdict.blocked:
+            self._hard_failed.append(step.id)
+            self._bad[step.id] = step.id
+            return self._record(
+                StepResult(
+                    step_id=self.prefix + step.id, step_type=step.step_type, family=spec.family,
+                    status=StepStatus.BLOCKED, reason=verdict.explanation, duration=time.monotonic() - started,
+                    line=step.line, params=params, risk=verdict.score, findings=tuple(verdict.findings_dicts()),
                 )
+            )
         attempts = 0
         delay = step.retries.delay_seconds
         while True:
@@ -272,20 +290,33 @@ class MissionRun:
                 except templating.TemplateError as exc:
                     problems.append(f"expect: {exc}")
             if not problems:
+                self._remember_written(step, params)
                 self._publish(step, outputs, "passed")
                 return self._record(
                     StepResult(
                         step_id=self.prefix + step.id, step_type=step.step_type, family=spec.family,
                         status=StepStatus.PASSED,
                         duration=time.monotonic() - started, outputs=outputs, attempts=attempts, line=step.line,
-                        params=params,
+                        params=params, risk=verdict.score, findings=tuple(verdict.findings_dicts()),
                         reason=f"passed on attempt {attempts} of {step.retries.count + 1} (flaky)" if attempts > 1 else "",
                     )
                 )
             if attempts > step.retries.count or (self._remaining() or 1) <= 0:
-                return self._fail(step, params, outputs, problems, time.monotonic() - started, attempts)
+                return self._fail(step, params, outputs, problems, time.monotonic() - started, attempts, verdict)
             self.settings.sleep(delay)
             delay *= step.retries.backoff
+
+    def _remember_written(self, step: Step, params: Mapping[str, Any]) -> None:
+        key = {"create_file": "path", "edit_file": "path", "copy_file": "destination", "move_file": "destination"}
+        rel = params.get(key.get(step.step_type, ""), None)
+        if not isinstance(rel, str):
+            return
+        try:
+            target = resolve_in_workspace(self.workspace, rel)
+            if target.is_file() and target.stat().st_size <= 256 * 1024:
+                self.guard.remember_written(target.relative_to(self.workspace).as_posix(), target.read_text("utf-8", "replace"))
+        except (StepError, OSError, ValueError):
+            return
 
     def _render(
         self, step: Step, value: Mapping[str, Any], *, shell: bool, extra: Mapping[str, Any] | None = None
@@ -313,6 +344,7 @@ class MissionRun:
         problems: list[str],
         duration: float,
         attempts: int,
+        verdict: StepVerdict | None = None,
     ) -> StepResult:
         self._publish(step, outputs, "failed")
         text = self._failure_text(step, params, outputs, problems, attempts)
@@ -345,6 +377,8 @@ class MissionRun:
                 step_id=self.prefix + step.id, step_type=step.step_type, family=self._family(step), status=status,
                 reason=text,
                 duration=duration, outputs=outputs, attempts=attempts, line=step.line, params=params,
+                risk=verdict.score if verdict else 0,
+                findings=tuple(verdict.findings_dicts()) if verdict else (),
             )
         )
 
@@ -416,6 +450,13 @@ class MissionRun:
             workspace=str(self.workspace),
             message=message,
         )
+
+
+def _mission_policy(policy: Policy, requested: str | None) -> Policy:
+    """A mission may name a stricter level than the configuration, never a looser one."""
+    if requested is None or LEVELS[requested] >= policy.threshold:
+        return policy
+    return replace(policy, level=requested)
 
 
 def _rollup(failed: list[StepResult], total: int) -> str:

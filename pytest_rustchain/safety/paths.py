@@ -86,7 +86,7 @@ def where_of(path: str, ws: str) -> tuple[Where, str]:
             return Where.SINK, ""
         if path.startswith(("/dev/tcp/", "/dev/udp/")):
             return Where.SOCKET, ""
-        if path.startswith(("/dev/shm", "/dev/mqueue")):
+        if path.startswith(("/dev/shm", "/dev/mqueue")):  # noqa: S108 - classified here, never opened
             return Where.OUTSIDE, ""
         return Where.DEVICE, ""
     if path.startswith("/proc/") and _FD_PATH.match(path):
@@ -187,8 +187,7 @@ def locate(word: Word, cwd: tuple[str, ...] | None, ws: str) -> list[Loc]:
     if slash < 0:
         if word.confined and cwd is not None:
             return [
-                Loc(where=loc.where, path=loc.path, rel=loc.rel, display=word.text)
-                for loc in locate_text(".", cwd, ws)
+                Loc(where=loc.where, path=loc.path, rel=loc.rel, display=word.text) for loc in locate_text(".", cwd, ws)
             ]
         return [unknown]
     base_text = prefix[:slash] or "/"

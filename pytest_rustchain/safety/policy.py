@@ -91,9 +91,7 @@ def _rule_allowed(finding: Finding, policy: Policy, step_key: str | None) -> boo
     return False
 
 
-def verdict(
-    findings: Iterable[Finding], policy: Policy | None = None, step_key: str | None = None
-) -> Verdict:
+def verdict(findings: Iterable[Finding], policy: Policy | None = None, step_key: str | None = None) -> Verdict:
     """Apply ``policy`` to a step's findings. ``step_key`` is ``path::step_id`` for scoped rules."""
     policy = policy or Policy()
     kept: list[Finding] = []
@@ -125,10 +123,7 @@ def verdict(
 def explain(v: Verdict, *, step_id: str, location: str, step_key: str | None = None) -> str:
     """The text a blocked step shows: the score, each finding with its evidence, and a hint."""
     head = "BLOCKED" if v.blocked else "ALLOWED"
-    lines = [
-        f"{head} step '{step_id}' ({location}) risk {v.score} ({v.severity.label}), "
-        f"policy {v.level}"
-    ]
+    lines = [f"{head} step '{step_id}' ({location}) risk {v.score} ({v.severity.label}), policy {v.level}"]
     for finding in v.findings:
         lines.append(f"  {finding.rule_id} {finding.message}: {finding.evidence}")
     for finding in v.waived:

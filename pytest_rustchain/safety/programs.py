@@ -18,9 +18,7 @@ __all__ = [
     "is_loader_variable",
 ]
 
-SHELLS = frozenset(
-    {"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "yash", "posh", "rbash", "ksh93", "pdksh"}
-)
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "yash", "posh", "rbash", "ksh93", "pdksh"})
 """Shells whose ``-c`` string or script the analyser reads as shell."""
 
 BUILTINS = frozenset(
@@ -113,9 +111,7 @@ _RUBY = Interpreter(
 _NODE = Interpreter(
     family="node",
     code_flags=frozenset({"e", "p", "--eval", "--print"}),
-    arg_flags=frozenset(
-        {"r", "C", "--require", "--import", "--loader", "--experimental-loader", "--conditions"}
-    ),
+    arg_flags=frozenset({"r", "C", "--require", "--import", "--loader", "--experimental-loader", "--conditions"}),
 )
 _PHP = Interpreter(
     family="php",
@@ -134,7 +130,7 @@ _SHELL = Interpreter(
 )
 
 INTERPRETERS: dict[str, Interpreter] = {
-    **{name: _SHELL for name in SHELLS},
+    **dict.fromkeys(SHELLS, _SHELL),
     "perl": _PERL,
     "ruby": _RUBY,
     "node": _NODE,
@@ -243,9 +239,8 @@ def is_decoder(program: str, args: Sequence[str | None]) -> bool:
             if arg in flags:
                 return True
             # Short flags are often bundled: ``base64 -di``.
-            if arg.startswith("-") and not arg.startswith("--"):
-                if any(f[1:] in arg[1:] for f in flags if len(f) == 2):
-                    return True
+            if arg.startswith("-") and not arg.startswith("--") and any(f[1:] in arg[1:] for f in flags if len(f) == 2):
+                return True
         return False
     if program == "tr":
         positional = [a for a in args if a is None or not a.startswith("-")]

@@ -64,8 +64,27 @@ _STARTUP = re.compile(
 _HOME_ABS = re.compile(r"^/(?:root|home/[^/]+)(?=/|$)")
 _PRIV_WRAPPERS = frozenset({"sudo", "doas", "pkexec", "run0", "su"})
 _NOT_READERS = frozenset(
-    {"echo", "printf", "test", "[", "true", "false", ":", "basename", "dirname", "cd", "pushd",
-     "mkdir", "export", "declare", "local", "readonly", "typeset", "set", "realpath"}
+    {
+        "echo",
+        "printf",
+        "test",
+        "[",
+        "true",
+        "false",
+        ":",
+        "basename",
+        "dirname",
+        "cd",
+        "pushd",
+        "mkdir",
+        "export",
+        "declare",
+        "local",
+        "readonly",
+        "typeset",
+        "set",
+        "realpath",
+    }
 )
 _CODE_RUNNERS = frozenset({"eval", "su", "watch", "flock", "script", *programs.SHELLS})
 _TASK_RUNNERS = frozenset({"make", "gmake", "bmake", "just", "rake", "mage", "invoke", "task"})
@@ -93,18 +112,55 @@ _PUBLISH = {
 }
 _FORGE_CLIS = frozenset({"gh", "glab", "hub", "tea"})
 _ADMIN = frozenset(
-    {"mount", "umount", "swapon", "swapoff", "iptables", "ip6tables", "iptables-restore",
-     "ip6tables-restore", "iptables-legacy", "nft", "ufw", "firewall-cmd", "modprobe", "insmod",
-     "rmmod", "depmod", "setcap", "chroot", "nsenter", "useradd", "userdel", "usermod",
-     "groupadd", "groupdel", "groupmod", "adduser", "deluser", "passwd", "chpasswd", "visudo",
-     "reboot", "shutdown", "poweroff", "halt", "init", "telinit", "setenforce", "mknod",
-     "sysctl", "update-alternatives", "ldconfig"}
+    {
+        "mount",
+        "umount",
+        "swapon",
+        "swapoff",
+        "iptables",
+        "ip6tables",
+        "iptables-restore",
+        "ip6tables-restore",
+        "iptables-legacy",
+        "nft",
+        "ufw",
+        "firewall-cmd",
+        "modprobe",
+        "insmod",
+        "rmmod",
+        "depmod",
+        "setcap",
+        "chroot",
+        "nsenter",
+        "useradd",
+        "userdel",
+        "usermod",
+        "groupadd",
+        "groupdel",
+        "groupmod",
+        "adduser",
+        "deluser",
+        "passwd",
+        "chpasswd",
+        "visudo",
+        "reboot",
+        "shutdown",
+        "poweroff",
+        "halt",
+        "init",
+        "telinit",
+        "setenforce",
+        "mknod",
+        "sysctl",
+        "update-alternatives",
+        "ldconfig",
+    }
 )
 _PKG_SYSTEM = {
-    "apt": frozenset({"install", "remove", "purge", "upgrade", "dist-upgrade", "full-upgrade",
-                      "autoremove", "reinstall"}),
-    "apt-get": frozenset({"install", "remove", "purge", "upgrade", "dist-upgrade", "autoremove",
-                          "reinstall"}),
+    "apt": frozenset(
+        {"install", "remove", "purge", "upgrade", "dist-upgrade", "full-upgrade", "autoremove", "reinstall"}
+    ),
+    "apt-get": frozenset({"install", "remove", "purge", "upgrade", "dist-upgrade", "autoremove", "reinstall"}),
     "aptitude": frozenset({"install", "remove", "purge", "upgrade"}),
     "dnf": frozenset({"install", "remove", "erase", "upgrade", "update", "reinstall"}),
     "yum": frozenset({"install", "remove", "erase", "upgrade", "update", "reinstall"}),
@@ -114,21 +170,43 @@ _PKG_SYSTEM = {
     "dpkg": frozenset({"-i", "--install", "-r", "--remove", "-P", "--purge"}),
 }
 _SCHEDULERS = frozenset(
-    {"crontab", "at", "batch", "systemctl", "service", "launchctl", "update-rc.d", "chkconfig",
-     "rc-update", "loginctl"}
+    {"crontab", "at", "batch", "systemctl", "service", "launchctl", "update-rc.d", "chkconfig", "rc-update", "loginctl"}
 )
 _SYSTEMCTL_READ = frozenset(
-    {"status", "is-active", "is-enabled", "is-failed", "list-units", "list-unit-files", "show",
-     "cat", "--version", "list-timers", "help"}
+    {
+        "status",
+        "is-active",
+        "is-enabled",
+        "is-failed",
+        "list-units",
+        "list-unit-files",
+        "show",
+        "cat",
+        "--version",
+        "list-timers",
+        "help",
+    }
 )
 _DISK_TOOLS = frozenset(
-    {"mkfs", "mke2fs", "mkswap", "wipefs", "fdisk", "sfdisk", "gdisk", "sgdisk", "cfdisk",
-     "parted", "blkdiscard", "mkdosfs", "mkntfs"}
+    {
+        "mkfs",
+        "mke2fs",
+        "mkswap",
+        "wipefs",
+        "fdisk",
+        "sfdisk",
+        "gdisk",
+        "sgdisk",
+        "cfdisk",
+        "parted",
+        "blkdiscard",
+        "mkdosfs",
+        "mkntfs",
+    }
 )
 _NET_CLIENTS = frozenset({"aria2c", "http", "https", "xh", "lftp", "ftp", "tftp", "fetch"})
 _METADATA_HOSTS = frozenset(
-    {"metadata.google.internal", "metadata", "metadata.azure.com", "instance-data",
-     "instance-data.ec2.internal"}
+    {"metadata.google.internal", "metadata", "metadata.azure.com", "instance-data", "instance-data.ec2.internal"}
 )
 _METADATA_NETS = (
     ipaddress.ip_network("169.254.0.0/16"),
@@ -146,9 +224,7 @@ _GIT_CODE_KEYS = re.compile(
 _GIT_SECRET_KEYS = re.compile(r"(?:credential|extraheader|token|password|url|insteadof)", re.I)
 _CHMOD_MODE = re.compile(r"^(?:[0-7]{1,4}|[ugoa]*[-+=][rwxXstugo]*(?:,[ugoa]*[-+=][rwxXstugo]*)*)$")
 _SETUID_SYMBOLIC = re.compile(r"[+=][rwxXt]*s")
-_SED_EXEC = re.compile(
-    r"(?:^|[;\n{}])\s*e(?:\s|$)|s(.)(?:\\.|(?!\1).)*\1(?:\\.|(?!\1).)*\1[gpiImM0-9w]*e"
-)
+_SED_EXEC = re.compile(r"(?:^|[;\n{}])\s*e(?:\s|$)|s(.)(?:\\.|(?!\1).)*\1(?:\\.|(?!\1).)*\1[gpiImM0-9w]*e")
 _SED_WRITE = re.compile(r"(?:^|[;\n{}])\s*w\s+(\S+)|s(.)(?:\\.|(?!\2).)*\2(?:\\.|(?!\2).)*\2[gpiImMe0-9]*w\s+(\S+)")
 _SCP_REMOTE = re.compile(r"^(?:[^/:@]+@)?(\[[^\]]+\]|[^/:]+):")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -345,9 +421,7 @@ class _Judge:
         for loc in self.locs(word, c.cwd if cwd is None else cwd):
             self.judge_loc(loc, ev, op=op, recursive=recursive, destructive=destructive)
 
-    def judge_loc(
-        self, loc: Loc, ev: str, *, op: str, recursive: bool = False, destructive: bool = False
-    ) -> None:
+    def judge_loc(self, loc: Loc, ev: str, *, op: str, recursive: bool = False, destructive: bool = False) -> None:
         where = loc.where
         if where is Where.SOCKET:
             self.add(R.NET_REVERSE_SHELL, ev, detail=loc.display)
@@ -374,9 +448,7 @@ class _Judge:
         else:
             self.inside(loc, ev, op=op, recursive=recursive, destructive=destructive)
 
-    def inside(
-        self, loc: Loc, ev: str, *, op: str, recursive: bool, destructive: bool
-    ) -> None:
+    def inside(self, loc: Loc, ev: str, *, op: str, recursive: bool, destructive: bool) -> None:
         parts = loc.rel.split("/") if loc.rel else []
         if ".git" in parts:
             sub = parts[parts.index(".git") + 1 :]
@@ -433,7 +505,7 @@ class _Judge:
         for wrapper in c.wrappers:
             if wrapper in _PRIV_WRAPPERS:
                 self.add(R.PRIV_ESCALATE, ev, detail=wrapper, subject=wrapper)
-        for name, word in c.env:
+        for name, _word in c.env:
             if programs.is_loader_variable(name):
                 self.add(R.ENV_LOADER, ev, detail=name)
         if program is None:
@@ -459,9 +531,13 @@ class _Judge:
     def unidentified(self, c: Command) -> None:
         outside = False
         for arg in c.args:
-            if arg.value is not None and arg.value.startswith("-") and "=" not in arg.value:
-                continue
-            word = _tail(arg, arg.value.index("=") + 1) if (arg.value or "").startswith("-") else arg
+            value = arg.value
+            if value is not None and value.startswith("-"):
+                if "=" not in value:
+                    continue
+                word = _tail(arg, value.index("=") + 1)
+            else:
+                word = arg
             for loc in self.locs(word, c.cwd):
                 if loc.where in (Where.OUTSIDE, Where.DEVICE, Where.SOCKET):
                     outside = True
@@ -495,9 +571,9 @@ class _Judge:
                 else:
                     self.add(R.EXEC_OPAQUE, ev, subject=program)
                 return
-            if program in (".", "source") or programs.interpreter_for(program) is not None:
-                if self.runs_workspace_file(script, c.cwd):
-                    self.add(R.EXEC_WORKSPACE, ev, subject=program)
+            runs_scripts = program in (".", "source") or programs.interpreter_for(program) is not None
+            if runs_scripts and self.runs_workspace_file(script, c.cwd):
+                self.add(R.EXEC_WORKSPACE, ev, subject=program)
             return
         if not c.reads_stdin:
             return
@@ -534,11 +610,22 @@ class _Judge:
         """Secret files and sockets named anywhere in the arguments of a program that reads files."""
         if c.program in _NOT_READERS:
             return
+        cwd_inside = c.cwd is not None and all(p == self.ws or p.startswith(self.ws + "/") for p in c.cwd)
         for arg in c.args:
             value = arg.value
             word = arg
             if value is not None:
                 if not value or (value.startswith("-") and "=" not in value):
+                    continue
+                if (
+                    cwd_inside
+                    and value[0] not in "/~@-"
+                    and ".." not in value
+                    and "config" not in value
+                    and "=" not in value
+                    and ":" not in value
+                ):
+                    # A plain relative name from inside the workspace stays inside it.
                     continue
                 if _URL.match(value):
                     if value.lower().startswith("file://"):
@@ -627,9 +714,7 @@ def _shred(j: _Judge, c: Command) -> None:
 
 def _move_copy(j: _Judge, c: Command) -> None:
     o = _parse(c.args, frozenset({"-t", "--target-directory", "-S", "--suffix"}))
-    recursive = c.program == "cp" and bool(
-        o.flags & {"-r", "-R", "-a", "--recursive", "--archive"}
-    )
+    recursive = c.program == "cp" and bool(o.flags & {"-r", "-R", "-a", "--recursive", "--archive"})
     targets = o.values.get("-t") or o.values.get("--target-directory")
     sources = list(o.positional)
     if targets:
@@ -648,8 +733,7 @@ def _move_copy(j: _Judge, c: Command) -> None:
 def _install(j: _Judge, c: Command) -> None:
     o = _parse(
         c.args,
-        frozenset({"-m", "-o", "-g", "-S", "-t", "--mode", "--owner", "--group", "--suffix",
-                   "--target-directory"}),
+        frozenset({"-m", "-o", "-g", "-S", "-t", "--mode", "--owner", "--group", "--suffix", "--target-directory"}),
     )
     if o.flags & {"-d", "--directory"}:
         dests = list(o.positional)
@@ -751,8 +835,8 @@ def _sed(j: _Judge, c: Command) -> None:
     o = _parse(c.args, frozenset({"-e", "-f", "--expression", "--file", "-l", "--line-length"}))
     in_place = any(k == "-i" or k == "--in-place" for k in o.flags) or "--in-place" in o.values
     in_place = in_place or any(
-        (a.value or "").startswith("-i") or (a.value or "").startswith("-") and "i" in (a.value or "")
-        and not (a.value or "").startswith("--")
+        (a.value or "").startswith("-i")
+        or ((a.value or "").startswith("-") and "i" in (a.value or "") and not (a.value or "").startswith("--"))
         for a in c.args
     )
     scripts = list(o.values.get("-e", ())) + list(o.values.get("--expression", ()))
@@ -774,8 +858,23 @@ def _sed(j: _Judge, c: Command) -> None:
 
 
 def _sort(j: _Judge, c: Command) -> None:
-    o = _parse(c.args, frozenset({"-o", "--output", "-k", "-t", "-S", "-T", "--key",
-                                   "--field-separator", "--buffer-size", "--temporary-directory"}))
+    o = _parse(
+        c.args,
+        frozenset(
+            {
+                "-o",
+                "--output",
+                "-k",
+                "-t",
+                "-S",
+                "-T",
+                "--key",
+                "--field-separator",
+                "--buffer-size",
+                "--temporary-directory",
+            }
+        ),
+    )
     for word in list(o.values.get("-o", ())) + list(o.values.get("--output", ())):
         j.target(c, word, op="write")
 
@@ -795,24 +894,61 @@ def _tar(j: _Judge, c: Command) -> None:
         args = rest
     o = _parse(
         args,
-        frozenset({"-f", "--file", "-C", "--directory", "-T", "--files-from", "-X",
-                   "--exclude-from", "-I", "--use-compress-program", "--to-command",
-                   "--info-script", "-F", "--new-volume-script", "--rsh-command", "-b",
-                   "--blocking-factor", "-K", "-N", "-V", "--label"}),
+        frozenset(
+            {
+                "-f",
+                "--file",
+                "-C",
+                "--directory",
+                "-T",
+                "--files-from",
+                "-X",
+                "--exclude-from",
+                "-I",
+                "--use-compress-program",
+                "--to-command",
+                "--info-script",
+                "-F",
+                "--new-volume-script",
+                "--rsh-command",
+                "-b",
+                "--blocking-factor",
+                "-K",
+                "-N",
+                "-V",
+                "--label",
+            }
+        ),
     )
-    for flag, letter in (("-x", "x"), ("--extract", "x"), ("--get", "x"), ("-c", "c"),
-                         ("--create", "c"), ("-r", "c"), ("--append", "c"), ("-u", "c"),
-                         ("--update", "c")):
+    for flag, letter in (
+        ("-x", "x"),
+        ("--extract", "x"),
+        ("--get", "x"),
+        ("-c", "c"),
+        ("--create", "c"),
+        ("-r", "c"),
+        ("--append", "c"),
+        ("-u", "c"),
+        ("--update", "c"),
+    ):
         if flag in o.flags:
             mode += letter
     archive = archive or next(iter(list(o.values.get("-f", ())) + list(o.values.get("--file", ()))), None)
     directory = list(o.values.get("-C", ())) + list(o.values.get("--directory", ()))
-    for key in ("--to-command", "-I", "--use-compress-program", "--info-script", "-F",
-                "--new-volume-script", "--rsh-command"):
+    for key in (
+        "--to-command",
+        "-I",
+        "--use-compress-program",
+        "--info-script",
+        "-F",
+        "--new-volume-script",
+        "--rsh-command",
+    ):
         if key in o.values:
             j.add(R.EXEC_INLINE, c.display, detail=f"tar {key}", subject="tar")
-    if any(k.startswith("--checkpoint-action") and "exec" in (w.value or w.text)
-           for k, ws in o.values.items() for w in ws):
+    if any(
+        k.startswith("--checkpoint-action") and "exec" in (w.value or w.text) for k, ws in o.values.items() for w in ws
+    ):
         j.add(R.EXEC_INLINE, c.display, detail="tar --checkpoint-action=exec", subject="tar")
     if "x" in mode:
         for word in directory or [literal(".")]:
@@ -830,12 +966,40 @@ def _unzip(j: _Judge, c: Command) -> None:
 def _rsync(j: _Judge, c: Command) -> None:
     o = _parse(
         c.args,
-        frozenset({"-e", "--rsh", "-f", "--filter", "--exclude", "--include", "--exclude-from",
-                   "--include-from", "--files-from", "-T", "--temp-dir", "--password-file",
-                   "--log-file", "--partial-dir", "-B", "--block-size", "--chmod", "--chown",
-                   "--max-size", "--min-size", "--bwlimit", "--port", "-M", "--remote-option",
-                   "--rsync-path", "--backup-dir", "--suffix", "--compare-dest", "--link-dest",
-                   "--copy-dest"}),
+        frozenset(
+            {
+                "-e",
+                "--rsh",
+                "-f",
+                "--filter",
+                "--exclude",
+                "--include",
+                "--exclude-from",
+                "--include-from",
+                "--files-from",
+                "-T",
+                "--temp-dir",
+                "--password-file",
+                "--log-file",
+                "--partial-dir",
+                "-B",
+                "--block-size",
+                "--chmod",
+                "--chown",
+                "--max-size",
+                "--min-size",
+                "--bwlimit",
+                "--port",
+                "-M",
+                "--remote-option",
+                "--rsync-path",
+                "--backup-dir",
+                "--suffix",
+                "--compare-dest",
+                "--link-dest",
+                "--copy-dest",
+            }
+        ),
     )
     positional = list(o.positional)
     if len(positional) < 2:
@@ -893,21 +1057,104 @@ def _scp(j: _Judge, c: Command) -> None:
 
 
 _CURL_ARG = frozenset(
-    {"-A", "-b", "-c", "-C", "-d", "-D", "-e", "-E", "-F", "-H", "-K", "-m", "-o", "-P", "-Q", "-r",
-     "-T", "-u", "-U", "-w", "-x", "-X", "-y", "-Y", "-z", "--data", "--data-ascii",
-     "--data-binary", "--data-raw", "--data-urlencode", "--json", "--form", "--form-string",
-     "--upload-file", "--output", "--output-dir", "--config", "--header", "--user", "--proxy",
-     "--request", "--url", "--cookie", "--cookie-jar", "--referer", "--user-agent",
-     "--connect-to", "--resolve", "--max-time", "--retry", "--retry-delay", "--retry-max-time",
-     "--cacert", "--capath", "--cert", "--key", "--pass", "--dump-header", "--trace",
-     "--trace-ascii", "--stderr", "--write-out", "--limit-rate", "--max-filesize", "--interface",
-     "--local-port", "--proxy-user", "--continue-at", "--range", "--time-cond", "--variable",
-     "--connect-timeout", "--cert-type", "--key-type", "--ciphers", "--netrc-file", "--oauth2-bearer",
-     "--unix-socket", "--abstract-unix-socket", "--proto", "--proto-redir", "--dns-servers"}
+    {
+        "-A",
+        "-b",
+        "-c",
+        "-C",
+        "-d",
+        "-D",
+        "-e",
+        "-E",
+        "-F",
+        "-H",
+        "-K",
+        "-m",
+        "-o",
+        "-P",
+        "-Q",
+        "-r",
+        "-T",
+        "-u",
+        "-U",
+        "-w",
+        "-x",
+        "-X",
+        "-y",
+        "-Y",
+        "-z",
+        "--data",
+        "--data-ascii",
+        "--data-binary",
+        "--data-raw",
+        "--data-urlencode",
+        "--json",
+        "--form",
+        "--form-string",
+        "--upload-file",
+        "--output",
+        "--output-dir",
+        "--config",
+        "--header",
+        "--user",
+        "--proxy",
+        "--request",
+        "--url",
+        "--cookie",
+        "--cookie-jar",
+        "--referer",
+        "--user-agent",
+        "--connect-to",
+        "--resolve",
+        "--max-time",
+        "--retry",
+        "--retry-delay",
+        "--retry-max-time",
+        "--cacert",
+        "--capath",
+        "--cert",
+        "--key",
+        "--pass",
+        "--dump-header",
+        "--trace",
+        "--trace-ascii",
+        "--stderr",
+        "--write-out",
+        "--limit-rate",
+        "--max-filesize",
+        "--interface",
+        "--local-port",
+        "--proxy-user",
+        "--continue-at",
+        "--range",
+        "--time-cond",
+        "--variable",
+        "--connect-timeout",
+        "--cert-type",
+        "--key-type",
+        "--ciphers",
+        "--netrc-file",
+        "--oauth2-bearer",
+        "--unix-socket",
+        "--abstract-unix-socket",
+        "--proto",
+        "--proto-redir",
+        "--dns-servers",
+    }
 )
 _CURL_DATA = ("-d", "--data", "--data-ascii", "--data-binary", "--data-urlencode", "--json")
-_CURL_WRITES = ("-o", "--output", "-D", "--dump-header", "-c", "--cookie-jar", "--trace",
-                "--trace-ascii", "--stderr", "--output-dir")
+_CURL_WRITES = (
+    "-o",
+    "--output",
+    "-D",
+    "--dump-header",
+    "-c",
+    "--cookie-jar",
+    "--trace",
+    "--trace-ascii",
+    "--stderr",
+    "--output-dir",
+)
 
 
 def _curl(j: _Judge, c: Command) -> None:
@@ -943,14 +1190,60 @@ def _curl(j: _Judge, c: Command) -> None:
 
 
 _WGET_ARG = frozenset(
-    {"-O", "-o", "-a", "-P", "-i", "-e", "-t", "-T", "-w", "-U", "-B", "-Q", "-l", "-A", "-R",
-     "-D", "-I", "-X", "--output-document", "--output-file", "--append-output",
-     "--directory-prefix", "--input-file", "--execute", "--tries", "--timeout", "--wait",
-     "--user-agent", "--base", "--quota", "--level", "--accept", "--reject", "--domains",
-     "--include-directories", "--exclude-directories", "--post-data", "--post-file",
-     "--body-data", "--body-file", "--method", "--header", "--user", "--password",
-     "--load-cookies", "--save-cookies", "--ca-certificate", "--certificate", "--private-key",
-     "--bind-address", "--limit-rate", "--referer"}
+    {
+        "-O",
+        "-o",
+        "-a",
+        "-P",
+        "-i",
+        "-e",
+        "-t",
+        "-T",
+        "-w",
+        "-U",
+        "-B",
+        "-Q",
+        "-l",
+        "-A",
+        "-R",
+        "-D",
+        "-I",
+        "-X",
+        "--output-document",
+        "--output-file",
+        "--append-output",
+        "--directory-prefix",
+        "--input-file",
+        "--execute",
+        "--tries",
+        "--timeout",
+        "--wait",
+        "--user-agent",
+        "--base",
+        "--quota",
+        "--level",
+        "--accept",
+        "--reject",
+        "--domains",
+        "--include-directories",
+        "--exclude-directories",
+        "--post-data",
+        "--post-file",
+        "--body-data",
+        "--body-file",
+        "--method",
+        "--header",
+        "--user",
+        "--password",
+        "--load-cookies",
+        "--save-cookies",
+        "--ca-certificate",
+        "--certificate",
+        "--private-key",
+        "--bind-address",
+        "--limit-rate",
+        "--referer",
+    }
 )
 
 
@@ -960,8 +1253,17 @@ def _wget(j: _Judge, c: Command) -> None:
         for word in o.values.get(key, ()):
             j.add(R.NET_EXFILTRATION, c.display, detail=f"{key} {word.text}")
     outputs = list(o.values.get("-O", ())) + list(o.values.get("--output-document", ()))
-    for key in ("-O", "--output-document", "-o", "--output-file", "-a", "--append-output",
-                "-P", "--directory-prefix", "--save-cookies"):
+    for key in (
+        "-O",
+        "--output-document",
+        "-o",
+        "--output-file",
+        "-a",
+        "--append-output",
+        "-P",
+        "--directory-prefix",
+        "--save-cookies",
+    ):
         for word in o.values.get(key, ()):
             if word.value != "-":
                 j.target(c, word, op="write")
@@ -971,9 +1273,36 @@ def _wget(j: _Judge, c: Command) -> None:
 
 
 _NC_ARG = frozenset(
-    {"-p", "-s", "-w", "-i", "-q", "-x", "-X", "-e", "-c", "-g", "-G", "-I", "-O", "-T", "-V",
-     "-W", "-M", "-m", "--exec", "--sh-exec", "--lua-exec", "--proxy", "--proxy-type", "-o",
-     "--output", "--source-port", "--wait", "--source"}
+    {
+        "-p",
+        "-s",
+        "-w",
+        "-i",
+        "-q",
+        "-x",
+        "-X",
+        "-e",
+        "-c",
+        "-g",
+        "-G",
+        "-I",
+        "-O",
+        "-T",
+        "-V",
+        "-W",
+        "-M",
+        "-m",
+        "--exec",
+        "--sh-exec",
+        "--lua-exec",
+        "--proxy",
+        "--proxy-type",
+        "-o",
+        "--output",
+        "--source-port",
+        "--wait",
+        "--source",
+    }
 )
 
 
@@ -1019,14 +1348,34 @@ def _telnet(j: _Judge, c: Command) -> None:
     positional = _parse(c.args, frozenset({"-b", "-e", "-l", "-n"})).positional
     if positional:
         j.egress(c, _hosts_of(positional[:1]))
-        if c.upstream or c.stdin is not None:
-            if j.sends_local_data(c):
-                j.add(R.NET_EXFILTRATION, c.display, detail="stdin sent to the network")
+        if (c.upstream or c.stdin is not None) and j.sends_local_data(c):
+            j.add(R.NET_EXFILTRATION, c.display, detail="stdin sent to the network")
 
 
 _SSH_ARG = frozenset(
-    {"-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O", "-o", "-p",
-     "-Q", "-R", "-S", "-W", "-w", "-B"}
+    {
+        "-b",
+        "-c",
+        "-D",
+        "-E",
+        "-e",
+        "-F",
+        "-I",
+        "-i",
+        "-J",
+        "-L",
+        "-l",
+        "-m",
+        "-O",
+        "-o",
+        "-p",
+        "-Q",
+        "-R",
+        "-S",
+        "-W",
+        "-w",
+        "-B",
+    }
 )
 
 
@@ -1078,8 +1427,19 @@ def _git(j: _Judge, c: Command) -> None:
         elif value == "-c" and i + 1 < n:
             configs.append(args[i + 1])
             i += 2
-        elif value in ("--git-dir", "--work-tree", "--namespace", "--super-prefix",
-                       "--config-env", "--list-cmds", "--exec-path") and i + 1 < n:
+        elif (
+            value
+            in (
+                "--git-dir",
+                "--work-tree",
+                "--namespace",
+                "--super-prefix",
+                "--config-env",
+                "--list-cmds",
+                "--exec-path",
+            )
+            and i + 1 < n
+        ):
             if value == "--exec-path":
                 j.add(R.EXEC_WORKSPACE, c.display, detail="git --exec-path", subject="git")
             i += 2
@@ -1117,8 +1477,11 @@ def _git(j: _Judge, c: Command) -> None:
         if "--hard" in values or "--merge" in values or "--keep" in values:
             _git_discard(j, c, cwd, "git reset --hard")
     elif sub == "checkout":
-        if "-f" in values or "--force" in values or "." in values or (
-            "--" in values and values.index("--") < len(values) - 1
+        if (
+            "-f" in values
+            or "--force" in values
+            or "." in values
+            or ("--" in values and values.index("--") < len(values) - 1)
         ):
             _git_discard(j, c, cwd, "git checkout")
     elif sub == "restore":
@@ -1128,9 +1491,28 @@ def _git(j: _Judge, c: Command) -> None:
     elif sub == "stash" and values[:1] and values[0] in ("drop", "clear"):
         _git_discard(j, c, cwd, f"git stash {values[0]}")
     elif sub == "clone":
-        o = _parse(rest, frozenset({"-b", "--branch", "-o", "--origin", "--depth", "-c",
-                                    "--config", "--reference", "--separate-git-dir", "-u",
-                                    "--upload-pack", "--template", "--filter", "-j", "--jobs"}))
+        o = _parse(
+            rest,
+            frozenset(
+                {
+                    "-b",
+                    "--branch",
+                    "-o",
+                    "--origin",
+                    "--depth",
+                    "-c",
+                    "--config",
+                    "--reference",
+                    "--separate-git-dir",
+                    "-u",
+                    "--upload-pack",
+                    "--template",
+                    "--filter",
+                    "-j",
+                    "--jobs",
+                }
+            ),
+        )
         for word in list(o.values.get("-c", ())) + list(o.values.get("--config", ())):
             key = (word.value or word.shape).partition("=")[0].lower()
             if _GIT_CODE_KEYS.match(key):
@@ -1184,12 +1566,18 @@ def _git_discard(j: _Judge, c: Command, cwd: tuple[str, ...] | None, what: str) 
 
 
 def _git_config(j: _Judge, c: Command, rest: Sequence[Word]) -> None:
-    o = _parse(rest, frozenset({"-f", "--file", "--blob", "--type", "--default", "--comment",
-                                "--value"}))
+    o = _parse(rest, frozenset({"-f", "--file", "--blob", "--type", "--default", "--comment", "--value"}))
     positional = list(o.positional)
     action = ""
-    if positional and positional[0].value in ("get", "set", "list", "unset", "edit",
-                                              "rename-section", "remove-section"):
+    if positional and positional[0].value in (
+        "get",
+        "set",
+        "list",
+        "unset",
+        "edit",
+        "rename-section",
+        "remove-section",
+    ):
         action = positional.pop(0).value or ""
     listing = action == "list" or bool(o.flags & {"-l", "--list"})
     getting = action == "get" or any(f.startswith("--get") for f in o.flags)
@@ -1215,9 +1603,9 @@ def _git_config(j: _Judge, c: Command, rest: Sequence[Word]) -> None:
         return
     value = (positional[1].value or "") if len(positional) > 1 else ""
     lowered = key.lower()
-    if _GIT_CODE_KEYS.match(lowered) or (lowered.startswith("alias.") and value.startswith("!")):
-        if not unsetting:
-            j.add(R.PERS_GIT_CONFIG, c.display, detail=key)
+    runs_code = _GIT_CODE_KEYS.match(lowered) or (lowered.startswith("alias.") and value.startswith("!"))
+    if runs_code and not unsetting:
+        j.add(R.PERS_GIT_CONFIG, c.display, detail=key)
 
 
 def _forge(j: _Judge, c: Command) -> None:
@@ -1259,9 +1647,19 @@ def _package_tools(j: _Judge, c: Command) -> None:
         j.add(R.EXEC_WORKSPACE, c.display, detail="uv run", subject=program)
 
 
-_CONTAINER_HOST_FLAGS = ("--privileged", "--cap-add", "--pid=host", "--network=host",
-                         "--net=host", "--ipc=host", "--userns=host", "--uts=host",
-                         "--cgroupns=host", "--security-opt", "--device")
+_CONTAINER_HOST_FLAGS = (
+    "--privileged",
+    "--cap-add",
+    "--pid=host",
+    "--network=host",
+    "--net=host",
+    "--ipc=host",
+    "--userns=host",
+    "--uts=host",
+    "--cgroupns=host",
+    "--security-opt",
+    "--device",
+)
 
 
 def _container(j: _Judge, c: Command, sub: str | None) -> None:
@@ -1275,8 +1673,12 @@ def _container(j: _Judge, c: Command, sub: str | None) -> None:
         value = word.value
         if value is None:
             continue
-        if any(value == f or value.startswith(f + "=") or (f.endswith("=host") and value == f.split("=")[0]
-               and i + 1 < len(args) and args[i + 1].value == "host") for f in _CONTAINER_HOST_FLAGS):
+        if any(
+            value == f
+            or value.startswith(f + "=")
+            or (f.endswith("=host") and value == f.split("=")[0] and i + 1 < len(args) and args[i + 1].value == "host")
+            for f in _CONTAINER_HOST_FLAGS
+        ):
             j.add(R.PRIV_CONTAINER, c.display, detail=value)
         spec: Word | None = None
         if value in ("-v", "--volume", "--mount") and i + 1 < len(args):
@@ -1294,8 +1696,7 @@ def _container(j: _Judge, c: Command, sub: str | None) -> None:
             source = text.split(":", 1)[0]
         if not source or not source.startswith(("/", ".", "~", UNKNOWN)):
             continue
-        host = Word(text=source, value=None if UNKNOWN in source else source, shape=source,
-                    home=source.startswith("~"))
+        host = Word(text=source, value=None if UNKNOWN in source else source, shape=source, home=source.startswith("~"))
         for loc in j.locs(host, c.cwd):
             if loc.where is Where.INSIDE:
                 continue
@@ -1348,7 +1749,12 @@ def _system_packages(j: _Judge, c: Command) -> None:
 def _scheduler(j: _Judge, c: Command) -> None:
     program = c.program or ""
     values = [w.value for w in c.args]
-    if program == "crontab" and values and all(v in ("-l", "-u") or (v and not v.startswith("-") and values[0] == "-u") for v in values) and "-l" in values:
+    if (
+        program == "crontab"
+        and values
+        and all(v in ("-l", "-u") or (v and not v.startswith("-") and values[0] == "-u") for v in values)
+        and "-l" in values
+    ):
         return
     if program in ("systemctl", "service", "launchctl"):
         sub = next((v for v in values if v is None or not v.startswith("-")), None)
@@ -1377,9 +1783,7 @@ def _env_dump(j: _Judge, c: Command) -> None:
     dump = False
     if program == "env":
         dump = True
-    elif program == "printenv":
-        dump = not positional
-    elif program == "export":
+    elif program == "printenv" or program == "export":
         dump = not positional
     elif program in ("declare", "typeset", "readonly"):
         dump = not positional and all(v in ("-p", "-x", "-px", "-xp") for v in values)
@@ -1420,8 +1824,10 @@ def _deno(j: _Judge, c: Command) -> None:
 
 
 def _awk(j: _Judge, c: Command) -> None:
-    o = _parse(c.args, frozenset({"-F", "-v", "-f", "--file", "--assign", "--field-separator",
-                                   "-i", "--include", "-l", "--load"}))
+    o = _parse(
+        c.args,
+        frozenset({"-F", "-v", "-f", "--file", "--assign", "--field-separator", "-i", "--include", "-l", "--load"}),
+    )
     files = list(o.values.get("-f", ())) + list(o.values.get("--file", ()))
     for word in files:
         if j.runs_workspace_file(word, c.cwd):
@@ -1496,17 +1902,16 @@ _HANDLERS: dict[str, Callable[[_Judge, Command], None]] = {
     "mawk": _awk,
     "nawk": _awk,
     "find": _find,
-    **{name: _forge for name in _FORGE_CLIS},
-    **{name: _package_tools for name in (*_PUBLISH, *_JS_PMS, "pipx", "nerdctl")},
-    **{name: _privileged for name in (*_ADMIN, *_PRIV_WRAPPERS)},
-    **{name: _system_packages for name in (*_PKG_SYSTEM, "pacman")},
-    **{name: _scheduler for name in _SCHEDULERS},
-    **{name: _disk for name in _DISK_TOOLS},
-    **{name: _env_dump for name in ("env", "printenv", "export", "declare", "typeset",
-                                    "readonly", "set", "ps")},
-    **{name: _task_runner for name in _TASK_RUNNERS},
-    **{name: _pkg_runner for name in _PKG_RUNNERS},
-    **{name: _net_client for name in _NET_CLIENTS},
+    **dict.fromkeys(_FORGE_CLIS, _forge),
+    **dict.fromkeys((*_PUBLISH, *_JS_PMS, "pipx", "nerdctl"), _package_tools),
+    **dict.fromkeys((*_ADMIN, *_PRIV_WRAPPERS), _privileged),
+    **dict.fromkeys((*_PKG_SYSTEM, "pacman"), _system_packages),
+    **dict.fromkeys(_SCHEDULERS, _scheduler),
+    **dict.fromkeys(_DISK_TOOLS, _disk),
+    **dict.fromkeys(("env", "printenv", "export", "declare", "typeset", "readonly", "set", "ps"), _env_dump),
+    **dict.fromkeys(_TASK_RUNNERS, _task_runner),
+    **dict.fromkeys(_PKG_RUNNERS, _pkg_runner),
+    **dict.fromkeys(_NET_CLIENTS, _net_client),
 }
 
 
@@ -1546,9 +1951,7 @@ def analyse_command(
     judge = _Judge(ws=ws, project=workspace_kind == "project")
     if isinstance(command, str):
         if shell:
-            script = read_line(
-                command, workspace=ws, cwd=where, written_scripts=written_scripts, env=env
-            )
+            script = read_line(command, workspace=ws, cwd=where, written_scripts=written_scripts, env=env)
         else:
             try:
                 argv = shlex.split(command)
@@ -1559,9 +1962,7 @@ def analyse_command(
     else:
         argv = [str(a) for a in command]
         if shell:
-            script = read_line(
-                shlex.join(argv), workspace=ws, cwd=where, written_scripts=written_scripts, env=env
-            )
+            script = read_line(shlex.join(argv), workspace=ws, cwd=where, written_scripts=written_scripts, env=env)
         else:
             script = read_argv(argv, workspace=ws, cwd=where, written_scripts=written_scripts, env=env)
     judge.script(script)

@@ -227,6 +227,7 @@ def _unescape_word(raw: str) -> tuple[str, bool, bool]:
     return "".join(out), glob, brace and "," in raw
 
 
+_PLAIN_SPECIAL = re.compile(r"[\\~*?\[{]")
 _DQ_ESCAPE = re.compile(r"\\([$`\"\\\n])")
 
 
@@ -251,9 +252,7 @@ _ANSI_SIMPLE = {
     '"': '"',
     "?": "?",
 }
-_ANSI = re.compile(
-    r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)", re.DOTALL
-)
+_ANSI = re.compile(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)", re.DOTALL)
 
 
 def decode_escapes(raw: str) -> str:
@@ -403,14 +402,14 @@ class _Reader:
         if ctx.level > _MAX_NODE_DEPTH:
             self.script.issues.append(Issue(kind="depth", evidence=_text(node)[:80]))
             return
-        ctx = ctx._replace(level=ctx.level + 1)
+        ctx = _Ctx(ctx.upstream, ctx.pipe, ctx.bg, ctx.level + 1)
         kind = node.type
         if kind == "command":
             self.command(node, st, ctx)
         elif kind == "pipeline":
             self.pipeline(node.named_children, st, ctx)
         elif kind == "list":
-            self.list(node, st, ctx)
+            self.and_or(node, st, ctx)
         elif kind == "redirected_statement":
             self.redirected(node, st, ctx)
         elif kind == "subshell":
@@ -463,7 +462,7 @@ class _Reader:
             self.stmt(element, st.copy(), ctx._replace(upstream=upstream, pipe=True))
             upstream = upstream + tuple(self.script.commands[start:])
 
-    def list(self, node: Node, st: _State, ctx: _Ctx) -> None:
+    def and_or(self, node: Node, st: _State, ctx: _Ctx) -> None:
         seen_op = False
         for child in node.children:
             if not child.is_named:
@@ -499,9 +498,7 @@ class _Reader:
         for item in pending:
             self.continuation(item, produced, st, ctx)
 
-    def continuation(
-        self, node: Node, produced: tuple[Command, ...], st: _State, ctx: _Ctx
-    ) -> None:
+    def continuation(self, node: Node, produced: tuple[Command, ...], st: _State, ctx: _Ctx) -> None:
         """Statements tree-sitter hangs under a heredoc: ``cat <<EOF | sh`` or ``cat <<EOF && x``."""
         if node.type == "pipeline":
             self.pipeline(node.named_children, st, ctx._replace(upstream=ctx.upstream + produced))
@@ -671,9 +668,9 @@ class _Reader:
                 if where is Where.INSIDE and not _TOOL_DIR.search(rel):
                     return True
                 continue
-            if not _TOOL_DIR.search(posixpath.normpath(entry or ".")):
-                if st.cwd is None or any(where_of(c, self.ws)[0] is Where.INSIDE for c in st.cwd):
-                    return True
+            relative_in_ws = st.cwd is None or any(where_of(c, self.ws)[0] is Where.INSIDE for c in st.cwd)
+            if relative_in_ws and not _TOOL_DIR.search(posixpath.normpath(entry or ".")):
+                return True
         return False
 
     # ---------------------------------------------------------------- redirects
@@ -723,16 +720,12 @@ class _Reader:
             # tree-sitter files words after the target under the redirect; bash passes them as args.
             extra.extend(rest)
             value = target.value
-            if op in (">&", "<&") and value is not None and (
-                value == "-" or value.rstrip("-").isdigit()
-            ):
+            if op in (">&", "<&") and value is not None and (value == "-" or value.rstrip("-").isdigit()):
                 # Duplicating or closing a descriptor names no file.
                 return None
             write = op in (">", ">>", ">|", "&>", "&>>", ">&", "<>")
             read = op in ("<", "<>", "<&")
-            into.append(
-                Redirect(op=op, target=target, cwd=st.cwd, write=write, read=read, fd=fd)
-            )
+            into.append(Redirect(op=op, target=target, cwd=st.cwd, write=write, read=read, fd=fd))
             if read and fd in (None, 0):
                 stdin = (target, False)
             return stdin
@@ -764,9 +757,7 @@ class _Reader:
             return (body, True)
         return stdin
 
-    def heredoc_body(
-        self, node: Node, quoted: bool, strip_tabs: bool, st: _State, ctx: _Ctx
-    ) -> Word:
+    def heredoc_body(self, node: Node, quoted: bool, strip_tabs: bool, st: _State, ctx: _Ctx) -> Word:
         raw = _text(node)
         if quoted or node.named_child_count == 0:
             if strip_tabs:
@@ -793,6 +784,12 @@ class _Reader:
 
     def words(self, node: Node, st: _State, ctx: _Ctx) -> list[Word]:
         """The words one syntax node becomes, after field splitting of known unquoted values."""
+        kind = node.type
+        if kind == "word" or kind == "number":
+            raw = _text(node)
+            if not _PLAIN_SPECIAL.search(raw):
+                # Most words are plain text: skip the general evaluator.
+                return [Word(text=raw, value=raw, shape=raw)]
         acc = _Acc()
         self.part(node, st, ctx, acc, quoted=False)
         word = acc.build()
@@ -840,14 +837,14 @@ class _Reader:
             lead = raw[: len(raw) - len(raw.lstrip())]
             if lead:
                 acc.lit(lead)
-            value, fetches, decodes = self.substitution(node, st, ctx)
+            output, fetches, decodes = self.substitution(node, st, ctx)
             acc.fetches = acc.fetches or fetches
             acc.decodes = acc.decodes or decodes
-            if value is None:
+            if output is None:
                 acc.unknown(raw.strip())
             else:
-                acc.lit(value, raw.strip())
-                if not quoted and any(c.isspace() for c in value):
+                acc.lit(output, raw.strip())
+                if not quoted and any(c.isspace() for c in output):
                     acc.split = True
         elif kind == "process_substitution":
             start = len(self.script.commands)
@@ -897,8 +894,7 @@ class _Reader:
         name: str | None = None
         if len(named) == 1 and named[0].type in ("variable_name", "special_variable_name"):
             simple = node.type == "simple_expansion" or all(
-                c.type in ("${", "}", "variable_name", "special_variable_name")
-                for c in node.children
+                c.type in ("${", "}", "variable_name", "special_variable_name") for c in node.children
             )
             if simple:
                 name = _text(named[0])
@@ -1015,9 +1011,9 @@ class _Reader:
         """Normalise one simple command: peel wrappers, follow nested scripts, emit a Command."""
         env = list(assigns)
         path_ws = st.path_ws
-        for name, word in assigns:
-            if name == "PATH":
-                path_ws = self.path_in_workspace(word, st)
+        for var_name, var_word in assigns:
+            if var_name == "PATH":
+                path_ws = self.path_in_workspace(var_word, st)
         cwd = st.cwd
         via_path = False
         while True:
@@ -1027,7 +1023,15 @@ class _Reader:
             name = first.value
             if name is None:
                 self.emit_command(
-                    None, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd,
+                    None,
+                    words,
+                    env,
+                    redirects,
+                    stdin,
+                    st,
+                    ctx,
+                    wrappers,
+                    cwd=cwd,
                     via_path=via_path,
                 )
                 return
@@ -1055,8 +1059,16 @@ class _Reader:
                 # ``env`` alone prints the environment; ``exec``/``nohup`` alone do nothing.
                 if base in ("env", "printenv"):
                     self.emit_command(
-                        base, [literal(base)], env, redirects, stdin, st, ctx, wrappers[:-1],
-                        cwd=cwd, via_path=via_path,
+                        base,
+                        [literal(base)],
+                        env,
+                        redirects,
+                        stdin,
+                        st,
+                        ctx,
+                        wrappers[:-1],
+                        cwd=cwd,
+                        via_path=via_path,
                     )
                 return
             words = inner
@@ -1085,15 +1097,25 @@ class _Reader:
         via_path: bool,
     ) -> None:
         first = words[0]
-        args = words[1:]
         name = first.value or ""
         emit: Callable[..., Command] = self.emit_command
         if "/" in name and not _is_system(first, cwd, self.ws):
             location, rel = self.place(first, cwd)
             analysed, fetched = self.run_file(rel, st, ctx, words, evidence=name, shell_only=True)
             emit(
-                base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd,
-                location=location, analysed=analysed, fetched=fetched, via_path=via_path,
+                base,
+                words,
+                env,
+                redirects,
+                stdin,
+                st,
+                ctx,
+                wrappers,
+                cwd=cwd,
+                location=location,
+                analysed=analysed,
+                fetched=fetched,
+                via_path=via_path,
             )
             return
         if base in self.functions and "/" not in name:
@@ -1106,9 +1128,7 @@ class _Reader:
             return
         interp = programs.interpreter_for(base)
         if interp is not None:
-            self.interpreter(
-                base, interp, words, env, redirects, stdin, st, ctx, wrappers, cwd, via_path
-            )
+            self.interpreter(base, interp, words, env, redirects, stdin, st, ctx, wrappers, cwd, via_path)
             return
         emit(base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd, via_path=via_path)
 
@@ -1180,15 +1200,12 @@ class _Reader:
                 analysed = self.nested(code.value, st.copy(), ctx, evidence=evidence, positional=rest)
             else:
                 self.skeleton(code, st.copy(), ctx, evidence=evidence, positional=rest)
-        elif script is not None and script.value not in _STDIN_SCRIPTS:
-            if not script.procsub:
-                location, rel = self.place(script, cwd)
-                if is_shell:
-                    analysed, fetched = self.run_file(
-                        rel, st, ctx, rest, evidence=evidence, shell_only=False
-                    )
-                else:
-                    fetched = rel is not None and rel in st.fetched
+        elif script is not None and script.value not in _STDIN_SCRIPTS and not script.procsub:
+            location, rel = self.place(script, cwd)
+            if is_shell:
+                analysed, fetched = self.run_file(rel, st, ctx, rest, evidence=evidence, shell_only=False)
+            else:
+                fetched = rel is not None and rel in st.fetched
         reads_stdin = (
             code is None
             and not module
@@ -1204,9 +1221,7 @@ class _Reader:
                 analysed = self.nested(text, st.copy(), _Ctx(), evidence=evidence)
             elif stdin is not None and not stdin[1] and stdin[0].value is not None:
                 location, rel = self.place(stdin[0], cwd)
-                analysed, fetched = self.run_file(
-                    rel, st, ctx, (), evidence=evidence, shell_only=False
-                )
+                analysed, fetched = self.run_file(rel, st, ctx, (), evidence=evidence, shell_only=False)
         self.emit_command(
             base,
             words,
@@ -1333,7 +1348,7 @@ class _Reader:
                 if rel is not None:
                     st.fetched.add(rel)
                     st.files[rel] = None
-        elif program not in _READ_ONLY:
+        elif program not in _READ_ONLY and (st.files or self.written):
             for arg in command.args:
                 if arg.value is None or arg.value.startswith("-"):
                     continue
@@ -1370,6 +1385,18 @@ def _bind_positional(st: _State, args: Sequence[Word]) -> None:
     else:
         st.vars["@"] = st.vars["*"] = _unknown_word("$@", *rest)
     st.vars["#"] = literal(str(len(rest)))
+
+
+def _join_words(words: Sequence[Word]) -> Word:
+    """Words joined by spaces, as ``eval`` and ``watch`` join their arguments into one script."""
+    shape = " ".join(w.shape for w in words)
+    return Word(
+        text=" ".join(w.text for w in words),
+        value=None if UNKNOWN in shape else shape,
+        shape=shape,
+        fetches=any(w.fetches for w in words),
+        decodes=any(w.decodes for w in words),
+    )
 
 
 def _assign_state(target: _State, source: _State) -> None:
@@ -1466,9 +1493,7 @@ def _interpreter_args(
     return None, None, False, [], stdin_flag
 
 
-def _literal_output(
-    program: str | None, args: Sequence[Word], stdin: tuple[Word, bool] | None
-) -> str | None:
+def _literal_output(program: str | None, args: Sequence[Word], stdin: tuple[Word, bool] | None) -> str | None:
     """What ``echo``, ``printf`` or ``cat <<EOF`` print, when every part of it is known."""
     if program == "echo":
         values: list[str] = []
@@ -1589,8 +1614,19 @@ def _peel_env(words: list[Word]) -> _Peeled | None:
     i, env, new_cwd = _skip_options(
         words,
         1,
-        frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string", "--default-signal",
-                   "--ignore-signal", "--block-signal"}),
+        frozenset(
+            {
+                "-u",
+                "--unset",
+                "-C",
+                "--chdir",
+                "-S",
+                "--split-string",
+                "--default-signal",
+                "--ignore-signal",
+                "--block-signal",
+            }
+        ),
         assignments=True,
         chdir=frozenset({"-C", "--chdir"}),
     )
@@ -1630,9 +1666,30 @@ def _peel_sudo(words: list[Word]) -> _Peeled | None:
     i, env, new_cwd = _skip_options(
         words,
         1,
-        frozenset({"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-T", "-U", "--user", "--group",
-                   "--chdir", "--prompt", "--close-from", "--host", "--role", "--type",
-                   "--command-timeout", "--other-user"}),
+        frozenset(
+            {
+                "-u",
+                "-g",
+                "-C",
+                "-D",
+                "-h",
+                "-p",
+                "-r",
+                "-t",
+                "-T",
+                "-U",
+                "--user",
+                "--group",
+                "--chdir",
+                "--prompt",
+                "--close-from",
+                "--host",
+                "--role",
+                "--type",
+                "--command-timeout",
+                "--other-user",
+            }
+        ),
         assignments=True,
         chdir=frozenset({"-D", "--chdir"}),
     )
@@ -1661,8 +1718,22 @@ _WRAPPERS: dict[str, Callable[[list[Word]], _Peeled | None]] = {
     "doas": _simple_wrapper(frozenset({"-u", "-C"})),
     "pkexec": _simple_wrapper(frozenset({"--user"})),
     "run0": _simple_wrapper(
-        frozenset({"-u", "--user", "-g", "--group", "-D", "--chdir", "--setenv", "--unit",
-                   "--property", "--description", "--slice", "--nice"})
+        frozenset(
+            {
+                "-u",
+                "--user",
+                "-g",
+                "--group",
+                "-D",
+                "--chdir",
+                "--setenv",
+                "--unit",
+                "--property",
+                "--description",
+                "--slice",
+                "--nice",
+            }
+        )
     ),
     "taskset": _simple_wrapper(frozenset(), 1),
     "chrt": _simple_wrapper(frozenset(), 1),
@@ -1676,8 +1747,7 @@ _WRAPPERS: dict[str, Callable[[list[Word]], _Peeled | None]] = {
     "busybox": _peel_busybox,
     "toybox": _peel_busybox,
     "xvfb-run": _simple_wrapper(
-        frozenset({"-n", "-s", "-f", "-e", "-p", "--server-args", "--server-num", "--error-file",
-                   "--auth-file"})
+        frozenset({"-n", "-s", "-f", "-e", "-p", "--server-args", "--server-num", "--error-file", "--auth-file"})
     ),
     "strace": _simple_wrapper(
         frozenset({"-o", "-e", "-p", "-s", "-u", "-a", "-b", "-E", "-I", "-O", "-P", "-S", "-X"})
@@ -1728,10 +1798,21 @@ def _eval(
         # eval runs in the current shell: its cd and assignments persist.
         analysed = r.nested(text, st, ctx, evidence=" ".join(w.text for w in words))
     else:
-        code = _unknown_word(" ".join(a.text for a in args), *args)
+        code = _join_words(args)
+        r.skeleton(code, st, ctx, evidence=code.text)
     r.emit_command(
-        base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd, code=code,
-        analysed=analysed, via_path=via_path,
+        base,
+        words,
+        env,
+        redirects,
+        stdin,
+        st,
+        ctx,
+        wrappers,
+        cwd=cwd,
+        code=code,
+        analysed=analysed,
+        via_path=via_path,
     )
 
 
@@ -1762,18 +1843,26 @@ def _source(
         elif script.value is not None and _ACTIVATE.search(script.value):
             # Generated by ``python -m venv``; a mission that writes its own is read below.
             location, rel = r.place(script, cwd)
-            analysed, fetched = r.run_file(
-                rel, st, ctx, args[1:], evidence=script.text, shell_only=False, sourced=True
-            )
+            analysed, fetched = r.run_file(rel, st, ctx, args[1:], evidence=script.text, shell_only=False, sourced=True)
             analysed = True if not fetched else analysed
         else:
             location, rel = r.place(script, cwd)
-            analysed, fetched = r.run_file(
-                rel, st, ctx, args[1:], evidence=script.text, shell_only=False, sourced=True
-            )
+            analysed, fetched = r.run_file(rel, st, ctx, args[1:], evidence=script.text, shell_only=False, sourced=True)
     r.emit_command(
-        base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd, location=location,
-        analysed=analysed, fetched=fetched, script=script, reads_stdin=reads_stdin,
+        base,
+        words,
+        env,
+        redirects,
+        stdin,
+        st,
+        ctx,
+        wrappers,
+        cwd=cwd,
+        location=location,
+        analysed=analysed,
+        fetched=fetched,
+        script=script,
+        reads_stdin=reads_stdin,
         via_path=via_path,
     )
 
@@ -1843,14 +1932,29 @@ def _replace_braces(word: Word, found: Word) -> Word:
     if word.value is None or "{}" not in word.value:
         return word
     shape = word.value.replace("{}", found.shape)
-    return Word(
-        text=word.text, value=None, shape=shape, confined=found.confined, home=found.home
-    )
+    return Word(text=word.text, value=None, shape=shape, confined=found.confined, home=found.home)
 
 
 _XARGS_ARG = frozenset(
-    {"-a", "--arg-file", "-d", "--delimiter", "-E", "-I", "-L", "--max-lines", "-n", "--max-args",
-     "-P", "--max-procs", "-s", "--max-chars", "--process-slot-var", "-e", "--eof"}
+    {
+        "-a",
+        "--arg-file",
+        "-d",
+        "--delimiter",
+        "-E",
+        "-I",
+        "-L",
+        "--max-lines",
+        "-n",
+        "--max-args",
+        "-P",
+        "--max-procs",
+        "-s",
+        "--max-chars",
+        "--process-slot-var",
+        "-e",
+        "--eof",
+    }
 )
 
 
@@ -1889,9 +1993,8 @@ def _xargs(
         if key in _XARGS_ARG and not eq:
             i += 2
             continue
-        if len(value) > 2 and value[:2] in _XARGS_ARG:
-            if value[:2] == "-I":
-                replace = value[2:]
+        if len(value) > 2 and value[:2] in _XARGS_ARG and value[:2] == "-I":
+            replace = value[2:]
         i += 1
     template = words[i:] or [literal("echo")]
     item = _unknown_word("<input>")
@@ -1901,10 +2004,7 @@ def _xargs(
             item = _found_word(starts[0])
     if replace:
         sub = [item if w.value == replace else w for w in template]
-        sub = [
-            _replace_text(w, replace, item) if w.value is not None and replace in w.value else w
-            for w in sub
-        ]
+        sub = [_replace_text(w, replace, item) if w.value is not None and replace in w.value else w for w in sub]
     else:
         sub = [*template, item]
     r.emit_command(base, words[:1], env, redirects, stdin, st, ctx, wrappers, cwd=cwd, via_path=via_path)
@@ -1973,16 +2073,10 @@ def _shell_string(
     code: Word | None = None
     rest_index = len(args)
     if base == "watch":
-        i, _, _ = _skip_options(
-            words, 1, frozenset({"-n", "--interval", "-d", "--differences", "-q", "--equexit"})
-        )
+        i, _, _ = _skip_options(words, 1, frozenset({"-n", "--interval", "-d", "--differences", "-q", "--equexit"}))
         rest = words[i:]
         if rest:
-            code = (
-                literal(" ".join(w.value or "" for w in rest))
-                if all(w.value is not None for w in rest)
-                else _unknown_word(" ".join(w.text for w in rest), *rest)
-            )
+            code = _join_words(rest)
     else:
         for i, arg in enumerate(args):
             value = arg.value or ""
@@ -2003,11 +2097,24 @@ def _shell_string(
             return
     analysed = False
     if code is not None and code.value is not None:
-        analysed = r.nested(code.value, st.copy(), ctx, evidence=" ".join(w.text for w in words),
-                            positional=args[rest_index:])
+        analysed = r.nested(
+            code.value, st.copy(), ctx, evidence=" ".join(w.text for w in words), positional=args[rest_index:]
+        )
+    elif code is not None:
+        r.skeleton(code, st.copy(), ctx, evidence=code.text, positional=args[rest_index:])
     r.emit_command(
-        base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd, code=code,
-        analysed=analysed, via_path=via_path,
+        base,
+        words,
+        env,
+        redirects,
+        stdin,
+        st,
+        ctx,
+        wrappers,
+        cwd=cwd,
+        code=code,
+        analysed=analysed,
+        via_path=via_path,
     )
 
 
@@ -2032,11 +2139,7 @@ def _git(
             rest = words[i + 2 :]
             rest = [w for w in rest if (w.value or "") not in ("--recursive", "-q", "--quiet")]
             if rest:
-                scripts.append(
-                    literal(" ".join(w.value or "" for w in rest))
-                    if all(w.value is not None for w in rest)
-                    else _unknown_word(" ".join(w.text for w in rest), *rest)
-                )
+                scripts.append(_join_words(rest))
         elif value in ("-x", "--exec") and "rebase" in values[:i] and i + 2 < len(words):
             scripts.append(words[i + 2])
         elif value is not None and value.startswith("--exec="):
@@ -2045,9 +2148,18 @@ def _git(
         if script.value is not None:
             r.nested(script.value, st.copy(), ctx, evidence=script.text)
         else:
+            r.skeleton(script, st.copy(), ctx, evidence=script.text)
             r.emit_command(
-                "sh", [literal("sh"), literal("-c"), script], [], (), None, st, ctx,
-                (*wrappers, base), cwd=cwd, code=script,
+                "sh",
+                [literal("sh"), literal("-c"), script],
+                [],
+                (),
+                None,
+                st,
+                ctx,
+                (*wrappers, base),
+                cwd=cwd,
+                code=script,
             )
 
 
@@ -2077,9 +2189,7 @@ def _cwd_of(workspace: str, cwd: str | None) -> tuple[str, ...]:
     return (posixpath.normpath(f"{workspace}/{cwd}"),)
 
 
-def _initial_state(
-    workspace: str, cwd: str | None, env: Mapping[str, str] | None, reader: _Reader
-) -> _State:
+def _initial_state(workspace: str, cwd: str | None, env: Mapping[str, str] | None, reader: _Reader) -> _State:
     st = _State(cwd=_cwd_of(workspace, cwd))
     for name, value in (env or {}).items():
         if name in ("HOME", "PWD", "OLDPWD"):

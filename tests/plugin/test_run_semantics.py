@@ -326,10 +326,9 @@ def test_environment_is_allow_listed(
         steps:
           - id: env
             step_type: command
-            parameters: {command: env}
+            parameters: {command: sh, args: [-c, 'echo "token=${DEPLOY_TOKEN-unset} setting=$MY_SETTING"']}
             expect:
-              stdout_not_contains: DEPLOY_TOKEN
-              stdout_contains: MY_SETTING=visible
+              stdout_contains: token=unset setting=visible
         """,
     )
     result = pytester.runpytest("-v")

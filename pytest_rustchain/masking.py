@@ -1,0 +1,101 @@
+"""Secret masking and CI-safe output: what every sink writes goes through a ``Masker``."""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import re
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["MASK", "Masker", "is_secret_name", "secret_values"]
+
+MASK = "***"
+MIN_SECRET_LENGTH = 6
+SECRET_NAME_PATTERNS = (
+    "*TOKEN*", "*SECRET*", "*PASSWORD*", "*PASSWD*", "*API_KEY*", "*_KEY", "*CREDENTIAL*", "*_AUTH", "AUTH_*",
+)  # fmt: skip
+_NOT_SECRET = ("GIT_AUTHOR_*", "GIT_COMMITTER_*")
+_WORKFLOW_COMMAND = re.compile(r"^(\s*)::", re.MULTILINE)
+
+
+def is_secret_name(name: str) -> bool:
+    upper = name.upper()
+    if any(fnmatch.fnmatchcase(upper, p) for p in _NOT_SECRET):
+        return False
+    return any(fnmatch.fnmatchcase(upper, p) for p in SECRET_NAME_PATTERNS)
+
+
+def secret_values(env: Mapping[str, str], extra_names: Iterable[str] = ()) -> list[str]:
+    """Values of secret-looking variables in ``env`` and of the variables named in ``extra_names``."""
+    names = set(extra_names)
+    return [v for k, v in env.items() if (is_secret_name(k) or k in names) and len(v) >= MIN_SECRET_LENGTH]
+
+
+def _encoded_forms(secret: str) -> set[str]:
+    raw = secret.encode("utf-8")
+    forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
+    # A secret inside a longer base64 text shows up in one of three alignments; the part of each
+    # encoding that does not depend on the neighbouring bytes is what can be found and masked.
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode("ascii").rstrip("=")
+        start = (shift * 4 + 2) // 3 if shift else 0
+        tail = len(raw) + shift
+        stable_end = (tail // 3) * 4
+        core = encoded[start:stable_end]
+        if len(core) >= MIN_SECRET_LENGTH:
+            forms.add(core)
+        for alphabet in (core.replace("+", "-").replace("/", "_"),):
+            if len(alphabet) >= MIN_SECRET_LENGTH:
+                forms.add(alphabet)
+    return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Masker:
+    """Replaces secret values (and their base64 and URL-encoded forms) with ``***``."""
+
+    secrets: tuple[str, ...] = ()
+    neutralise_workflow_commands: bool = False
+    _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        forms: set[str] = set()
+        for secret in self.secrets:
+            if len(secret) >= MIN_SECRET_LENGTH:
+                forms |= _encoded_forms(secret)
+        if forms:
+            # Longest first, so a secret's encoded form is masked whole, not around a shorter one.
+            alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+            object.__setattr__(self, "_pattern", re.compile(alternatives))
+
+    def with_secrets(self, more: Iterable[str]) -> Masker:
+        extra = tuple(s for s in more if len(s) >= MIN_SECRET_LENGTH and s not in self.secrets)
+        if not extra:
+            return self
+        return Masker(secrets=self.secrets + extra, neutralise_workflow_commands=self.neutralise_workflow_commands)
+
+    def text(self, value: str) -> str:
+        if self._pattern is not None:
+            value = self._pattern.sub(MASK, value)
+        if self.neutralise_workflow_commands and "::" in value:
+            # "::error::x" at a line start is a GitHub Actions workflow command; a zero-width
+            # space after the first colon keeps the text readable and inert.
+            value = _WORKFLOW_COMMAND.sub(lambda m: m.group(1) + ":\u200b:", value)
+        return value
+
+    def value(self, value: Any) -> Any:
+        """Mask every string inside ``value`` (mappings and lists are walked)."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.value(v) for v in value]
+        return value
+
+    @property
+    def active(self) -> bool:
+        return self._pattern is not None or self.neutralise_workflow_commands
