@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import shutil
 import warnings
+from dataclasses import dataclass
 from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ from pytest_rustchain.errors import MissionError, MissionFormatError
 from pytest_rustchain.loader import Limits, LoadOptions, load_mission, sniff_mission
 from pytest_rustchain.model import Mission, MissionResult, MissionStatus, Step, StepResult, StepStatus
 from pytest_rustchain.runner import ChainRun, RunSettings
+from pytest_rustchain.safety import LEVELS, Policy, parse_allow_rule
+from pytest_rustchain.sandbox import Sandbox, probe_sandbox
 
 DEFAULT_GLOBS = ("*.mission.yaml", "*.mission.yml")
 _PROJECT_GROUP = "rustchain-project-workspace"
@@ -35,7 +39,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--mission-var", action="append", default=[], metavar="NAME=VALUE",
         help="Set a mission variable (repeatable); wins over ini mission_vars and the mission's vars.",
     )
+    group.addoption(
+        "--mission-safety", choices=("permissive", "standard", "strict"), default=None,
+        help="Safety policy level (default: ini mission_safety, else standard); never below MISSION_SAFETY_FLOOR.",
+    )
+    group.addoption(
+        "--mission-dry-run", action="store_true", default=False,
+        help="Load, validate, plan and score every mission; run nothing. A mission fails if a step would be blocked.",
+    )
+    group.addoption(
+        "--mission-sandbox", choices=("auto", "bwrap", "none"), default=None,
+        help="Run command steps inside bubblewrap: auto (default, when it works), bwrap (required), none.",
+    )
     report.add_options(parser)
+    parser.addini("mission_safety", "Safety policy level: permissive, standard (default), strict.", default="standard")
+    parser.addini("mission_sandbox", "auto (default), bwrap or none.", default="auto")
+    parser.addini("mission_allow_hosts", "Hosts or CIDRs network steps may reach.", type="args", default=[])
+    parser.addini(
+        "mission_allow_commands", "Programs whose opaque-code findings are waived.", type="args", default=[]
+    )
+    parser.addini(
+        "mission_allow_rules", "Rule ids to waive, optionally RULE@path::step.", type="args", default=[]
+    )
+    parser.addini("mission_secrets", "Names of variables whose values are masked in every output.", type="args", default=[])
     parser.addini("mission_files", "Glob patterns of mission files.", type="args", default=list(DEFAULT_GLOBS))
     parser.addini("mission_compat", "strict (default) or rustchain.", default="strict")
     parser.addini("mission_keep_workspace", "failed (default), always or never.", default="failed")
@@ -83,8 +109,73 @@ def _parse_vars(lines: Iterable[str], source: str) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _SessionSettings:
+    policy: Policy
+    header: tuple[str, ...]
+    sandbox: Sandbox | None
+
+
+_SETTINGS = pytest.StashKey[_SessionSettings]()
+
+
+def _session_settings(config: pytest.Config) -> _SessionSettings:
+    if _SETTINGS not in config.stash:
+        config.stash[_SETTINGS] = _read_settings(config)
+    return config.stash[_SETTINGS]
+
+
+def _read_settings(config: pytest.Config) -> _SessionSettings:
+    source = config.inipath.name if config.inipath else "no configuration file"
+    level = config.getoption("mission_safety") or str(config.getini("mission_safety")).strip() or "standard"
+    if level not in LEVELS:
+        raise pytest.UsageError(f"mission_safety = {level!r} is not one of {', '.join(LEVELS)}")
+    floor = os.environ.get("MISSION_SAFETY_FLOOR", "").strip() or None
+    if floor is not None and floor not in LEVELS:
+        raise pytest.UsageError(f"MISSION_SAFETY_FLOOR={floor!r} is not one of {', '.join(LEVELS)}")
+    allow_commands = tuple(config.getini("mission_allow_commands"))
+    allow_rules = tuple(config.getini("mission_allow_rules"))
+    allow_hosts = tuple(config.getini("mission_allow_hosts"))
+    policy = Policy(
+        level=level,
+        allow_commands=frozenset(allow_commands),
+        allow_rules=tuple(parse_allow_rule(r) for r in allow_rules),
+        allow_hosts=allow_hosts,
+    ).at_least(floor)
+    line = f"rustchain: safety policy {policy.level} (blocks at risk {policy.threshold})"
+    if floor is not None and policy.level == floor and floor != level:
+        line += f", raised from {level} by MISSION_SAFETY_FLOOR={floor}"
+    elif floor is not None:
+        line += f", floor MISSION_SAFETY_FLOOR={floor}"
+    header = [line]
+    for name, values in (
+        ("mission_allow_commands", allow_commands),
+        ("mission_allow_rules", allow_rules),
+        ("mission_allow_hosts", allow_hosts),
+    ):
+        if values:
+            header.append(f"rustchain: {name} from {source}: {', '.join(values)}")
+    mode = config.getoption("mission_sandbox") or str(config.getini("mission_sandbox")).strip() or "auto"
+    if mode not in ("auto", "bwrap", "none"):
+        raise pytest.UsageError(f"mission_sandbox = {mode!r} is not one of auto, bwrap, none")
+    sandbox: Sandbox | None = None
+    if mode == "none":
+        header.append("rustchain: sandbox none (--mission-sandbox=none)")
+    else:
+        sandbox, why = probe_sandbox()
+        if sandbox is None and mode == "bwrap":
+            raise pytest.UsageError(f"--mission-sandbox=bwrap: {why}")
+        header.append(f"rustchain: sandbox {'bwrap' if sandbox else 'none'} ({why})")
+    return _SessionSettings(policy=policy, header=tuple(header), sandbox=sandbox)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return list(_session_settings(config).header)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mission: a RustChain-style mission collected by pytest-rustchain")
+    _session_settings(config)
     report.configure(config)
 
 
@@ -193,11 +284,16 @@ class MissionItem(pytest.Function):
         config = self.config
         mission_vars = _parse_vars(config.getini("mission_vars"), "mission_vars")
         mission_vars.update(_parse_vars(config.getoption("mission_var"), "--mission-var"))
+        session = _session_settings(config)
         return RunSettings(
             rootdir=Path(config.rootpath),
             pass_env=tuple(config.getini("mission_pass_env")),
             vars_override=mission_vars,
             tolerate=not config.getoption("runxfail"),
+            policy=session.policy,
+            secret_names=tuple(config.getini("mission_secrets")),
+            github_actions=os.environ.get("GITHUB_ACTIONS") == "true",
+            sandbox=session.sandbox,
         )
 
     def _check_dist(self) -> None:

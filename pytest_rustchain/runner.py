@@ -28,6 +28,7 @@ from pytest_rustchain.model import (
 )
 from pytest_rustchain.paths import resolve_in_workspace
 from pytest_rustchain.safety import LEVELS, Policy
+from pytest_rustchain.sandbox import Sandbox
 
 __all__ = ["ChainRun", "MissionRun", "RunSettings"]
 
@@ -50,6 +51,7 @@ class RunSettings:
     secret_names: tuple[str, ...] = ()
     """Extra variable names whose values are masked (ini ``mission_secrets``)."""
     github_actions: bool = False
+    sandbox: Sandbox | None = None
     sleep: Callable[[float], None] = time.sleep
 
 
@@ -97,6 +99,7 @@ class MissionRun:
         base.update({"HOME": str(home), "TMPDIR": str(tmpdir), "MISSION_WORKSPACE": str(self.workspace)})
         base.update(mission.env)
         self.env = base
+        self._support_dirs = (home, tmpdir)
         self.policy = _mission_policy(settings.policy, mission.config.safety)
         self.guard = Guard(
             policy=self.policy,
@@ -253,6 +256,7 @@ class MissionRun:
             rootdir=self.settings.rootdir,
             max_file_bytes=self.settings.max_file_bytes,
             output_cap=self.settings.output_cap,
+            extras=self._extras(),
         )
         verdict = self.guard.judge(step, params, env=env)
         if verdict.blocked:
@@ -305,6 +309,15 @@ class MissionRun:
                 return self._fail(step, params, outputs, problems, time.monotonic() - started, attempts, verdict)
             self.settings.sleep(delay)
             delay *= step.retries.backoff
+
+    def _extras(self) -> dict[str, Any]:
+        if self.settings.sandbox is None:
+            return {}
+        return {
+            "sandbox": self.settings.sandbox,
+            "sandbox_writable": (self.workspace, *self._support_dirs),
+            "sandbox_network": bool(self.policy.allow_hosts),
+        }
 
     def _remember_written(self, step: Step, params: Mapping[str, Any]) -> None:
         key = {"create_file": "path", "edit_file": "path", "copy_file": "destination", "move_file": "destination"}

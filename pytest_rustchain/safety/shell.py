@@ -16,7 +16,7 @@ from pytest_rustchain.safety import programs
 from pytest_rustchain.safety.facts import UNKNOWN, Command, Issue, Redirect, Script, Word, literal
 from pytest_rustchain.safety.paths import HOME_ROOT, Where, locate, where_of
 
-__all__ = ["MAX_DEPTH", "read_argv", "read_line"]
+__all__ = ["MAX_DEPTH", "find_start_points", "parses", "read_argv", "read_line"]
 
 _PARSER = Parser(Language(tree_sitter_bash.language()))
 
@@ -2198,6 +2198,12 @@ def _initial_state(workspace: str, cwd: str | None, env: Mapping[str, str] | Non
         if name == "PATH":
             st.path_ws = reader.path_in_workspace(literal(value), st)
     return st
+
+
+def parses(text: str) -> bool:
+    """True when tree-sitter-bash reads ``text`` without ERROR or MISSING nodes."""
+    tree = _PARSER.parse(_join_continuations(text).encode("utf-8", "surrogatepass"))
+    return not tree.root_node.has_error
 
 
 def read_line(

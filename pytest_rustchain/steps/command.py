@@ -101,9 +101,15 @@ def _command(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
     fd, output_file = tempfile.mkstemp(prefix="mission-output-", dir=env.get("TMPDIR") or None)
     os.close(fd)
     env["MISSION_OUTPUT"] = output_file
+    sandbox = ctx.extras.get("sandbox")
+    run_argv = argv
+    if sandbox is not None:
+        run_argv = sandbox.wrap(
+            argv, cwd=cwd, writable=ctx.extras["sandbox_writable"], network=ctx.extras["sandbox_network"]
+        )
     try:
         result = run_process(
-            argv, cwd=cwd, env=env, timeout=ctx.timeout, stdin_text=params.get("stdin"), output_cap=ctx.output_cap
+            run_argv, cwd=cwd, env=env, timeout=ctx.timeout, stdin_text=params.get("stdin"), output_cap=ctx.output_cap
         )
         try:
             with open(output_file, encoding="utf-8", errors="replace") as fh:

@@ -1,0 +1,604 @@
+"""Success rates of a run's missions, the gate, and their terminal, JSON, Markdown and annotation forms."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any
+
+__all__ = [
+    "REPORT_FORMAT",
+    "REPORT_VERSION",
+    "Rate",
+    "RunSummary",
+    "Threshold",
+    "error_entry",
+    "gate_line",
+    "markdown",
+    "mission_entry",
+    "parse_threshold",
+    "quiet_line",
+    "report_document",
+    "skipped_entry",
+    "summarize",
+    "terminal_lines",
+    "workflow_annotations",
+]
+
+REPORT_FORMAT = "pytest-rustchain-report"
+REPORT_VERSION = 1
+SLOWEST = 5
+OUTPUT_CHARS = 4000
+OUTPUT_ITEMS = 1000
+MARKDOWN_REASON_CHARS = 4000
+MARKDOWN_FAILURES = 50
+ANNOTATION_LIMIT = 10
+
+Scrub = Callable[[str], str]
+
+_PASSED_MISSION = frozenset({"passed", "xfailed"})
+_FAILED_STEP = frozenset({"failed", "blocked"})
+_WORKFLOW_COMMAND = re.compile(r"(?:^|(?<=\r))([^\S\r\n]*)::", re.MULTILINE)
+_STEP_HEADER = re.compile(r"^(?:tolerated \((?P<why>[^)]*)\): )?step '[^']*' \([^)]*\) failed at \S+$")
+_LOCATION = re.compile(r"^(?P<path>.+?):(?P<line>\d+)(?::(?P<col>\d+))?: ")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|~&!$#])")
+
+
+def _scrub_for_output(text: str, *, github_actions: bool) -> str:
+    """The one way out for every string a report writes: terminal section, JSON, Markdown, annotations.
+
+    Under GitHub Actions the runner executes any output line that starts with ``::`` (after blanks) as
+    a workflow command; such a line gets a backslash in front so it is shown, not run. Secret masking
+    (SPEC 7.3) belongs here too, so that no report can bypass it.
+    """
+    if github_actions and "::" in text:
+        return _WORKFLOW_COMMAND.sub(r"\1\\::", text)
+    return text
+
+
+def scrubber(*, github_actions: bool) -> Scrub:
+    """``_scrub_for_output`` with the environment decided once."""
+
+    def scrub(text: str) -> str:
+        return _scrub_for_output(text, github_actions=github_actions)
+
+    return scrub
+
+
+# -- numbers ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rate:
+    """``passed`` of ``total``; shown truncated, so a rate below 100% or below a threshold never looks reached."""
+
+    passed: int = 0
+    total: int = 0
+
+    @property
+    def value(self) -> float | None:
+        return None if self.total == 0 else self.passed / self.total
+
+    @property
+    def exact(self) -> Fraction | None:
+        return None if self.total == 0 else Fraction(self.passed, self.total)
+
+    def ratio(self) -> str:
+        return f"{self.passed}/{self.total}"
+
+    def percent(self) -> str:
+        if self.total == 0:
+            return "n/a"
+        tenths = 1000 * self.passed // self.total
+        return f"{tenths // 10}.{tenths % 10}%"
+
+    def decimal(self, places: int = 2) -> str:
+        if self.total == 0:
+            return "n/a"
+        scaled = 10**places * self.passed // self.total
+        whole, part = divmod(scaled, 10**places)
+        return f"{whole}.{part:0{places}d}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Threshold:
+    """A required success rate, kept exact so the gate flips exactly at it."""
+
+    value: Fraction
+    places: int
+    """Decimal places it was written with (at least 2): rates are shown with as many."""
+
+    def text(self) -> str:
+        return _decimal_text(self.value, self.places)
+
+
+def _decimal_text(value: Fraction, places: int) -> str:
+    scaled = value.numerator * 10**places // value.denominator
+    whole, part = divmod(scaled, 10**places)
+    return f"{whole}.{part:0{places}d}"
+
+
+def parse_threshold(raw: str) -> Threshold:
+    """``"0.9"`` -> Threshold; raises ValueError with a message (and a HINT) for anything else."""
+    text = raw.strip()
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if number.is_finite() and 0 <= number <= 1:
+        exponent = number.as_tuple().exponent
+        places = max(2, -exponent if isinstance(exponent, int) else 0)
+        return Threshold(value=Fraction(number), places=places)
+    message = f"{raw!r} is not a success rate between 0 and 1"
+    if number.is_finite() and 1 < number <= 100:
+        message += f"\n  HINT: a rate of {number}% is written {number / 100}"
+    elif text.endswith("%"):
+        message += "\n  HINT: write the rate as a fraction: 90% is 0.9"
+    raise ValueError(message)
+
+
+# -- mission entries (plain dicts: they cross xdist, and the JSON report is made of them) -----------
+
+
+def _step_entry(step: Mapping[str, Any]) -> dict[str, Any]:
+    entry = {
+        "id": str(step.get("id", "")),
+        "type": str(step.get("type", "")),
+        "family": str(step.get("family", "")),
+        "status": str(step.get("status", "")),
+        "reason": str(step.get("reason", "")),
+        "skip_kind": str(step.get("skip_kind", "")),
+        "counted": bool(step.get("counted", False)),
+        "flaky": bool(step.get("flaky", False)),
+        "duration": float(step.get("duration", 0.0)),
+        "attempts": int(step.get("attempts", 1)),
+        "line": int(step.get("line", 0)),
+        "outputs": dict(step.get("outputs") or {}),
+    }
+    for key in ("source", "risk", "findings"):
+        if key in step:
+            entry[key] = step[key]
+    return entry
+
+
+def mission_entry(nodeid: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary's record of a mission that ran, from ``mission_result_to_dict`` data."""
+    steps = [_step_entry(s) for s in data.get("steps", ())]
+    counted = [s for s in steps if s["counted"]]
+    passed = sum(1 for s in counted if s["status"] == "passed")
+    entry: dict[str, Any] = {
+        "nodeid": nodeid,
+        "name": str(data.get("name", "")),
+        "path": str(data.get("path", "")) or nodeid.split("::", 1)[0],
+        "status": str(data.get("status", "error")),
+        "duration": float(data.get("duration", 0.0)),
+        "workspace": str(data.get("workspace", "")),
+        "message": str(data.get("message", "")),
+        "steps_total": len(counted),
+        "steps_passed": passed,
+        "success_rate": passed / len(counted) if counted else None,
+        "flaky_steps": [s["id"] for s in steps if s["flaky"]],
+        "steps": steps,
+    }
+    risks = [s["risk"] for s in steps if isinstance(s.get("risk"), int)]
+    if risks:
+        entry["risk_max"] = max(risks)
+    return entry
+
+
+def error_entry(nodeid: str, *, name: str, message: str, duration: float = 0.0) -> dict[str, Any]:
+    """A mission that could not run (a broken file, a setup error, a crashed worker): failed, 0 steps."""
+    return _empty_entry(nodeid, name=name, status="error", message=message, duration=duration)
+
+
+def skipped_entry(nodeid: str, *, name: str, reason: str) -> dict[str, Any]:
+    """A mission skipped as a whole (``marks: [skip]``): shown, never counted."""
+    return _empty_entry(nodeid, name=name, status="skipped", message=reason, duration=0.0)
+
+
+def _empty_entry(nodeid: str, *, name: str, status: str, message: str, duration: float) -> dict[str, Any]:
+    return {
+        "nodeid": nodeid,
+        "name": name,
+        "path": nodeid.split("::", 1)[0],
+        "status": status,
+        "duration": duration,
+        "workspace": "",
+        "message": message,
+        "steps_total": 0,
+        "steps_passed": 0,
+        "success_rate": None,
+        "flaky_steps": [],
+        "steps": [],
+    }
+
+
+# -- aggregation ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TypeRate:
+    type: str
+    rate: Rate
+    not_counted: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlowStep:
+    duration: float
+    path: str
+    line: int
+    step: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSummary:
+    missions: tuple[Mapping[str, Any], ...]
+    """Mission entries ordered by node id, so every run (and every worker layout) lists them alike."""
+    mission_rate: Rate
+    step_rate: Rate
+    skipped_missions: int
+    steps_shown: int
+    not_counted: int
+    step_statuses: Mapping[str, int]
+    step_types: tuple[TypeRate, ...]
+    slowest: tuple[SlowStep, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not self.missions
+
+
+def summarize(entries: Iterable[Mapping[str, Any]]) -> RunSummary:
+    """Pool mission entries into the run's rates (SPEC 4.3): only counted steps enter a step rate."""
+    missions = tuple(sorted(entries, key=lambda m: m["nodeid"]))
+    ran = [m for m in missions if m["status"] != "skipped"]
+    mission_rate = Rate(passed=sum(1 for m in ran if m["status"] in _PASSED_MISSION), total=len(ran))
+    per_type: dict[str, list[int]] = {}
+    statuses: dict[str, int] = {}
+    passed = total = shown = 0
+    slow: list[tuple[float, str, int, str, int, str, str]] = []
+    for m in missions:
+        for index, step in enumerate(m["steps"]):
+            shown += 1
+            status = step["status"]
+            statuses[status] = statuses.get(status, 0) + 1
+            counts = per_type.setdefault(step["type"], [0, 0, 0])
+            if step["counted"]:
+                total += 1
+                counts[1] += 1
+                if status == "passed":
+                    passed += 1
+                    counts[0] += 1
+            else:
+                counts[2] += 1
+            if step["duration"] > 0:
+                slow.append((-step["duration"], m["nodeid"], index, m["path"], step["line"], step["id"], step["type"]))
+    slow.sort()
+    slowest = tuple(
+        SlowStep(duration=-d, path=path, line=line, step=sid, type=stype)
+        for d, _, _, path, line, sid, stype in slow[:SLOWEST]
+    )
+    return RunSummary(
+        missions=missions,
+        mission_rate=mission_rate,
+        step_rate=Rate(passed=passed, total=total),
+        skipped_missions=len(missions) - len(ran),
+        steps_shown=shown,
+        not_counted=shown - total,
+        step_statuses=statuses,
+        step_types=tuple(
+            TypeRate(type=t, rate=Rate(passed=c[0], total=c[1]), not_counted=c[2]) for t, c in sorted(per_type.items())
+        ),
+        slowest=slowest,
+    )
+
+
+def gate_line(summary: RunSummary, threshold: Threshold) -> tuple[bool, str]:
+    """(below, the line that says so); ``n/a`` (nothing counted) never fails the gate."""
+    rate = summary.step_rate
+    exact = rate.exact
+    required = threshold.text()
+    if exact is None:
+        return False, f"mission success rate n/a (no counted steps): the required {required} does not apply"
+    shown = rate.decimal(threshold.places)
+    counts = f"({rate.passed} of {rate.total} counted steps passed)"
+    if exact < threshold.value:
+        return True, f"mission success rate {shown} is below the required {required} {counts}"
+    return False, f"mission success rate {shown} meets the required {required} {counts}"
+
+
+# -- terminal ---------------------------------------------------------------------------------------
+
+_FIXED = 1 + 9 + 1 + 7 + 1 + 9 + 2 + 7
+
+
+def _fit(text: str, width: int) -> str:
+    """Cut from the left, where a long path is least telling."""
+    return text if len(text) <= width else "..." + text[len(text) - width + 3 :]
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 3)] + "..."
+
+
+def _short_reason(reason: str) -> str:
+    lines = [line.strip() for line in reason.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    header = _STEP_HEADER.match(lines[0])
+    if header and len(lines) > 1:
+        why = header.group("why")
+        return f"tolerated ({why}): {lines[1]}" if why else lines[1]
+    return lines[0]
+
+
+def quiet_line(summary: RunSummary) -> str:
+    m, s = summary.mission_rate, summary.step_rate
+    return (
+        f"mission success rates: {m.ratio()} missions passed ({m.percent()}), {s.ratio()} steps passed ({s.percent()})"
+    )
+
+
+def terminal_lines(summary: RunSummary, *, verbosity: int, width: int, scrub: Scrub) -> list[str]:
+    """The body of the ``mission success rates`` section (the header line is pytest's)."""
+    width = max(60, width)
+    label = width - _FIXED
+    out = [f"{'mission':<{label}} {'steps':>9} {'rate':>7} {'time':>9}  verdict"]
+    for mission in summary.missions:
+        rate = Rate(passed=mission["steps_passed"], total=mission["steps_total"])
+        out.append(
+            f"{_fit(scrub(mission['path']), label):<{label}} {rate.ratio():>9} {rate.percent():>7} "
+            f"{mission['duration']:>8.2f}s  {mission['status']}"
+        )
+        if verbosity > 0:
+            out.append(_cut(f"    {scrub(mission['name'])}", width))
+            if mission["status"] in ("error", "skipped") and mission["message"]:
+                out.append(_cut(f"    {scrub(_short_reason(mission['message']))}", width))
+            for step in mission["steps"]:
+                if step["status"] == "passed" and not step["flaky"]:
+                    continue
+                status = step["status"] if step["counted"] else f"{step['status']} (not counted)"
+                reason = _short_reason(step["reason"])
+                text = f"    {step['id']} ({step['type']}) {status}" + (f": {scrub(reason)}" if reason else "")
+                out.append(_cut(text, width))
+        elif mission["flaky_steps"]:
+            out.append(_cut(f"    flaky: {', '.join(mission['flaky_steps'])}", width))
+    if summary.step_types:
+        out.append("")
+        extra = "  not counted" if verbosity > 0 else ""
+        out.append(f"{'step type':<{label}} {'steps':>9} {'rate':>7}{extra}")
+        for t in summary.step_types:
+            tail = f"  {t.not_counted:>11}" if verbosity > 0 else ""
+            out.append(f"{_fit(t.type, label):<{label}} {t.rate.ratio():>9} {t.rate.percent():>7}{tail}")
+    missions, steps = summary.mission_rate, summary.step_rate
+    out.append("")
+    skipped = f", {summary.skipped_missions} skipped" if summary.skipped_missions else ""
+    out.append(f"missions: {missions.ratio()} passed ({missions.percent()}){skipped}")
+    not_counted = f", {summary.not_counted} skipped steps not counted" if summary.not_counted else ""
+    out.append(f"steps:    {steps.ratio()} passed ({steps.percent()}){not_counted}")
+    if summary.slowest:
+        out.append("")
+        out.append("slowest steps:")
+        for slow in summary.slowest:
+            where = f"{scrub(slow.path)}:{slow.line}"
+            out.append(_cut(f"{slow.duration:>9.2f}s  {slow.step} ({slow.type})  {where}", width))
+    return out
+
+
+# -- JSON -------------------------------------------------------------------------------------------
+
+
+def _plain_out(value: Any, scrub: Scrub) -> Any:
+    """Outputs for a report: strings trimmed and scrubbed, long lists cut, at every depth."""
+    if isinstance(value, str):
+        if len(value) > OUTPUT_CHARS:
+            half = OUTPUT_CHARS // 2
+            value = value[:half] + f"\n[... {len(value) - OUTPUT_CHARS} chars omitted ...]\n" + value[-half:]
+        return scrub(value)
+    if isinstance(value, Mapping):
+        return {scrub(str(k)): _plain_out(v, scrub) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_plain_out(v, scrub) for v in value[:OUTPUT_ITEMS]]
+        if len(value) > OUTPUT_ITEMS:
+            items.append(f"[... {len(value) - OUTPUT_ITEMS} more items omitted ...]")
+        return items
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return scrub(str(value))
+
+
+def _report_step(step: Mapping[str, Any], scrub: Scrub) -> dict[str, Any]:
+    out = dict(step)
+    out["id"] = scrub(step["id"])
+    out["reason"] = scrub(step["reason"])
+    out["outputs"] = _plain_out(step["outputs"], scrub)
+    if "source" in out:
+        out["source"] = scrub(str(out["source"]))
+    if "findings" in out:
+        out["findings"] = _plain_out(out["findings"], scrub)
+    return out
+
+
+def _report_mission(m: Mapping[str, Any], scrub: Scrub) -> dict[str, Any]:
+    out = dict(m)
+    for key in ("nodeid", "name", "path", "workspace", "message"):
+        out[key] = scrub(m[key])
+    out["flaky_steps"] = [scrub(s) for s in m["flaky_steps"]]
+    out["steps"] = [_report_step(s, scrub) for s in m["steps"]]
+    return out
+
+
+def report_document(
+    summary: RunSummary,
+    *,
+    created: str,
+    duration: float,
+    exit_status: int,
+    threshold: Threshold | None,
+    versions: Mapping[str, str],
+    scrub: Scrub,
+) -> dict[str, Any]:
+    """The ``--mission-report`` JSON document (shape: ``schema/report.schema.json``)."""
+    m, s = summary.mission_rate, summary.step_rate
+    gate: dict[str, Any] = {"min_success_rate": None, "passed": None, "message": ""}
+    if threshold is not None:
+        below, line = gate_line(summary, threshold)
+        gate = {"min_success_rate": float(threshold.value), "passed": not below, "message": line}
+    return {
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "created": created,
+        "duration": duration,
+        "exit_status": exit_status,
+        "versions": dict(versions),
+        "gate": gate,
+        "totals": {
+            "missions": m.total,
+            "missions_passed": m.passed,
+            "missions_failed": m.total - m.passed,
+            "missions_skipped": summary.skipped_missions,
+            "mission_success_rate": m.value,
+            "steps": summary.steps_shown,
+            "steps_counted": s.total,
+            "steps_passed": s.passed,
+            "steps_not_counted": summary.not_counted,
+            "step_success_rate": s.value,
+            "step_statuses": dict(sorted(summary.step_statuses.items())),
+        },
+        "step_types": [
+            {
+                "type": t.type,
+                "steps_total": t.rate.total,
+                "steps_passed": t.rate.passed,
+                "success_rate": t.rate.value,
+                "not_counted": t.not_counted,
+            }
+            for t in summary.step_types
+        ],
+        "slowest_steps": [
+            {"path": scrub(w.path), "line": w.line, "step": w.step, "type": w.type, "duration": w.duration}
+            for w in summary.slowest
+        ],
+        "missions": [_report_mission(mission, scrub) for mission in summary.missions],
+    }
+
+
+# -- Markdown ---------------------------------------------------------------------------------------
+
+
+def _md(text: str) -> str:
+    """Inline Markdown text: one line, every character that could start markup escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def _code_block(text: str, indent: str) -> list[str]:
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    if len(text) > MARKDOWN_REASON_CHARS:
+        text = text[:MARKDOWN_REASON_CHARS] + f"\n[... {len(text) - MARKDOWN_REASON_CHARS} chars omitted ...]"
+    body = [f"{indent}{line}" if line else "" for line in text.splitlines()]
+    return [f"{indent}{fence}text", *body, f"{indent}{fence}"]
+
+
+def markdown(summary: RunSummary, *, threshold: Threshold | None, scrub: Scrub) -> str:
+    """The ``--mission-summary`` Markdown (also what goes to ``GITHUB_STEP_SUMMARY``)."""
+    m, s = summary.mission_rate, summary.step_rate
+    out = ["## Mission success rates", ""]
+    skipped = f", {summary.skipped_missions} skipped" if summary.skipped_missions else ""
+    not_counted = f", {summary.not_counted} skipped steps not counted" if summary.not_counted else ""
+    out.append(
+        f"**Missions:** {m.ratio()} passed ({m.percent()}){skipped}. "
+        f"**Steps:** {s.ratio()} passed ({s.percent()}){not_counted}."
+    )
+    if threshold is not None:
+        below, line = gate_line(summary, threshold)
+        out += ["", f"**{_md(line)}**" if below else _md(line)]
+    out += ["", "| mission | file | steps | rate | time | verdict | flaky |", "|---|---|--:|--:|--:|---|---|"]
+    for mission in summary.missions:
+        rate = Rate(passed=mission["steps_passed"], total=mission["steps_total"])
+        flaky = ", ".join(_md(scrub(f)) for f in mission["flaky_steps"])
+        out.append(
+            f"| {_md(scrub(mission['name']))} | {_md(scrub(mission['path']))} | {rate.ratio()} | {rate.percent()} "
+            f"| {mission['duration']:.2f}s | {mission['status']} | {flaky} |"
+        )
+    if summary.step_types:
+        out += ["", "| step type | steps | rate | not counted |", "|---|--:|--:|--:|"]
+        for t in summary.step_types:
+            out.append(f"| {_md(t.type)} | {t.rate.ratio()} | {t.rate.percent()} | {t.not_counted} |")
+    failures = list(_failures(summary))
+    if failures:
+        out += ["", "### Failures", ""]
+        for mission, step in failures[:MARKDOWN_FAILURES]:
+            where = _md(scrub(mission["path"]))
+            if step is None:
+                out.append(f"- **{_md(scrub(mission['name']))}** ({where}): {mission['status']}")
+                text = mission["message"]
+            else:
+                out.append(
+                    f"- **{_md(scrub(mission['name']))}**, step **{_md(scrub(step['id']))}** "
+                    f"({_md(step['type'])}, {where} line {step['line']}): {step['status']}"
+                )
+                text = step["reason"]
+            if text.strip():
+                out += ["", *_code_block(scrub(text), "  "), ""]
+        if len(failures) > MARKDOWN_FAILURES:
+            out.append(f"- ... and {len(failures) - MARKDOWN_FAILURES} more (see the JSON report)")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _failures(summary: RunSummary) -> Iterable[tuple[Mapping[str, Any], Mapping[str, Any] | None]]:
+    """Failed and blocked steps, and missions that failed without any (broken files, crashes), in order."""
+    for mission in summary.missions:
+        failed = [step for step in mission["steps"] if step["status"] in _FAILED_STEP]
+        if not failed and mission["status"] not in _PASSED_MISSION and mission["status"] != "skipped":
+            yield mission, None
+        for step in failed:
+            yield mission, step
+
+
+# -- GitHub annotations -----------------------------------------------------------------------------
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def workflow_annotations(summary: RunSummary, *, file_for: Callable[[str], str], scrub: Scrub) -> list[str]:
+    """``::error file=...,line=...::`` lines for failed steps, on their YAML line (the first few only:
+    GitHub shows ten per step)."""
+    lines: list[str] = []
+    failures = list(_failures(summary))
+    for mission, step in failures[:ANNOTATION_LIMIT]:
+        name = scrub(mission["name"])
+        if step is None:
+            text = scrub(mission["message"]) or mission["status"]
+            found = _LOCATION.match(text)
+            props = [f"file={_escape_property(file_for(mission['path']))}"]
+            if found and found.group("path") == mission["path"]:
+                props.append(f"line={found.group('line')}")
+                if found.group("col"):
+                    props.append(f"col={found.group('col')}")
+            title = f"mission {name}: {mission['status']}"
+            props.append(f"title={_escape_property(title)}")
+        else:
+            text = scrub(step["reason"]) or step["status"]
+            source = str(step.get("source") or mission["path"])
+            props = [f"file={_escape_property(file_for(source))}"]
+            if step["line"]:
+                props.append(f"line={step['line']}")
+            title = f"mission {name}: step {step['id']} {step['status']}"
+            props.append(f"title={_escape_property(title)}")
+        lines.append(f"::error {','.join(props)}::{_escape_data(text)}")
+    if len(failures) > ANNOTATION_LIMIT:
+        more = len(failures) - ANNOTATION_LIMIT
+        lines.append(f"::notice title=mission failures::{more} more failures are listed in the mission summary")
+    return lines
