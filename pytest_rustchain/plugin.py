@@ -17,7 +17,9 @@ from pytest_rustchain import report
 from pytest_rustchain.errors import MissionError, MissionFormatError
 from pytest_rustchain.loader import Limits, LoadOptions, load_mission, sniff_mission
 from pytest_rustchain.model import Mission, MissionResult, MissionStatus, Step, StepResult, StepStatus
-from pytest_rustchain.runner import ChainRun, RunSettings
+from pytest_rustchain import plan
+from pytest_rustchain.guard import Guard
+from pytest_rustchain.runner import ChainRun, RunSettings, followers, mission_policy
 from pytest_rustchain.safety import LEVELS, Policy, parse_allow_rule
 from pytest_rustchain.sandbox import Sandbox, probe_sandbox
 
@@ -176,6 +178,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mission: a RustChain-style mission collected by pytest-rustchain")
     _session_settings(config)
+    if config.getoption("mission_dry_run", False):
+        config.pluginmanager.register(_DryRunTable(), "rustchain-dry-run")
     report.configure(config)
 
 
@@ -218,7 +222,16 @@ class MissionFile(pytest.File):
         item.mission = mission
         item.load_error = error
         item.display_path = display
-        if mission is not None:
+        if mission is not None and mission.config.safety is not None:
+            policy = _session_settings(config).policy
+            if LEVELS[mission.config.safety] > policy.threshold:
+                error = MissionFormatError(
+                    f"config.safety: {mission.config.safety} is looser than the configured policy {policy.level}",
+                    path=display,
+                    hint="a mission may only tighten the safety level; loosen it in the pytest configuration instead",
+                ).render()
+                item.load_error = error
+        if mission is not None and item.load_error is None:
             error = item.apply_marks()
             if error:
                 item.load_error = error
@@ -249,6 +262,7 @@ class MissionItem(pytest.Function):
     display_path: str = ""
     result: MissionResult | None = None
     current_step: Step | None = None
+    dry_rows: list[dict[str, Any]] | None = None
 
     def apply_marks(self) -> str | None:
         assert self.mission is not None
@@ -315,6 +329,9 @@ class MissionItem(pytest.Function):
             pytest.fail(self.load_error, pytrace=False)
         mission = self.mission
         assert mission is not None
+        if self.config.getoption("mission_dry_run"):
+            self._dry_run(subtests)
+            return
         self._check_dist()
         keep = self.config.getoption("mission_keep_workspace") or self.config.getini("mission_keep_workspace")
         base = tmp_path_factory.mktemp(f"mission-{self.name}"[:40], numbered=True)
@@ -364,6 +381,52 @@ class MissionItem(pytest.Function):
             pytest.fail(result.message or "mission failed", pytrace=False)
 
 
+    def _dry_run(self, subtests: pytest.Subtests) -> None:
+        """Score every step on its raw parameters; create nothing, run nothing."""
+        mission = self.mission
+        assert mission is not None
+        policy = mission_policy(_session_settings(self.config).policy, mission.config.safety)
+        rows: list[dict[str, Any]] = []
+        blocked: list[str] = []
+        stop: BaseException | None = None
+        for prefix, member in [("", mission), *followers(mission, "next/")]:
+            kind = member.config.workspace.kind
+            # A placeholder path: the real workspace does not exist in a dry run and is never made.
+            workspace = Path(self.config.rootpath) if kind == "project" else Path("/mission-workspace") / member.stem
+            guard = Guard(policy=policy, workspace=workspace, workspace_kind=kind, mission_path=member.display_path)
+            for step in plan.order(member.steps):
+                verdict = guard.judge_raw(step)
+                written = step.parameters.get("content", step.template)
+                if step.step_type == "create_file" and isinstance(written, str):
+                    guard.remember_written(str(step.parameters.get("path", "")), written)
+                label = prefix + step.id
+                deps = [*step.depends_on, *(f"{d} ({why})" for d, why in step.inferred)]
+                rows.append(
+                    {
+                        "step": label,
+                        "type": step.step_type,
+                        "risk": verdict.score,
+                        "verdict": "BLOCKED" if verdict.blocked else "allowed",
+                        "rules": sorted({f.rule_id for f in verdict.verdict.findings}),
+                        "depends_on": deps,
+                    }
+                )
+                if verdict.blocked:
+                    blocked.append(verdict.explanation)
+                self.current_step = step
+                try:
+                    with subtests.test(msg=label):
+                        if verdict.blocked:
+                            pytest.fail(verdict.explanation, pytrace=False)
+                except (pytest.fail.Exception, pytest.skip.Exception) as exc:
+                    stop = stop or exc
+        self.current_step = None
+        self.dry_rows = rows
+        if blocked:
+            head = f"{len(blocked)} of {len(rows)} steps would be blocked (policy {policy.level})"
+            pytest.fail("\n\n".join([head, *blocked]), pytrace=False)
+
+
 def _report_step(result: StepResult) -> None:
     status = result.status
     if status is StepStatus.PASSED:
@@ -400,9 +463,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not isinstance(item, MissionItem):
         return report
     step = item.current_step
+    if step is None:
+        # Marks the mission's own reports (not its steps'), so the reporter also counts missions that
+        # have no result: a broken file, a setup error, a skipped mission.
+        report.mission_name = item.mission.name if item.mission is not None else item.name  # type: ignore[attr-defined]
     if step is not None and report.skipped and isinstance(report.longrepr, tuple):
         # Point a step's skip at its YAML line, so -rs lists each reason where the step is.
         report.longrepr = (step.source or item.display_path, step.line, report.longrepr[2])
+    if call.when == "call" and step is None and item.dry_rows is not None:
+        report.mission_dry_run = {"path": item.display_path, "name": item.name, "rows": item.dry_rows}  # type: ignore[attr-defined]
     if call.when == "call" and step is None and item.result is not None:
         # Plain builtin data crosses xdist intact; the controller aggregates it.
         report.mission = item.result.to_dict()  # type: ignore[attr-defined]
@@ -411,3 +480,29 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def _warn(message: str) -> None:
     warnings.warn(pytest.PytestWarning(message), stacklevel=2)
+
+
+class _DryRunTable:
+    """Collects dry-run verdicts from the mission reports (also from xdist workers) and prints them."""
+
+    def __init__(self) -> None:
+        self.missions: list[dict[str, Any]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "mission_dry_run", None)
+        if isinstance(data, dict) and report.when == "call":
+            self.missions.append(data)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.missions:
+            return
+        tr = terminalreporter
+        tr.write_sep("=", "mission dry run")
+        for data in sorted(self.missions, key=lambda d: d["path"]):
+            tr.write_line(f"{data['path']}::{data['name']}")
+            for row in data["rows"]:
+                rules = ",".join(row["rules"]) or "-"
+                line = f"  {row['verdict']:8} risk {row['risk']:>3}  {row['step']:24} {row['type']:14} {rules}"
+                if row["depends_on"]:
+                    line += f"  after: {'; '.join(row['depends_on'])}"
+                tr.write_line(line)

@@ -2,16 +2,314 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
+import tempfile
+import time
+from collections.abc import Generator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
 import pytest
+
+from pytest_rustchain import summary
+from pytest_rustchain.summary import RunSummary, Threshold
+
+__all__ = ["MissionReporter", "add_options", "configure", "unconfigure"]
+
+_REPORTER = pytest.StashKey["MissionReporter"]()
+_MAX_WIDTH = 100
 
 
 def add_options(parser: pytest.Parser) -> None:
     """Register the reporting options (in the ``rustchain`` group)."""
+    group = parser.getgroup("rustchain")
+    group.addoption(
+        "--mission-min-success-rate",
+        metavar="R",
+        default=None,
+        help="Fail the run (exit code 1) when the overall step success rate is below R (0..1), "
+        "even when every mission passed. Default: ini mission_min_success_rate.",
+    )
+    group.addoption(
+        "--mission-report",
+        metavar="PATH",
+        default=None,
+        help="Write a JSON report of every mission and step (schema: pytest_rustchain/schema/report.schema.json).",
+    )
+    group.addoption(
+        "--mission-summary",
+        metavar="PATH",
+        default=None,
+        help="Write the success rates as Markdown; also appended to $GITHUB_STEP_SUMMARY when set, and "
+        "failed steps become ::error annotations when GITHUB_ACTIONS=true.",
+    )
+    parser.addini("mission_min_success_rate", "Least overall step success rate (0..1) for the run to pass.", default="")
+
+
+def _threshold(config: pytest.Config) -> Threshold | None:
+    raw = config.getoption("mission_min_success_rate")
+    source = "--mission-min-success-rate"
+    if raw is None:
+        raw = str(config.getini("mission_min_success_rate") or "").strip()
+        source = "mission_min_success_rate"
+        if not raw:
+            return None
+    try:
+        return summary.parse_threshold(str(raw))
+    except ValueError as exc:
+        raise pytest.UsageError(f"{source}: {exc}") from None
+
+
+def _path_option(config: pytest.Config, name: str) -> Path | None:
+    raw = config.getoption(name)
+    if not raw:
+        return None
+    path = Path(os.path.abspath(Path(str(raw)).expanduser()))  # noqa: PTH100 - keep symlinks as given
+    if path.is_dir():
+        flag = "--" + name.replace("_", "-")
+        raise pytest.UsageError(f"{flag}={raw} is a directory\n  HINT: give a file name, e.g. {flag}={raw}/missions")
+    return path
 
 
 def configure(config: pytest.Config) -> None:
     """Create and register the reporter (controller and workers)."""
+    reporter = MissionReporter(
+        config,
+        threshold=_threshold(config),
+        report_path=_path_option(config, "mission_report"),
+        summary_path=_path_option(config, "mission_summary"),
+    )
+    config.stash[_REPORTER] = reporter
+    config.pluginmanager.register(reporter, "rustchain-reporter")
 
 
 def unconfigure(config: pytest.Config) -> None:
     """Unregister the reporter."""
+    reporter = config.stash.get(_REPORTER, None)
+    if reporter is not None:
+        del config.stash[_REPORTER]
+        config.pluginmanager.unregister(reporter)
+
+
+def _one_line_failure(report: pytest.TestReport) -> None:
+    """The mission's failure message (JUnit ``message=``, the short summary) becomes its first line,
+    the roll-up; the full text stays where pytest shows it."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is None:
+        return
+    message = str(crash.message).removeprefix("Failed: ")
+    first = message.split("\n", 1)[0].strip()
+    if first:
+        crash.message = first
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return report.longreprtext
+
+
+class MissionReporter:
+    """Collects each mission's result from its report (so the numbers do not depend on which worker ran
+    it), then prints the section, applies the gate and writes the files, on the controller only."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        *,
+        threshold: Threshold | None,
+        report_path: Path | None,
+        summary_path: Path | None,
+    ) -> None:
+        self.config = config
+        self.threshold = threshold
+        self.report_path = report_path
+        self.summary_path = summary_path
+        self.worker = hasattr(config, "workerinput")
+        # A dry run runs nothing, so it has no success rate and no gate.
+        self.active = not self.worker and not config.getoption("mission_dry_run", False)
+        self.github_actions = os.environ.get("GITHUB_ACTIONS") == "true"
+        self.scrub = summary.scrubber(github_actions=self.github_actions)
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.names: dict[str, str] = {}
+        self.started = time.monotonic()
+        self.result: RunSummary | None = None
+        self.gate: tuple[bool, str] | None = None
+        self.written: list[tuple[str, Path]] = []
+        self.problems: list[str] = []
+
+    # -- on the worker (or the only process) --------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if report.when != "call" or getattr(report, "mission_name", None) is None:
+            return report
+        data = getattr(report, "mission", None)
+        if report.failed:
+            _one_line_failure(report)
+        if isinstance(data, dict):
+            risks = [s["risk"] for s in data.get("steps", ()) if isinstance(s.get("risk"), int)]
+            if risks:
+                item.user_properties.append(("risk_max", max(risks)))
+        elif report.failed:
+            # A mission that never ran (a broken file) still tells JUnit readers its numbers.
+            have = {name for name, _ in item.user_properties}
+            for name, value in (("mission_status", "error"), ("steps_total", 0), ("steps_passed", 0)):
+                if name not in have:
+                    item.user_properties.append((name, value))
+            if "success_rate" not in have:
+                item.user_properties.append(("success_rate", "n/a"))
+        return report
+
+    # -- on the controller --------------------------------------------------------------------------
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not self.active or isinstance(report, pytest.SubtestReport):
+            return
+        nodeid = report.nodeid
+        name = getattr(report, "mission_name", None)
+        if name is None:
+            if report.when == "???" and report.failed and self._is_mission(nodeid):  # type: ignore[comparison-overlap]
+                # A worker died while running it (pytest-xdist's report): a failed mission, 0 steps.
+                self.entries[nodeid] = summary.error_entry(
+                    nodeid, name=self.names.get(nodeid, _stem(nodeid)), message=report.longreprtext
+                )
+            return
+        self.names[nodeid] = str(name)
+        if report.when == "setup":
+            if report.skipped:
+                self.entries[nodeid] = summary.skipped_entry(nodeid, name=str(name), reason=_skip_reason(report))
+            elif report.failed:
+                self.entries[nodeid] = summary.error_entry(
+                    nodeid, name=str(name), message=report.longreprtext, duration=report.duration
+                )
+        elif report.when == "call":
+            data = getattr(report, "mission", None)
+            if isinstance(data, dict):
+                self.entries[nodeid] = summary.mission_entry(nodeid, data)
+            elif report.skipped:
+                self.entries[nodeid] = summary.skipped_entry(nodeid, name=str(name), reason=_skip_reason(report))
+            elif report.failed:
+                self.entries[nodeid] = summary.error_entry(
+                    nodeid, name=str(name), message=report.longreprtext, duration=report.duration
+                )
+
+    def _is_mission(self, nodeid: str) -> bool:
+        return nodeid in self.names or nodeid.split("::", 1)[0].endswith((".yaml", ".yml"))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.worker:
+            return
+        result = self.result = summary.summarize(self.entries.values())
+        if self.threshold is not None and not result.empty:
+            self.gate = summary.gate_line(result, self.threshold)
+            if self.gate[0] and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self.report_path is not None:
+            document = summary.report_document(
+                result,
+                created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                duration=time.monotonic() - self.started,
+                exit_status=int(session.exitstatus),
+                threshold=self.threshold,
+                versions=_versions(),
+                safety=self._safety_lines(),
+                scrub=self.scrub,
+            )
+            self._write("mission report", self.report_path, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+        if self.summary_path is not None:
+            text = summary.markdown(result, threshold=self.threshold, scrub=self.scrub)
+            self._write("mission summary", self.summary_path, text)
+            step_summary = os.environ.get("GITHUB_STEP_SUMMARY", "")
+            if step_summary and not result.empty:
+                try:
+                    with Path(step_summary).open("a", encoding="utf-8") as stream:
+                        stream.write(text + "\n")
+                except OSError as exc:
+                    self.problems.append(f"could not append to GITHUB_STEP_SUMMARY {step_summary}: {exc}")
+        if self.problems and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _safety_lines(self) -> list[str]:
+        """The effective safety policy and where its allow-lists came from: the plugin's header lines."""
+        lines: list[str] = []
+        for part in self.config.hook.pytest_report_header(config=self.config, start_path=self.config.rootpath):
+            for line in [part] if isinstance(part, str) else part:
+                if str(line).startswith("rustchain: "):
+                    lines.append(str(line).removeprefix("rustchain: "))
+        return lines
+
+    def _write(self, what: str, path: Path, text: str) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                stream.write(text)
+            Path(tmp).replace(path)
+        except OSError as exc:
+            self.problems.append(f"could not write the {what} {path}: {exc}")
+        else:
+            self.written.append((what, path))
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> Generator[None, None, None]:
+        # A wrapper that writes after pytest's own summary (failures, short test summary info), so
+        # the success rates and the gate sit just above the final counts line.
+        result = yield
+        if not self.worker:
+            self._terminal(terminalreporter)
+        return result
+
+    def _terminal(self, tr: pytest.TerminalReporter) -> None:
+        result = self.result if self.result is not None else summary.summarize(self.entries.values())
+        quiet = tr.verbosity < 0
+        if not result.empty:
+            if quiet:
+                tr.write_line(summary.quiet_line(result))
+            else:
+                tr.write_sep("=", "mission success rates")
+                width = min(self.config.get_terminal_writer().fullwidth, _MAX_WIDTH)
+                for line in summary.terminal_lines(result, verbosity=tr.verbosity, width=width, scrub=self.scrub):
+                    tr.write_line(line)
+            if self.gate is not None and (self.gate[0] or not quiet):
+                below, line = self.gate
+                tr.write_line(line, red=below, bold=below, green=not below)
+        if not quiet:
+            for what, path in self.written:
+                tr.write_line(f"{what}: {path}")
+        for problem in self.problems:
+            tr.write_line(problem, red=True, bold=True)
+        if self.github_actions and self.summary_path is not None and not result.empty:
+            for line in summary.workflow_annotations(result, file_for=self._file_for, scrub=self.scrub):
+                tr.write_line(line)
+
+    def _file_for(self, path: str) -> str:
+        """A mission path as GitHub wants it: relative to the checkout (``GITHUB_WORKSPACE``)."""
+        full = Path(self.config.rootpath, path)
+        base = os.environ.get("GITHUB_WORKSPACE", "")
+        if base:
+            try:
+                return full.resolve().relative_to(Path(base).resolve()).as_posix()
+            except ValueError:
+                pass
+        return path
+
+
+def _stem(nodeid: str) -> str:
+    return nodeid.rsplit("::", 1)[-1]
+
+
+def _versions() -> dict[str, str]:
+    try:
+        own = metadata.version("pytest-rustchain")
+    except metadata.PackageNotFoundError:
+        own = "unknown"
+    return {"pytest": pytest.__version__, "pytest-rustchain": own}

@@ -100,7 +100,7 @@ class MissionRun:
         base.update(mission.env)
         self.env = base
         self._support_dirs = (home, tmpdir)
-        self.policy = _mission_policy(settings.policy, mission.config.safety)
+        self.policy = mission_policy(settings.policy, mission.config.safety)
         self.guard = Guard(
             policy=self.policy,
             workspace=self.workspace,
@@ -465,7 +465,7 @@ class MissionRun:
         )
 
 
-def _mission_policy(policy: Policy, requested: str | None) -> Policy:
+def mission_policy(policy: Policy, requested: str | None) -> Policy:
     """A mission may name a stricter level than the configuration, never a looser one."""
     if requested is None or LEVELS[requested] >= policy.threshold:
         return policy
@@ -483,7 +483,7 @@ class ChainRun:
     def __init__(self, mission: Mission, *, workspace: Path, home: Path, tmpdir: Path, settings: RunSettings) -> None:
         self.mission = mission
         self.runs = [MissionRun(mission, workspace=workspace, home=home, tmpdir=tmpdir, settings=settings)]
-        for prefix, follower in _followers(mission, "next/"):
+        for prefix, follower in followers(mission, "next/"):
             self.runs.append(
                 MissionRun(follower, workspace=workspace, home=home, tmpdir=tmpdir, settings=settings, prefix=prefix)
             )
@@ -518,11 +518,11 @@ class ChainRun:
         )
 
 
-def _followers(mission: Mission, prefix: str) -> Iterator[tuple[str, Mission]]:
+def followers(mission: Mission, prefix: str) -> Iterator[tuple[str, Mission]]:
     for follower in mission.next_missions:
         label = f"{prefix}{follower.stem}/"
         yield label, follower
-        yield from _followers(follower, f"{label}next/")
+        yield from followers(follower, f"{label}next/")
 
 
 def run_steps(chain: ChainRun, on_result: Callable[[StepResult], None] | None = None) -> MissionResult:

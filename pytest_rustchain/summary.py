@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -41,7 +41,11 @@ Scrub = Callable[[str], str]
 
 _PASSED_MISSION = frozenset({"passed", "xfailed"})
 _FAILED_STEP = frozenset({"failed", "blocked"})
-_WORKFLOW_COMMAND = re.compile(r"(?:^|(?<=\r))([^\S\r\n]*)::", re.MULTILINE)
+# Characters a culture-aware comparison may skip over; "::" hidden between them still reads as "::".
+_IGNORABLE = (
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0f\ufeff"
+)
+_WORKFLOW_COMMAND = re.compile(rf"(?:^|(?<=\r))([^\S\r\n]*)([{_IGNORABLE}]*:[{_IGNORABLE}]*:)", re.MULTILINE)
 _STEP_HEADER = re.compile(r"^(?:tolerated \((?P<why>[^)]*)\): )?step '[^']*' \([^)]*\) failed at \S+$")
 _LOCATION = re.compile(r"^(?P<path>.+?):(?P<line>\d+)(?::(?P<col>\d+))?: ")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|~&!$#])")
@@ -50,12 +54,13 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|~&!$#])")
 def _scrub_for_output(text: str, *, github_actions: bool) -> str:
     """The one way out for every string a report writes: terminal section, JSON, Markdown, annotations.
 
-    Under GitHub Actions the runner executes any output line that starts with ``::`` (after blanks) as
-    a workflow command; such a line gets a backslash in front so it is shown, not run. Secret masking
-    (SPEC 7.3) belongs here too, so that no report can bypass it.
+    Under GitHub Actions the runner executes an output line that starts with ``::`` (after blanks) as
+    a workflow command; such a line gets a backslash in front, so it is shown and not run. Step
+    results arrive masked by the runner; text from elsewhere (load errors, crash messages) passes here
+    as well, so this is where any further masking of reports belongs.
     """
-    if github_actions and "::" in text:
-        return _WORKFLOW_COMMAND.sub(r"\1\\::", text)
+    if github_actions and ":" in text:
+        return _WORKFLOW_COMMAND.sub(r"\1\\\2", text)
     return text
 
 
@@ -337,6 +342,13 @@ def _short_reason(reason: str) -> str:
     return lines[0]
 
 
+def _not_counted(summary: RunSummary) -> str:
+    n = summary.not_counted
+    if not n:
+        return ""
+    return f", {n} skipped step{'s' if n > 1 else ''} not counted"
+
+
 def quiet_line(summary: RunSummary) -> str:
     m, s = summary.mission_rate, summary.step_rate
     return (
@@ -379,8 +391,7 @@ def terminal_lines(summary: RunSummary, *, verbosity: int, width: int, scrub: Sc
     out.append("")
     skipped = f", {summary.skipped_missions} skipped" if summary.skipped_missions else ""
     out.append(f"missions: {missions.ratio()} passed ({missions.percent()}){skipped}")
-    not_counted = f", {summary.not_counted} skipped steps not counted" if summary.not_counted else ""
-    out.append(f"steps:    {steps.ratio()} passed ({steps.percent()}){not_counted}")
+    out.append(f"steps:    {steps.ratio()} passed ({steps.percent()}){_not_counted(summary)}")
     if summary.slowest:
         out.append("")
         out.append("slowest steps:")
@@ -441,6 +452,7 @@ def report_document(
     exit_status: int,
     threshold: Threshold | None,
     versions: Mapping[str, str],
+    safety: Sequence[str] = (),
     scrub: Scrub,
 ) -> dict[str, Any]:
     """The ``--mission-report`` JSON document (shape: ``schema/report.schema.json``)."""
@@ -456,6 +468,7 @@ def report_document(
         "duration": duration,
         "exit_status": exit_status,
         "versions": dict(versions),
+        "safety": [scrub(line) for line in safety],
         "gate": gate,
         "totals": {
             "missions": m.total,
@@ -510,10 +523,9 @@ def markdown(summary: RunSummary, *, threshold: Threshold | None, scrub: Scrub) 
     m, s = summary.mission_rate, summary.step_rate
     out = ["## Mission success rates", ""]
     skipped = f", {summary.skipped_missions} skipped" if summary.skipped_missions else ""
-    not_counted = f", {summary.not_counted} skipped steps not counted" if summary.not_counted else ""
     out.append(
         f"**Missions:** {m.ratio()} passed ({m.percent()}){skipped}. "
-        f"**Steps:** {s.ratio()} passed ({s.percent()}){not_counted}."
+        f"**Steps:** {s.ratio()} passed ({s.percent()}){_not_counted(summary)}."
     )
     if threshold is not None:
         below, line = gate_line(summary, threshold)

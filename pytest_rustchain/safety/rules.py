@@ -1983,7 +1983,9 @@ def analyse_path(
     if "\x00" in path or len(path) > 4096:
         judge.add(R.PARSE_FAILED, evidence.replace("\x00", "\\0")[:120], detail="path cannot be used")
         return _dedupe(judge.out)
-    word = Word(text=path, value=path, shape=path, home=path.startswith("~"))
+    # An empty path means the workspace root to every file step.
+    value = path or "."
+    word = Word(text=value, value=value, shape=value, home=value.startswith("~"))
     for loc in locate(word, (ws,), ws):
         where = loc.where
         if where is Where.INSIDE:

@@ -1099,8 +1099,10 @@ class _Reader:
         first = words[0]
         name = first.value or ""
         emit: Callable[..., Command] = self.emit_command
-        if "/" in name and not _is_system(first, cwd, self.ws):
-            location, rel = self.place(first, cwd)
+        location, rel = ("system", None) if "/" not in name else self.place(first, cwd)
+        # Programs in a virtualenv or node_modules/.bin came from a package manager: judged by name.
+        tool = rel is not None and bool(_TOOL_DIR.search(posixpath.dirname(rel)))
+        if "/" in name and not _is_system(first, cwd, self.ws) and not tool:
             analysed, fetched = self.run_file(rel, st, ctx, words, evidence=name, shell_only=True)
             emit(
                 base,
