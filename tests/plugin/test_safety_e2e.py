@@ -223,14 +223,16 @@ def test_floor_and_mission_tightening(
 
 def test_allow_rules_are_scoped_and_shown_in_header(pytester: pytest.Pytester, mission: WriteMission) -> None:
     """An allow entry scoped to one step unblocks only that step, and the header names its file."""
-    pytester.makeini("[pytest]\nmission_allow_rules = RC-GIT-001@a.mission.yaml::push\n")
-    step = "steps: [{id: push, step_type: command, parameters: {command: git --version}}]\n"
+    pytester.makeini("[pytest]\nmission_allow_rules = RC-PERS-004@a.mission.yaml::cfg\n")
+    step = "steps: [{id: cfg, step_type: command, parameters: {command: git config --global user.name bot}}]\n"
     mission("a", "name: a\n" + step)
-    mission("b", "name: b\n" + step.replace("git --version", "git --version"))
+    mission("b", "name: b\n" + step)
     result = pytester.runpytest("-v")
-    assert "rustchain: mission_allow_rules from tox.ini: RC-GIT-001@a.mission.yaml::push" in result.stdout.str() or (
-        "rustchain: mission_allow_rules from pytest.ini: RC-GIT-001@a.mission.yaml::push" in result.stdout.str()
-    )
+    out = result.stdout.str()
+    assert "rustchain: mission_allow_rules from tox.ini: RC-PERS-004@a.mission.yaml::cfg" in out
+    assert "a.mission.yaml::a SUBPASSED[cfg]" in out
+    assert "b.mission.yaml::b SUBFAILED[cfg]" in out
+    assert "BLOCKED step 'cfg' (b.mission.yaml:" in out
 
 
 def test_secret_canary_never_appears(
