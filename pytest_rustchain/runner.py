@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -234,7 +235,14 @@ class MissionRun:
         spec = steps.registry()[step.step_type]
         started = time.monotonic()
         try:
-            params = self._render(step, step.parameters, shell=spec.command_like and bool(step.parameters.get("shell")))
+            raw = step.parameters
+            refs: dict[str, str] = {}
+            if step.step_type == "create_file" and step.render and isinstance(raw.get("content"), str):
+                content, refs = self._single_brace(raw["content"])
+                raw = {**raw, "content": content}
+            params = self._render(step, raw, shell=spec.command_like and bool(step.parameters.get("shell")))
+            for marker, value in refs.items():
+                params["content"] = params["content"].replace(marker, value)
             if step.template is not None:
                 params["content"] = (
                     templating.render_string(step.template, self._context, strict=not self.mission.compat)
@@ -309,6 +317,32 @@ class MissionRun:
                 return self._fail(step, params, outputs, problems, time.monotonic() - started, attempts, verdict)
             self.settings.sleep(delay)
             delay *= step.retries.backoff
+
+    _BRACE = re.compile(r"(?<!\{)\{([A-Za-z][A-Za-z0-9_-]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}(?!\})")
+
+    def _single_brace(self, text: str) -> tuple[str, dict[str, str]]:
+        """RustChain's ``{step_id}`` in file content: the output of an earlier step with that id.
+
+        Only names of earlier steps are replaced, so Python f-strings and JSON stay as written. The
+        values go in after rendering, through markers, so inserted text is never rendered again.
+        """
+        done = self._context["steps"]
+        values: dict[str, str] = {}
+
+        def sub(m: re.Match[str]) -> str:
+            view = done.get(m.group(1))
+            if view is None:
+                return m.group(0)
+            key = m.group(2)
+            if key is None:
+                key = next((k for k in ("content", "stdout", "message", "body") if k in view), None)
+            if key is None or key not in view:
+                return m.group(0)
+            marker = f"\x00rc{len(values)}\x00"
+            values[marker] = str(view[key])
+            return marker
+
+        return self._BRACE.sub(sub, text), values
 
     def _extras(self) -> dict[str, Any]:
         if self.settings.sandbox is None:

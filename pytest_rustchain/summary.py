@@ -331,15 +331,15 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 3)] + "..."
 
 
-def _short_reason(reason: str) -> str:
+def _short_reason(reason: str) -> tuple[str, str]:
+    """(why it was tolerated, the telling line) of a step's reason: the problem, not the header."""
     lines = [line.strip() for line in reason.splitlines() if line.strip()]
     if not lines:
-        return ""
+        return "", ""
     header = _STEP_HEADER.match(lines[0])
     if header and len(lines) > 1:
-        why = header.group("why")
-        return f"tolerated ({why}): {lines[1]}" if why else lines[1]
-    return lines[0]
+        return header.group("why") or "", lines[1]
+    return "", lines[0]
 
 
 def _not_counted(summary: RunSummary) -> str:
@@ -370,12 +370,12 @@ def terminal_lines(summary: RunSummary, *, verbosity: int, width: int, scrub: Sc
         if verbosity > 0:
             out.append(_cut(f"    {scrub(mission['name'])}", width))
             if mission["status"] in ("error", "skipped") and mission["message"]:
-                out.append(_cut(f"    {scrub(_short_reason(mission['message']))}", width))
+                out.append(_cut(f"    {scrub(_short_reason(mission['message'])[1])}", width))
             for step in mission["steps"]:
                 if step["status"] == "passed" and not step["flaky"]:
                     continue
-                status = step["status"] if step["counted"] else f"{step['status']} (not counted)"
-                reason = _short_reason(step["reason"])
+                why, reason = _short_reason(step["reason"])
+                status = step["status"] + (f" ({why})" if why else "") + ("" if step["counted"] else " (not counted)")
                 text = f"    {step['id']} ({step['type']}) {status}" + (f": {scrub(reason)}" if reason else "")
                 out.append(_cut(text, width))
         elif mission["flaky_steps"]:

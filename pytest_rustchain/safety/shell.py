@@ -20,10 +20,13 @@ __all__ = ["MAX_DEPTH", "find_start_points", "parses", "read_argv", "read_line"]
 
 _PARSER = Parser(Language(tree_sitter_bash.language()))
 
-MAX_DEPTH = 6
+MAX_DEPTH = 16
 """How many scripts deep (``sh -c`` in ``eval`` in a written script ...) the reader follows."""
-_MAX_NODE_DEPTH = 150
-"""Syntax nesting walked in Python; deeper input is reported instead of exhausting the stack."""
+_MAX_NODE_DEPTH = 100
+"""Syntax nesting walked recursively, nested scripts included; below it the reader switches to a flat
+scan that judges every remaining command on its own, so deep nesting cannot hide one."""
+_SCRIPT_COST = 4
+"""Nesting budget one nested script uses up (it costs several Python frames)."""
 _MAX_CWDS = 8
 _MAX_FANOUT = 4
 
@@ -329,6 +332,7 @@ class _Reader:
         self.functions: dict[str, tuple[Node, _State]] = {}
         self.called: set[str] = set()
         self.active: set[str] = set()
+        self.flattening = False
 
     # ----------------------------------------------------------------- sources
 
@@ -341,7 +345,7 @@ class _Reader:
         defined_before = set(self.functions)
         self.seq(root, st, ctx)
         for name in [n for n in self.functions if n not in defined_before]:
-            if name not in self.called:
+            if name not in self.called and not self.flattening:
                 # A function that is never called in this text still says what the author meant.
                 body, saved = self.functions[name]
                 self.called.add(name)
@@ -357,17 +361,88 @@ class _Reader:
         positional: Sequence[Word] | None = None,
     ) -> bool:
         """Analyse ``text`` as a script run from here; False when it is too deep to follow."""
-        if self.depth >= MAX_DEPTH:
-            self.script.issues.append(Issue(kind="depth", evidence=evidence))
+        if self.flattening:
             return False
         if positional is not None:
             _bind_positional(st, positional)
+        level = ctx.level + _SCRIPT_COST
+        if self.depth >= MAX_DEPTH or level > _MAX_NODE_DEPTH:
+            self.script.issues.append(Issue(kind="depth", evidence=evidence))
+            # Still judge each command of the script on its own; only deeper scripts are lost.
+            self.flat(_PARSER.parse(_join_continuations(text).encode("utf-8", "surrogatepass")).root_node, st)
+            return False
         self.depth += 1
         try:
-            self.source(text, st, _Ctx(upstream=ctx.upstream, pipe=ctx.pipe, level=0))
+            self.source(text, st, _Ctx(upstream=ctx.upstream, pipe=ctx.pipe, level=level))
         finally:
             self.depth -= 1
         return True
+
+    def flat(self, root: Node, st: _State) -> None:
+        """Judge every command and redirect below ``root`` on its own, iteratively.
+
+        Used when the syntax is nested too deeply to walk with context: pipelines, cd and nested
+        scripts are not followed, but no command is skipped.
+        """
+        if self.flattening:
+            return
+        self.flattening = True
+        try:
+            stack = [root]
+            while stack:
+                node = stack.pop()
+                kind = node.type
+                if kind == "command":
+                    self.flat_command(node, st.copy())
+                elif kind == "file_redirect":
+                    self.flat_redirect(node, st)
+                elif kind == "function_definition":
+                    name_node = node.child_by_field_name("name")
+                    body = node.child_by_field_name("body")
+                    if name_node is not None and body is not None:
+                        self.functions.setdefault(_text(name_node), (body, st.copy()))
+                stack.extend(reversed(node.named_children))
+        finally:
+            self.flattening = False
+
+    def flat_command(self, node: Node, st: _State) -> None:
+        words: list[Word] = []
+        assigns: list[tuple[str, Word]] = []
+        ctx = _Ctx(level=_MAX_NODE_DEPTH)
+        for child in node.named_children:
+            kind = child.type
+            if kind == "command_name":
+                words.extend(self.shallow(part, st, ctx) for part in child.named_children)
+            elif kind == "variable_assignment":
+                name_node = child.child_by_field_name("name")
+                value_node = child.child_by_field_name("value")
+                if name_node is not None:
+                    value = self.shallow(value_node, st, ctx) if value_node is not None else literal("")
+                    assigns.append((_text(name_node), value))
+            elif kind in _WORDS:
+                words.append(self.shallow(child, st, ctx))
+        for name, value in assigns:
+            self.script.assignments.append((name, value))
+        if words:
+            self.simple(words, assigns, (), None, st, ctx)
+
+    def flat_redirect(self, node: Node, st: _State) -> None:
+        op = next((c.type for c in node.children if not c.is_named), "")
+        target = next((c for c in node.named_children if c.type in _WORDS), None)
+        if target is None:
+            return
+        word = self.shallow(target, st, _Ctx(level=_MAX_NODE_DEPTH))
+        write = op in (">", ">>", ">|", "&>", "&>>", ">&", "<>")
+        read = op in ("<", "<>", "<&")
+        if op in (">&", "<&") and word.value is not None and (word.value == "-" or word.value.isdigit()):
+            return
+        self.script.redirects.append(Redirect(op=op, target=word, cwd=st.cwd, write=write, read=read))
+
+    def shallow(self, node: Node, st: _State, ctx: _Ctx) -> Word:
+        """A word's value when it has no nested structure; otherwise an unknown word."""
+        if _is_shallow(node):
+            return self.word(node, st, ctx)
+        return Word(text=_text(node)[:40], value=None, shape=UNKNOWN)
 
     def skeleton(
         self,
@@ -400,7 +475,7 @@ class _Reader:
 
     def stmt(self, node: Node, st: _State, ctx: _Ctx) -> None:
         if ctx.level > _MAX_NODE_DEPTH:
-            self.script.issues.append(Issue(kind="depth", evidence=_text(node)[:80]))
+            self.too_deep(node, st)
             return
         ctx = _Ctx(ctx.upstream, ctx.pipe, ctx.bg, ctx.level + 1)
         kind = node.type
@@ -444,7 +519,16 @@ class _Reader:
             # ERROR nodes, test expressions, arithmetic: whatever they hold is still looked at.
             self.generic(node, st, ctx)
 
+    def too_deep(self, node: Node, st: _State) -> None:
+        if not self.flattening:
+            self.script.issues.append(Issue(kind="depth", evidence=_text(node)[:80]))
+            self.flat(node, st)
+
     def generic(self, node: Node, st: _State, ctx: _Ctx) -> None:
+        if ctx.level > _MAX_NODE_DEPTH:
+            self.too_deep(node, st)
+            return
+        ctx = _Ctx(ctx.upstream, ctx.pipe, ctx.bg, ctx.level + 1)
         for child in node.named_children:
             kind = child.type
             if kind in _STATEMENTS:
@@ -578,18 +662,19 @@ class _Reader:
 
     def call(self, name: str, words: Sequence[Word], st: _State, ctx: _Ctx) -> None:
         body, _ = self.functions[name]
-        self.called.add(name)
-        if name in self.active:
+        if name in self.active or self.flattening:
             return
-        if self.depth >= MAX_DEPTH:
+        if self.depth >= MAX_DEPTH or ctx.level + _SCRIPT_COST > _MAX_NODE_DEPTH:
+            # Left uncalled, the body is still walked on its own at the end of its text.
             self.script.issues.append(Issue(kind="depth", evidence=name))
             return
+        self.called.add(name)
         saved = {k: st.vars.get(k) for k in _POSITIONAL_KEYS}
         _bind_positional(st, words)
         self.active.add(name)
         self.depth += 1
         try:
-            self.stmt(body, st, _Ctx(upstream=ctx.upstream, pipe=ctx.pipe, level=ctx.level))
+            self.stmt(body, st, _Ctx(upstream=ctx.upstream, pipe=ctx.pipe, level=ctx.level + _SCRIPT_COST))
         finally:
             self.depth -= 1
             self.active.discard(name)
@@ -806,6 +891,11 @@ class _Reader:
         return acc.build()
 
     def part(self, node: Node, st: _State, ctx: _Ctx, acc: _Acc, *, quoted: bool) -> None:
+        if ctx.level > _MAX_NODE_DEPTH:
+            self.too_deep(node, st)
+            acc.unknown(_text(node)[:40])
+            return
+        ctx = _Ctx(ctx.upstream, ctx.pipe, ctx.bg, ctx.level + 1)
         kind = node.type
         if kind == "word":
             raw = _text(node)
@@ -939,7 +1029,7 @@ class _Reader:
     def substitution(self, node: Node, st: _State, ctx: _Ctx) -> tuple[str | None, bool, bool]:
         """Walk ``$(...)``; returns its output when known (``$(echo rm)``, ``$(pwd)``) and flags."""
         start = len(self.script.commands)
-        self.seq(node, st.copy(), _Ctx(level=ctx.level))
+        self.seq(node, st.copy(), _Ctx(level=ctx.level + 1))
         inner = self.script.commands[start:]
         fetches = any(c.fetches for c in inner)
         decodes = any(c.decodes for c in inner)
@@ -1399,6 +1489,30 @@ def _join_words(words: Sequence[Word]) -> Word:
         fetches=any(w.fetches for w in words),
         decodes=any(w.decodes for w in words),
     )
+
+
+_SHALLOW_LEAVES = frozenset({"word", "raw_string", "ansi_c_string", "number", "string_content"})
+
+
+def _is_shallow(node: Node) -> bool:
+    """True for words built only of literal parts and plain variables (no nesting to follow)."""
+    kind = node.type
+    if kind in _SHALLOW_LEAVES:
+        return True
+    if kind == "simple_expansion":
+        return True
+    if kind in ("string", "concatenation"):
+        for child in node.named_children:
+            ctype = child.type
+            if ctype in _SHALLOW_LEAVES or ctype == "simple_expansion":
+                continue
+            if ctype == "string" and all(
+                c.type in _SHALLOW_LEAVES or c.type == "simple_expansion" for c in child.named_children
+            ):
+                continue
+            return False
+        return True
+    return False
 
 
 def _assign_state(target: _State, source: _State) -> None:
@@ -2223,6 +2337,8 @@ def read_line(
         reader.source(text, st, _Ctx())
     except RecursionError:
         reader.script.issues.append(Issue(kind="depth", evidence=text[:80]))
+        reader.flattening = False
+        reader.flat(_PARSER.parse(_join_continuations(text).encode("utf-8", "surrogatepass")).root_node, st)
     return reader.script
 
 

@@ -210,3 +210,29 @@ def test_compat_mode_warns_and_aliases(tmp_path: Path) -> None:
     mission = load_mission(path, rootdir=tmp_path, compat=True)
     assert mission.steps[0].parameters["working_dir"] == "sub"
     assert any("max_parallel" in w for w in mission.warnings)
+
+
+def test_single_brace_names_of_earlier_steps_only(tmp_path: Path) -> None:
+    """`{probe}` in create_file content is the probe step's output; f-string braces stay as written."""
+    path = _write(
+        tmp_path,
+        """
+        name: braces
+        steps:
+          - id: probe
+            step_type: command
+            parameters: {command: printf, args: ["{{ '{{' }} not rendered }}"]}
+          - id: write
+            step_type: create_file
+            parameters:
+              path: out.py
+              content: |
+                answer = "{probe}"
+                print(f"{answer} {missing}")
+                data = {"a": 1}
+        """,
+    )
+    result = run_mission(path, workspace=tmp_path / "ws", rootdir=tmp_path)
+    assert result.status is MissionStatus.PASSED, result.message
+    text = (tmp_path / "ws" / "out.py").read_text()
+    assert text == 'answer = "{{ not rendered }}"\nprint(f"{answer} {missing}")\ndata = {"a": 1}\n'
