@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pytest_rustchain.model import Step
 from pytest_rustchain.safety import Finding, Policy, Verdict, analyse_command, analyse_env, analyse_path, explain
@@ -96,26 +96,36 @@ class Guard:
     def findings(
         self, step: Step, params: Mapping[str, Any], *, env: Mapping[str, str] | None = None
     ) -> tuple[Finding, ...]:
-        kind = "project" if self.workspace_kind == "project" else "tmp"
+        kind: Literal["tmp", "project"] = "project" if self.workspace_kind == "project" else "tmp"
         found: list[Finding] = list(analyse_env(dict(step.env)))
         if step.step_type == "command":
             try:
                 argv = build_argv(params)
-            except Exception:  # noqa: BLE001 - an unsplittable line is judged as text below
+            except Exception:
                 argv = None
             cwd = params.get("working_dir")
             if params.get("shell") or argv is None:
                 line = params.get("command", "")
                 if params.get("args"):
                     line = " ".join([line, *(str(a) for a in params["args"])])
-                found += analyse_command(
-                    line, shell=True, workspace=self.workspace, cwd=cwd, workspace_kind=kind,
-                    written_scripts=self.written_scripts, env={**dict(step.env), **dict(env or {})},
+                found += analyse_command(  # noqa: S604 - analysed as text, never run
+                    line,
+                    shell=True,
+                    workspace=self.workspace,
+                    cwd=cwd,
+                    workspace_kind=kind,
+                    written_scripts=self.written_scripts,
+                    env={**dict(step.env), **dict(env or {})},
                 )
             else:
                 found += analyse_command(
-                    argv, shell=False, workspace=self.workspace, cwd=cwd, workspace_kind=kind,
-                    written_scripts=self.written_scripts, env={**dict(step.env), **dict(env or {})},
+                    argv,
+                    shell=False,
+                    workspace=self.workspace,
+                    cwd=cwd,
+                    workspace_kind=kind,
+                    written_scripts=self.written_scripts,
+                    env={**dict(step.env), **dict(env or {})},
                 )
             found += analyse_env({k: str(v) for k, v in dict(params.get("env", {})).items()})
         elif step.step_type == "http":
@@ -125,7 +135,7 @@ class Guard:
         for key, op in _PATH_OPS.get(step.step_type, ()):
             value = params.get(key)
             if isinstance(value, str) and value:
-                recursive = bool(params.get("recursive")) or op == "delete" and step.step_type == "move_file"
+                recursive = bool(params.get("recursive")) or (op == "delete" and step.step_type == "move_file")
                 found += analyse_path(value, op=op, workspace=self.workspace, recursive=recursive)  # type: ignore[arg-type]
         return tuple(found)
 
@@ -147,14 +157,20 @@ class Guard:
         if literal.blocked:
             return self._explain(step, unknown)
         shown = Verdict(
-            blocked=False, score=unknown.score, level=unknown.level, threshold=unknown.threshold,
-            findings=unknown.findings, waived=unknown.waived,
+            blocked=False,
+            score=unknown.score,
+            level=unknown.level,
+            threshold=unknown.threshold,
+            findings=unknown.findings,
+            waived=unknown.waived,
         )
         return self._explain(step, shown)
 
     def _explain(self, step: Step, v: Verdict) -> StepVerdict:
         location = f"{step.source or self.mission_path}:{step.line}"
-        return StepVerdict(verdict=v, explanation=explain(v, step_id=step.id, location=location, step_key=self.step_key(step)))
+        return StepVerdict(
+            verdict=v, explanation=explain(v, step_id=step.id, location=location, step_key=self.step_key(step))
+        )
 
     def remember_written(self, rel: str, content: str) -> None:
         """A file an earlier step wrote; running it later is judged as its content."""

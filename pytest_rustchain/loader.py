@@ -26,8 +26,22 @@ __all__ = ["Limits", "LoadOptions", "load_mission", "mission_schema"]
 
 #: Environment names a mission may not set: they change how programs load code.
 LOADER_ENV = frozenset(
-    {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "BASH_ENV", "ENV", "PYTHONSTARTUP", "PYTHONHOME",
-     "NODE_OPTIONS", "PERL5OPT", "RUBYOPT", "PROMPT_COMMAND", "SHELLOPTS", "BASHOPTS", "IFS"}
+    {
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "LD_AUDIT",
+        "BASH_ENV",
+        "ENV",
+        "PYTHONSTARTUP",
+        "PYTHONHOME",
+        "NODE_OPTIONS",
+        "PERL5OPT",
+        "RUBYOPT",
+        "PROMPT_COMMAND",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "IFS",
+    }
 )
 
 #: RustChain's parameter spellings, accepted in compatibility mode.
@@ -54,7 +68,7 @@ class LoadOptions:
 @functools.cache
 def mission_schema() -> dict[str, Any]:
     text = resources.files("pytest_rustchain").joinpath("schema/mission.schema.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
+    schema: dict[str, Any] = dict(json.loads(text))
     return schema
 
 
@@ -63,7 +77,7 @@ def _subschema(name: str) -> dict[str, Any]:
     schema = mission_schema()
     if name == "step":
         return {"$defs": schema["$defs"], "allOf": [{"$ref": "#/$defs/step"}]}
-    top = json.loads(json.dumps(schema))
+    top: dict[str, Any] = json.loads(json.dumps(schema))
     top.pop("anyOf", None)  # "no steps" is explained after extends and includes are applied
     top["properties"]["steps"] = {"type": "array", "maxItems": 10000, "items": {"type": "object"}}
     return top
@@ -87,8 +101,17 @@ def _param_validator(step_type: str) -> jsonschema.Draft202012Validator:
 
 #: Keywords whose meaning differs from draft 7; a schema using them skips the compiled fast path.
 _NEWER_KEYWORDS = frozenset(
-    {"prefixItems", "dependentRequired", "dependentSchemas", "unevaluatedProperties", "unevaluatedItems",
-     "$dynamicRef", "$dynamicAnchor", "$anchor", "$recursiveRef"}
+    {
+        "prefixItems",
+        "dependentRequired",
+        "dependentSchemas",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+        "$dynamicRef",
+        "$dynamicAnchor",
+        "$anchor",
+        "$recursiveRef",
+    }
 )
 
 
@@ -148,8 +171,13 @@ class _Ctx:
         if not hint:
             hint = self._surprise_hint(path)
         return MissionFormatError(
-            what, path=self.display, line=line, col=col, json_path=_fmt_path(path) if path else "",
-            hint=hint, details=tuple(details),
+            what,
+            path=self.display,
+            line=line,
+            col=col,
+            json_path=_fmt_path(path) if path else "",
+            hint=hint,
+            details=tuple(details),
         )
 
     def _surprise_hint(self, path: JsonPath) -> str:
@@ -179,16 +207,20 @@ def _describe(value: Any) -> str:
 def _unknown_keys(error: ValidationError) -> list[str]:
     if not isinstance(error.instance, dict):
         return []
-    props = error.schema.get("properties", {})
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    props = schema.get("properties", {})
     return [k for k in error.instance if k not in props and not k.startswith("x-")]
 
 
-def _schema_error(ctx: _Ctx, error: ValidationError, *, where: str = "", known: Iterable[str] = ()) -> MissionFormatError:
+def _schema_error(
+    ctx: _Ctx, error: ValidationError, *, where: str = "", known: Iterable[str] = ()
+) -> MissionFormatError:
     path: JsonPath = tuple(error.absolute_path)
     if error.validator == "additionalProperties":
         unknown = _unknown_keys(error)
         key = unknown[0] if unknown else "?"
-        choices = list(known) or list(error.schema.get("properties", {}))
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        choices = list(known) or list(schema.get("properties", {}))
         match = steps.closest(key, choices)
         hint = f"did you mean '{match}'?" if match else f"allowed keys: {', '.join(sorted(choices))}."
         if not where:
@@ -202,7 +234,8 @@ def _schema_error(ctx: _Ctx, error: ValidationError, *, where: str = "", known: 
         return ctx.error(f"{error.message}{where}", path)
     if error.validator == "pattern" and path and path[-1] == "id":
         return ctx.error(
-            f"invalid step id {error.instance!r}{where}", path,
+            f"invalid step id {error.instance!r}{where}",
+            path,
             hint="ids start with a letter and use only letters, digits, '-' and '_' (at most 64)",
         )
     if error.validator in ("maximum", "exclusiveMinimum", "minimum", "exclusiveMaximum"):
@@ -246,7 +279,9 @@ def _compat_strip(ctx: _Ctx, data: Any, warnings: list[str]) -> Any:
             else:
                 pos = ctx.loaded.position((*where, k))
                 line = f":{pos[0]}" if pos else ""
-                warnings.append(f"{ctx.display}{line}: unknown key '{k}' at {_fmt_path(where)} ignored (RustChain compatibility)")
+                warnings.append(
+                    f"{ctx.display}{line}: unknown key '{k}' at {_fmt_path(where)} ignored (RustChain compatibility)"
+                )
         return out
 
     data = strip(data, top_known, ())
@@ -275,7 +310,8 @@ def _confined(ctx: _Ctx, rel: str, where: JsonPath, what: str, options: LoadOpti
     root = (options.rootdir or base).resolve()
     if not target.is_relative_to(root):
         raise ctx.error(
-            f"{what} '{rel}' is outside the project ({root})", where,
+            f"{what} '{rel}' is outside the project ({root})",
+            where,
             hint="paths are relative to the file that names them and must stay inside the pytest rootdir",
         )
     if not target.is_file():
@@ -361,7 +397,8 @@ def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOpt
     if timeout is not None and timeout > limits.max_timeout_seconds:
         raise ctx.error(
             f"step '{sid}': timeout_seconds {timeout} is above the allowed {limits.max_timeout_seconds:g}",
-            (*where, "timeout_seconds"), hint="a mission may lower the configured limits, never raise them",
+            (*where, "timeout_seconds"),
+            hint="a mission may lower the configured limits, never raise them",
         )
     env = _env(raw.get("env", {}))
     _check_env(ctx, env, (*where, "env"))
@@ -469,7 +506,8 @@ def load_mission(
         raise ctx.error("a mission needs at least one step", ("steps",), hint="add a 'steps:' list")
     if len(built) > limits.max_steps:
         raise ctx.error(
-            f"{len(built)} steps is more than the allowed {limits.max_steps}", ("steps",),
+            f"{len(built)} steps is more than the allowed {limits.max_steps}",
+            ("steps",),
             hint="split the mission, or raise mission_max_steps in the pytest configuration",
         )
     _check_unique(built)
@@ -573,7 +611,7 @@ def _referenced_steps(step: Step) -> list[str]:
     if step.template:
         texts.append(step.template)
     for text in texts:
-        if step.render and templating.has_template(text) or text is step.condition:
+        if (step.render and templating.has_template(text)) or text is step.condition:
             for m in _STEP_REF.finditer(text):
                 ref = m.group(1) or m.group(2)
                 if ref not in found:
@@ -609,15 +647,14 @@ def infer_dependencies(built: list[Step]) -> list[Step]:
                 raise _step_error(step, f"step '{step.id}' uses steps.{ref}, but there is no step '{ref}'", hint)
             if reaches(ref, step.id):
                 raise _step_error(
-                    step, f"step '{step.id}' uses steps.{ref}, but '{ref}' runs after it",
+                    step,
+                    f"step '{step.id}' uses steps.{ref}, but '{ref}' runs after it",
                     "a step can only use the outputs of steps that run before it",
                 )
             inferred.append((ref, f"inferred: uses steps.{ref}"))
             declared[step.id].add(ref)
         if step.step_type != "command" or "working_dir" in step.parameters:
-            targets = [
-                (key, p) for key in _PATH_PARAMS if (p := _norm(step.parameters.get(key, ""))) and p != "."
-            ]
+            targets = [(key, p) for key in _PATH_PARAMS if (p := _norm(step.parameters.get(key, ""))) and p != "."]
         else:
             targets = []
         for earlier in built[:index]:
@@ -666,7 +703,8 @@ def _check_env(ctx: _Ctx, env: Mapping[str, str], where: JsonPath) -> None:
     for name in env:
         if name in LOADER_ENV:
             raise ctx.error(
-                f"env may not set {name}: it changes how programs load code", (*where, name),
+                f"env may not set {name}: it changes how programs load code",
+                (*where, name),
                 hint=f"remove {name}; set what the program needs through its own options",
             )
 
@@ -682,7 +720,10 @@ def _check_params(
                 params[new] = params.pop(old)
         for key in list(params):
             if key not in known:
-                warnings.append(f"{ctx.display}: step '{sid}': unknown parameter '{key}' of {step_type} ignored (RustChain compatibility)")
+                warnings.append(
+                    f"{ctx.display}: step '{sid}': unknown parameter '{key}' of {step_type} ignored"
+                    " (RustChain compatibility)"
+                )
                 del params[key]
     errors = [] if _is_valid_fast(step_type, params) else list(_param_validator(step_type).iter_errors(params))
     if errors:
@@ -703,13 +744,19 @@ def _build_config(ctx: _Ctx, raw: dict[str, Any], path: Path, options: LoadOptio
     if timeout > limits.max_timeout_seconds:
         raise ctx.error(
             f"timeout_seconds {timeout} is above the allowed {limits.max_timeout_seconds:g}",
-            ("config", "timeout_seconds"), hint="a mission may lower the configured limits, never raise them",
+            ("config", "timeout_seconds"),
+            hint="a mission may lower the configured limits, never raise them",
         )
     mission_timeout = raw.get("mission_timeout_seconds", limits.mission_timeout_seconds)
-    if limits.mission_timeout_seconds is not None and mission_timeout is not None and mission_timeout > limits.mission_timeout_seconds:
+    if (
+        limits.mission_timeout_seconds is not None
+        and mission_timeout is not None
+        and mission_timeout > limits.mission_timeout_seconds
+    ):
         raise ctx.error(
             f"mission_timeout_seconds {mission_timeout} is above the allowed {limits.mission_timeout_seconds:g}",
-            ("config", "mission_timeout_seconds"), hint="a mission may lower the configured limits, never raise them",
+            ("config", "mission_timeout_seconds"),
+            hint="a mission may lower the configured limits, never raise them",
         )
     threshold = raw.get("success_threshold")
     ws_raw = raw.get("workspace", "tmp")
@@ -718,12 +765,14 @@ def _build_config(ctx: _Ctx, raw: dict[str, Any], path: Path, options: LoadOptio
         root = (options.rootdir or path.parent).resolve()
         if not source.is_relative_to(root):
             raise ctx.error(
-                f"workspace copy source '{ws_raw['copy']}' is outside the project", ("config", "workspace", "copy"),
+                f"workspace copy source '{ws_raw['copy']}' is outside the project",
+                ("config", "workspace", "copy"),
                 hint="seed the workspace from a directory inside the pytest rootdir",
             )
         if not source.is_dir():
             raise ctx.error(
-                f"workspace copy source '{ws_raw['copy']}' is not a directory", ("config", "workspace", "copy"),
+                f"workspace copy source '{ws_raw['copy']}' is not a directory",
+                ("config", "workspace", "copy"),
                 hint="the path is relative to the mission file",
             )
         workspace = WorkspaceSpec(kind="copy", copy_from=source)

@@ -6,19 +6,18 @@ import fnmatch
 import os
 import shutil
 import warnings
-from dataclasses import dataclass
 from collections.abc import Generator, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_rustchain import report
+from pytest_rustchain import plan, report
 from pytest_rustchain.errors import MissionError, MissionFormatError
+from pytest_rustchain.guard import Guard
 from pytest_rustchain.loader import Limits, LoadOptions, load_mission, sniff_mission
 from pytest_rustchain.model import Mission, MissionResult, MissionStatus, Step, StepResult, StepStatus
-from pytest_rustchain import plan
-from pytest_rustchain.guard import Guard
 from pytest_rustchain.runner import ChainRun, RunSettings, followers, mission_policy
 from pytest_rustchain.safety import LEVELS, Policy, parse_allow_rule
 from pytest_rustchain.sandbox import Sandbox, probe_sandbox
@@ -30,40 +29,51 @@ _PROJECT_GROUP = "rustchain-project-workspace"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rustchain", "pytest-rustchain missions")
     group.addoption(
-        "--mission-compat", choices=("strict", "rustchain"), default=None,
+        "--mission-compat",
+        choices=("strict", "rustchain"),
+        default=None,
         help="rustchain: run RustChain's files as they are (unknown keys warn, RustChain spellings accepted).",
     )
     group.addoption(
-        "--mission-keep-workspace", choices=("failed", "always", "never"), default=None,
+        "--mission-keep-workspace",
+        choices=("failed", "always", "never"),
+        default=None,
         help="Which mission workspaces to keep after the run (default: failed).",
     )
     group.addoption(
-        "--mission-var", action="append", default=[], metavar="NAME=VALUE",
+        "--mission-var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="Set a mission variable (repeatable); wins over ini mission_vars and the mission's vars.",
     )
     group.addoption(
-        "--mission-safety", choices=("permissive", "standard", "strict"), default=None,
+        "--mission-safety",
+        choices=("permissive", "standard", "strict"),
+        default=None,
         help="Safety policy level (default: ini mission_safety, else standard); never below MISSION_SAFETY_FLOOR.",
     )
     group.addoption(
-        "--mission-dry-run", action="store_true", default=False,
+        "--mission-dry-run",
+        action="store_true",
+        default=False,
         help="Load, validate, plan and score every mission; run nothing. A mission fails if a step would be blocked.",
     )
     group.addoption(
-        "--mission-sandbox", choices=("auto", "bwrap", "none"), default=None,
+        "--mission-sandbox",
+        choices=("auto", "bwrap", "none"),
+        default=None,
         help="Run command steps inside bubblewrap: auto (default, when it works), bwrap (required), none.",
     )
     report.add_options(parser)
     parser.addini("mission_safety", "Safety policy level: permissive, standard (default), strict.", default="standard")
     parser.addini("mission_sandbox", "auto (default), bwrap or none.", default="auto")
     parser.addini("mission_allow_hosts", "Hosts or CIDRs network steps may reach.", type="args", default=[])
+    parser.addini("mission_allow_commands", "Programs whose opaque-code findings are waived.", type="args", default=[])
+    parser.addini("mission_allow_rules", "Rule ids to waive, optionally RULE@path::step.", type="args", default=[])
     parser.addini(
-        "mission_allow_commands", "Programs whose opaque-code findings are waived.", type="args", default=[]
+        "mission_secrets", "Names of variables whose values are masked in every output.", type="args", default=[]
     )
-    parser.addini(
-        "mission_allow_rules", "Rule ids to waive, optionally RULE@path::step.", type="args", default=[]
-    )
-    parser.addini("mission_secrets", "Names of variables whose values are masked in every output.", type="args", default=[])
     parser.addini("mission_files", "Glob patterns of mission files.", type="args", default=list(DEFAULT_GLOBS))
     parser.addini("mission_compat", "strict (default) or rustchain.", default="strict")
     parser.addini("mission_keep_workspace", "failed (default), always or never.", default="failed")
@@ -71,7 +81,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("mission_pass_env", "Extra environment names (or globs) steps may see.", type="args", default=[])
     parser.addini("mission_timeout_seconds", "Wall-clock limit of each mission (seconds).", default="")
     parser.addini("mission_max_steps", "Most steps a mission may have.", default="1000")
-    parser.addini("mission_max_file_bytes", "Largest mission file, and largest file a step reads or writes.", default="")
+    parser.addini(
+        "mission_max_file_bytes", "Largest mission file, and largest file a step reads or writes.", default=""
+    )
 
 
 def _compat(config: pytest.Config) -> bool:
@@ -248,7 +260,9 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def _mission_test(request: pytest.FixtureRequest, subtests: pytest.Subtests, tmp_path_factory: pytest.TempPathFactory) -> None:
+def _mission_test(
+    request: pytest.FixtureRequest, subtests: pytest.Subtests, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     item = request.node
     assert isinstance(item, MissionItem)
     item.run_mission(subtests, tmp_path_factory)
@@ -272,7 +286,8 @@ class MissionItem(pytest.Function):
                 marker = getattr(pytest.mark, name)
             except pytest.fail.Exception as exc:
                 return MissionFormatError(
-                    f"unknown mark '{name}' ({exc.msg})", path=self.display_path,
+                    f"unknown mark '{name}' ({exc.msg})",
+                    path=self.display_path,
                     hint=f"register it in the pytest configuration: markers = {name}: description",
                 ).render()
             self.add_marker(marker)
@@ -380,7 +395,6 @@ class MissionItem(pytest.Function):
         if result.status is not MissionStatus.PASSED:
             pytest.fail(result.message or "mission failed", pytrace=False)
 
-
     def _dry_run(self, subtests: pytest.Subtests) -> None:
         """Score every step on its raw parameters; create nothing, run nothing."""
         mission = self.mission
@@ -458,7 +472,9 @@ def pytest_collection_modifyitems(
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if not isinstance(item, MissionItem):
         return report

@@ -48,7 +48,7 @@ class RunSettings:
     python: str = sys.executable
     tolerate: bool = True
     """False under ``--runxfail``: tolerated failures become real ones."""
-    policy: Policy = Policy()
+    policy: Policy = field(default_factory=Policy)
     secret_names: tuple[str, ...] = ()
     """Extra variable names whose values are masked (ini ``mission_secrets``)."""
     github_actions: bool = False
@@ -144,8 +144,13 @@ class MissionRun:
             self._bad[step.id] = root
         return self._record(
             StepResult(
-                step_id=self.prefix + step.id, step_type=step.step_type, family=self._family(step),
-                status=StepStatus.SKIPPED, reason=reason, skip_kind=kind, line=step.line,
+                step_id=self.prefix + step.id,
+                step_type=step.step_type,
+                family=self._family(step),
+                status=StepStatus.SKIPPED,
+                reason=reason,
+                skip_kind=kind,
+                line=step.line,
             )
         )
 
@@ -272,9 +277,16 @@ class MissionRun:
             self._bad[step.id] = step.id
             return self._record(
                 StepResult(
-                    step_id=self.prefix + step.id, step_type=step.step_type, family=spec.family,
-                    status=StepStatus.BLOCKED, reason=verdict.explanation, duration=time.monotonic() - started,
-                    line=step.line, params=params, risk=verdict.score, findings=tuple(verdict.findings_dicts()),
+                    step_id=self.prefix + step.id,
+                    step_type=step.step_type,
+                    family=spec.family,
+                    status=StepStatus.BLOCKED,
+                    reason=verdict.explanation,
+                    duration=time.monotonic() - started,
+                    line=step.line,
+                    params=params,
+                    risk=verdict.score,
+                    findings=tuple(verdict.findings_dicts()),
                 )
             )
         attempts = 0
@@ -295,7 +307,10 @@ class MissionRun:
                     expect = self._render(step, step.expect, shell=False, extra={"result": outputs})
                     problems.extend(
                         check_expectations(
-                            expect, outputs, duration=duration, resolve=self._resolver(ctx.cwd),
+                            expect,
+                            outputs,
+                            duration=duration,
+                            resolve=self._resolver(ctx.cwd),
                             command_like=spec.command_like and not (problems and outputs.get("exit_code") is None),
                         )
                     )
@@ -306,11 +321,20 @@ class MissionRun:
                 self._publish(step, outputs, "passed")
                 return self._record(
                     StepResult(
-                        step_id=self.prefix + step.id, step_type=step.step_type, family=spec.family,
+                        step_id=self.prefix + step.id,
+                        step_type=step.step_type,
+                        family=spec.family,
                         status=StepStatus.PASSED,
-                        duration=time.monotonic() - started, outputs=outputs, attempts=attempts, line=step.line,
-                        params=params, risk=verdict.score, findings=tuple(verdict.findings_dicts()),
-                        reason=f"passed on attempt {attempts} of {step.retries.count + 1} (flaky)" if attempts > 1 else "",
+                        duration=time.monotonic() - started,
+                        outputs=outputs,
+                        attempts=attempts,
+                        line=step.line,
+                        params=params,
+                        risk=verdict.score,
+                        findings=tuple(verdict.findings_dicts()),
+                        reason=f"passed on attempt {attempts} of {step.retries.count + 1} (flaky)"
+                        if attempts > 1
+                        else "",
                     )
                 )
             if attempts > step.retries.count or (self._remaining() or 1) <= 0:
@@ -361,7 +385,9 @@ class MissionRun:
         try:
             target = resolve_in_workspace(self.workspace, rel)
             if target.is_file() and target.stat().st_size <= 256 * 1024:
-                self.guard.remember_written(target.relative_to(self.workspace).as_posix(), target.read_text("utf-8", "replace"))
+                self.guard.remember_written(
+                    target.relative_to(self.workspace).as_posix(), target.read_text("utf-8", "replace")
+                )
         except (StepError, OSError, ValueError):
             return
 
@@ -421,9 +447,16 @@ class MissionRun:
                 self._bad[step.id] = step.id
         return self._record(
             StepResult(
-                step_id=self.prefix + step.id, step_type=step.step_type, family=self._family(step), status=status,
+                step_id=self.prefix + step.id,
+                step_type=step.step_type,
+                family=self._family(step),
+                status=status,
                 reason=text,
-                duration=duration, outputs=outputs, attempts=attempts, line=step.line, params=params,
+                duration=duration,
+                outputs=outputs,
+                attempts=attempts,
+                line=step.line,
+                params=params,
                 risk=verdict.score if verdict else 0,
                 findings=tuple(verdict.findings_dicts()) if verdict else (),
             )
@@ -432,7 +465,8 @@ class MissionRun:
     def _failure_text(
         self, step: Step, params: Mapping[str, Any], outputs: Mapping[str, Any], problems: list[str], attempts: int
     ) -> str:
-        lines = [f"step '{self.prefix}{step.id}' ({step.step_type}) failed at {step.source or self.mission.display_path}:{step.line}"]
+        where = f"{step.source or self.mission.display_path}:{step.line}"
+        lines = [f"step '{self.prefix}{step.id}' ({step.step_type}) failed at {where}"]
         lines.extend(f"  {p}" for p in problems)
         if "command" in outputs:
             lines.append(f"  command: {_short(outputs['command'])}")
@@ -457,7 +491,9 @@ class MissionRun:
     def result(self) -> MissionResult:
         mission = self.mission
         ordered = {
-            self.prefix + s.id: self.results[self.prefix + s.id] for s in self._order if self.prefix + s.id in self.results
+            self.prefix + s.id: self.results[self.prefix + s.id]
+            for s in self._order
+            if self.prefix + s.id in self.results
         }
         failed = [r for r in ordered.values() if r.status in (StepStatus.FAILED, StepStatus.BLOCKED)]
         tolerated = [r for r in ordered.values() if r.status is StepStatus.TOLERATED]
@@ -545,10 +581,17 @@ class ChainRun:
             steps_all.update(res.steps)
         failed_next = [r for r in results[1:] if r.status is MissionStatus.FAILED]
         status = MissionStatus.FAILED if failed_next else main.status
-        message = "\n\n".join(m for m in [main.message, *(f"next mission {r.path}:\n{r.message}" for r in failed_next)] if m)
+        message = "\n\n".join(
+            m for m in [main.message, *(f"next mission {r.path}:\n{r.message}" for r in failed_next)] if m
+        )
         return MissionResult(
-            name=main.name, path=main.path, status=status, steps=steps_all,
-            duration=time.monotonic() - self.started, workspace=main.workspace, message=message,
+            name=main.name,
+            path=main.path,
+            status=status,
+            steps=steps_all,
+            duration=time.monotonic() - self.started,
+            workspace=main.workspace,
+            message=message,
         )
 
 

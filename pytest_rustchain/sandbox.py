@@ -21,10 +21,9 @@ class Sandbox:
 
     bwrap: str
 
-    def wrap(
-        self, argv: Sequence[str], *, cwd: Path, writable: Sequence[Path], network: bool
-    ) -> list[str]:
-        args = [self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    def wrap(self, argv: Sequence[str], *, cwd: Path, writable: Sequence[Path], network: bool) -> list[str]:
+        # A private /tmp: the host's is not where a step writes (S108 is about the opposite).
+        args = [self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108
         for path in writable:
             # Bound after the private /tmp, so a workspace under /tmp is mounted on top of it.
             args += ["--bind", str(path), str(path)]
@@ -44,7 +43,11 @@ def probe_sandbox() -> tuple[Sandbox | None, str]:
     try:
         proc = subprocess.run(
             [bwrap, *_PROBE_ARGS, "--unshare-net", "--", "true"],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10, check=False,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, f"bwrap does not start: {exc}"

@@ -11,7 +11,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from pytest_rustchain.errors import MissionError
 
-__all__ = ["TemplateError", "Unquoted", "has_template", "render_value", "check_syntax"]
+__all__ = ["TemplateError", "Unquoted", "check_syntax", "has_template", "render_value"]
 
 
 class TemplateError(MissionError):
@@ -76,9 +76,7 @@ def check_syntax(text: str) -> str | None:
     return None
 
 
-def render_string(
-    text: str, context: Mapping[str, Any], *, strict: bool = True, shell: bool = False
-) -> str:
+def render_string(text: str, context: Mapping[str, Any], *, strict: bool = True, shell: bool = False) -> str:
     if not has_template(text):
         return text
     env = _ENVS[(strict, shell)]

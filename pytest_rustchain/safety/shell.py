@@ -230,6 +230,7 @@ def _unescape_word(raw: str) -> tuple[str, bool, bool]:
     return "".join(out), glob, brace and "," in raw
 
 
+_SHELL_META = re.compile(r"[\"'\\$`;&|<>(){}\[\]*?\n]")
 _PLAIN_SPECIAL = re.compile(r"[\\~*?\[{]")
 _DQ_ESCAPE = re.compile(r"\\([$`\"\\\n])")
 
@@ -1907,6 +1908,14 @@ def _eval(
     via_path: bool,
 ) -> None:
     args = words[1:]
+    # ``eval eval rm -rf /`` equals ``eval rm -rf /`` when no word holds shell syntax: collapse the
+    # chain rather than nest one script per eval.
+    while (
+        len(args) > 1
+        and args[0].value == "eval"
+        and all(a.value is not None and not _SHELL_META.search(a.value) for a in args[1:])
+    ):
+        args = args[1:]
     text = " ".join(a.value or "" for a in args)
     analysed = False
     if all(a.value is not None for a in args):

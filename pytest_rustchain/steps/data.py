@@ -6,7 +6,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from jsonschema import validators  # type: ignore[import-untyped,unused-ignore]
@@ -271,7 +271,7 @@ def _validator_class(schema: Any, where: str) -> Any:
     if not isinstance(schema, dict) or "$schema" not in schema:
         return validators.Draft202012Validator
     uri = schema["$schema"]
-    found = validators.validator_for(schema, default=None) if isinstance(uri, str) else None
+    found = validators.validator_for(schema, default=cast(Any, None)) if isinstance(uri, str) else None
     if found is None:
         raise StepError(
             f"{where} names an unknown $schema: {uri!r}\n"

@@ -81,7 +81,9 @@ def test_fail_fast_skips_later_steps_but_always_runs(pytester: pytest.Pytester, 
             "*SUBPASSED[[]cleanup[]]*",
         ]
     )
-    result.stdout.fnmatch_lines(["SUBSKIPPED[[]unrelated[]] [[]1[]] ff.mission.yaml:7: skipped after 'broken' failed (fail_fast)"])
+    result.stdout.fnmatch_lines(
+        ["SUBSKIPPED[[]unrelated[]] [[]1[]] ff.mission.yaml:7: skipped after 'broken' failed (fail_fast)"]
+    )
     assert result.ret == 1
 
 

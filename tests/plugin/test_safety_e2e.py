@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import os
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +14,7 @@ WriteMission = Callable[[str, str], None]
 
 DANGEROUS = [
     "rm -rf {canary}",
-    "r\"\"m -rf {canary}",
+    'r""m -rf {canary}',
     "\\rm -rf {canary}",
     "/bin/rm -rf {canary}",
     "env rm -rf {canary}",
@@ -24,7 +22,7 @@ DANGEROUS = [
     "sh -c 'rm -rf {canary}'",
     "find {canary} -delete",
     "echo {canary} | xargs rm -rf",
-    "X={canary}; rm -rf \"$X\"",
+    'X={canary}; rm -rf "$X"',
     "cp /etc/hostname {canary}/planted",
     "echo pwned > {canary}/keep.txt",
     "echo pwned >> {canary}/keep.txt",
@@ -183,7 +181,9 @@ def test_dry_run_runs_nothing_and_leaves_tree_identical(pytester: pytest.Pyteste
         """,
     )
     before = _tree_digest(pytester.path)
-    result = pytester.runpytest("-v", "--mission-dry-run", "-p", "no:cacheprovider", f"--basetemp={pytester.path.parent / 'bt-dry'}")
+    result = pytester.runpytest(
+        "-v", "--mission-dry-run", "-p", "no:cacheprovider", f"--basetemp={pytester.path.parent / 'bt-dry'}"
+    )
     assert _tree_digest(pytester.path) == before
     out = result.stdout.str()
     assert "mission dry run" in out
@@ -251,7 +251,10 @@ def test_secret_canary_never_appears(
             step_type: command
             parameters:
               shell: true
-              command: 'echo "$API_TOKEN"; echo "$API_TOKEN" | base64; python3 -c "import os,urllib.parse;print(urllib.parse.quote(os.environ[\\"API_TOKEN\\"]+\\"/x\\"))"; echo "err $API_TOKEN" >&2; exit 1'
+              command: >-
+                echo "$API_TOKEN"; echo "$API_TOKEN" | base64;
+                python3 -c "import os,urllib.parse as u;print(u.quote(os.environ['API_TOKEN']+'/x'))";
+                echo "err $API_TOKEN" >&2; exit 1
         """,
     )
     junit = pytester.path / "junit.xml"

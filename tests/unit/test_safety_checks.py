@@ -209,17 +209,13 @@ def test_python_script_written_by_the_mission_is_still_opaque(tmp_path: Path) ->
     assert ids(analyse_command("python x.py", shell=True, workspace=tmp_path, written_scripts=written)) == {
         "RC-EXEC-005"
     }
-    assert ids(analyse_command("./y.sh", shell=True, workspace=tmp_path, written_scripts=written)) == {
-        "RC-EXEC-005"
-    }
+    assert ids(analyse_command("./y.sh", shell=True, workspace=tmp_path, written_scripts=written)) == {"RC-EXEC-005"}
 
 
 def test_overwritten_script_is_opaque_and_old_content_still_counts(tmp_path: Path) -> None:
     """If the line rewrites the script before running it, the verdict is never lower than either."""
     written = {"x.sh": "rm -rf ~\n"}
-    findings = analyse_command(
-        "cp other.sh x.sh && bash x.sh", shell=True, workspace=tmp_path, written_scripts=written
-    )
+    findings = analyse_command("cp other.sh x.sh && bash x.sh", shell=True, workspace=tmp_path, written_scripts=written)
     assert {"RC-FS-001", "RC-EXEC-005"} <= ids(findings)
 
 
@@ -240,7 +236,7 @@ def test_cd_to_unknown_place_makes_later_paths_unknown(tmp_path: Path) -> None:
 
 def test_cd_in_one_branch_keeps_both_possibilities(tmp_path: Path) -> None:
     """A conditional ``cd /`` is followed into the branch: a later ``rm -rf *`` may hit the root."""
-    findings = analyse_command("if [ -n \"$X\" ]; then cd /; fi; rm -rf *", shell=True, workspace=tmp_path)
+    findings = analyse_command('if [ -n "$X" ]; then cd /; fi; rm -rf *', shell=True, workspace=tmp_path)
     assert "RC-FS-001" in ids(findings)
 
 
@@ -332,7 +328,9 @@ def test_block_explanation_names_rule_evidence_and_hint(tmp_path: Path) -> None:
     """A block explains itself: score, rule id, normalised command and how to allow it."""
     findings = analyse_command("rm -rf ${HOME}", shell=True, workspace=tmp_path)
     key = "missions/release.mission.yaml::cleanup"
-    text = explain(verdict(findings, Policy(), key), step_id="cleanup", location="missions/release.mission.yaml:14", step_key=key)
+    text = explain(
+        verdict(findings, Policy(), key), step_id="cleanup", location="missions/release.mission.yaml:14", step_key=key
+    )
     assert text.splitlines()[0] == (
         "BLOCKED step 'cleanup' (missions/release.mission.yaml:14) risk 100 (critical), policy standard"
     )

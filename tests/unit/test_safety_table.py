@@ -190,7 +190,7 @@ FALSE_FRIENDS = [
     row("git clean -fdx", LOW, rule="RC-GIT-002"),
     row("git reset --hard HEAD~1", LOW, rule="RC-GIT-002"),
     row("[ -d out ] || mkdir out", INFO),
-    row("for f in src/*.c; do clang-format -i \"$f\"; done", INFO),
+    row('for f in src/*.c; do clang-format -i "$f"; done', INFO),
 ]
 
 SEVERITY_TABLE = [
@@ -297,9 +297,7 @@ def test_tmp_workspace_verdict(line: str, low: Severity, high: Severity, rule: s
 
 
 @pytest.mark.parametrize(("line", "low", "high", "rule"), PROJECT)
-def test_project_workspace_verdict(
-    line: str, low: Severity, high: Severity, rule: str | None, tmp_path: Path
-) -> None:
+def test_project_workspace_verdict(line: str, low: Severity, high: Severity, rule: str | None, tmp_path: Path) -> None:
     """In a project workspace, wiping the checkout is high while routine cleanup stays low."""
     findings = analyse_command(line, shell=True, workspace=tmp_path, workspace_kind="project")
     score = risk_score(findings)

@@ -17,7 +17,7 @@ DUNDERS = ["__class__", "__globals__", "__subclasses__", "__init__", "__mro__", 
 @settings(max_examples=200, deadline=None)
 @given(
     base=st.sampled_from(["vars", "vars.name", "steps", "''", "()", "[]", "lipsum", "cycler", "range", "namespace"]),
-    chain=st.lists(st.sampled_from(DUNDERS + ["mro()", "__subclasses__()", "__getitem__(0)"]), min_size=1, max_size=4),
+    chain=st.lists(st.sampled_from([*DUNDERS, "mro()", "__subclasses__()", "__getitem__(0)"]), min_size=1, max_size=4),
     style=st.sampled_from(["attr", "item"]),
 )
 def test_sandbox_refuses_dunder_access(base: str, chain: list[str], style: str) -> None:
@@ -52,9 +52,9 @@ def test_known_escapes_are_refused(text: str) -> None:
 
 def test_shell_lines_quote_each_inserted_value() -> None:
     """In shell command lines an inserted value is one word; `unquoted` opts out."""
-    line = render_value(
-        {"command": "echo {{ steps.probe.stdout }}"}, CONTEXT, shell_keys=frozenset({"command"})
-    )["command"]
+    line = render_value({"command": "echo {{ steps.probe.stdout }}"}, CONTEXT, shell_keys=frozenset({"command"}))[
+        "command"
+    ]
     assert line == "echo 'x; rm -rf ~'"
     raw = render_value(
         {"command": "echo {{ steps.probe.stdout | unquoted }}"}, CONTEXT, shell_keys=frozenset({"command"})
