@@ -202,8 +202,20 @@ class _Acc:
         )
 
 
-def _text(node: Node) -> str:
-    return (node.text or b"").decode("utf-8", "replace")
+_ASCII_ONLY = bytes.maketrans(bytes(range(128, 256)), b"a" * 128)
+
+
+def _parse(text: str) -> tuple[Node, bytes]:
+    """Parse ``text``; returns the root node and the source bytes that node offsets refer to.
+
+    tree-sitter-bash's scanner passes code points to ``isalpha()`` and friends, which is undefined
+    above 255 and crashes on some characters. Outside ASCII no character is shell syntax, so the
+    parser gets a copy with every non-ASCII byte replaced by a letter; offsets stay the same and all
+    text is read from the original bytes.
+    """
+    raw = _join_continuations(text).encode("utf-8", "surrogatepass")
+    safe = raw if raw.isascii() else raw.translate(_ASCII_ONLY)
+    return _PARSER.parse(safe).root_node, raw
 
 
 def _unescape_word(raw: str) -> tuple[str, bool, bool]:
@@ -330,27 +342,35 @@ class _Reader:
         self.written = written
         self.script = Script()
         self.depth = 0
-        self.functions: dict[str, tuple[Node, _State]] = {}
+        self.functions: dict[str, tuple[Node, _State, bytes]] = {}
         self.called: set[str] = set()
         self.active: set[str] = set()
         self.flattening = False
+        self.src = b""
+        """Source bytes of the tree being walked; node offsets index into it."""
+
+    def text(self, node: Node) -> str:
+        return self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
 
     # ----------------------------------------------------------------- sources
 
     def source(self, text: str, st: _State, ctx: _Ctx) -> None:
-        text = _join_continuations(text)
-        tree = _PARSER.parse(text.encode("utf-8", "surrogatepass"))
-        root = tree.root_node
-        if root.has_error:
-            self.script.issues.append(Issue(kind="parse", evidence=text.strip()))
-        defined_before = set(self.functions)
-        self.seq(root, st, ctx)
-        for name in [n for n in self.functions if n not in defined_before]:
-            if name not in self.called and not self.flattening:
-                # A function that is never called in this text still says what the author meant.
-                body, saved = self.functions[name]
-                self.called.add(name)
-                self.stmt(body, saved.copy(), _Ctx(level=ctx.level))
+        root, raw = _parse(text)
+        outer = self.src
+        self.src = raw
+        try:
+            if root.has_error:
+                self.script.issues.append(Issue(kind="parse", evidence=_join_continuations(text).strip()))
+            defined_before = set(self.functions)
+            self.seq(root, st, ctx)
+            for name in [n for n in self.functions if n not in defined_before]:
+                if name not in self.called and not self.flattening:
+                    # A function that is never called in this text still says what the author meant.
+                    body, saved, _ = self.functions[name]
+                    self.called.add(name)
+                    self.stmt(body, saved.copy(), _Ctx(level=ctx.level))
+        finally:
+            self.src = outer
 
     def nested(
         self,
@@ -370,7 +390,13 @@ class _Reader:
         if self.depth >= MAX_DEPTH or level > _MAX_NODE_DEPTH:
             self.script.issues.append(Issue(kind="depth", evidence=evidence))
             # Still judge each command of the script on its own; only deeper scripts are lost.
-            self.flat(_PARSER.parse(_join_continuations(text).encode("utf-8", "surrogatepass")).root_node, st)
+            root, raw = _parse(text)
+            outer = self.src
+            self.src = raw
+            try:
+                self.flat(root, st)
+            finally:
+                self.src = outer
             return False
         self.depth += 1
         try:
@@ -401,7 +427,7 @@ class _Reader:
                     name_node = node.child_by_field_name("name")
                     body = node.child_by_field_name("body")
                     if name_node is not None and body is not None:
-                        self.functions.setdefault(_text(name_node), (body, st.copy()))
+                        self.functions.setdefault(self.text(name_node), (body, st.copy(), self.src))
                 stack.extend(reversed(node.named_children))
         finally:
             self.flattening = False
@@ -419,7 +445,7 @@ class _Reader:
                 value_node = child.child_by_field_name("value")
                 if name_node is not None:
                     value = self.shallow(value_node, st, ctx) if value_node is not None else literal("")
-                    assigns.append((_text(name_node), value))
+                    assigns.append((self.text(name_node), value))
             elif kind in _WORDS:
                 words.append(self.shallow(child, st, ctx))
         for name, value in assigns:
@@ -443,7 +469,7 @@ class _Reader:
         """A word's value when it has no nested structure; otherwise an unknown word."""
         if _is_shallow(node):
             return self.word(node, st, ctx)
-        return Word(text=_text(node)[:40], value=None, shape=UNKNOWN)
+        return Word(text=self.text(node)[:40], value=None, shape=UNKNOWN)
 
     def skeleton(
         self,
@@ -522,7 +548,7 @@ class _Reader:
 
     def too_deep(self, node: Node, st: _State) -> None:
         if not self.flattening:
-            self.script.issues.append(Issue(kind="depth", evidence=_text(node)[:80]))
+            self.script.issues.append(Issue(kind="depth", evidence=self.text(node)[:80]))
             self.flat(node, st)
 
     def generic(self, node: Node, st: _State, ctx: _Ctx) -> None:
@@ -629,7 +655,7 @@ class _Reader:
             if child is body or child == body:
                 continue
             if node.type == "for_statement" and child.type == "variable_name":
-                st.vars[_text(child)] = _unknown_word(f"${_text(child)}")
+                st.vars[self.text(child)] = _unknown_word(f"${self.text(child)}")
                 continue
             self.stmt(child, st, ctx)
         if body is not None:
@@ -656,13 +682,13 @@ class _Reader:
         body = node.child_by_field_name("body")
         if name_node is None or body is None:
             return
-        name = _text(name_node)
-        if _spawns_itself(body, name, in_pipe=False):
-            self.script.issues.append(Issue(kind="fork-bomb", evidence=_text(node)))
-        self.functions[name] = (body, st.copy())
+        name = self.text(name_node)
+        if _spawns_itself(body, name, self.text, in_pipe=False):
+            self.script.issues.append(Issue(kind="fork-bomb", evidence=self.text(node)))
+        self.functions[name] = (body, st.copy(), self.src)
 
     def call(self, name: str, words: Sequence[Word], st: _State, ctx: _Ctx) -> None:
-        body, _ = self.functions[name]
+        body, _, src = self.functions[name]
         if name in self.active or self.flattening:
             return
         if self.depth >= MAX_DEPTH or ctx.level + _SCRIPT_COST > _MAX_NODE_DEPTH:
@@ -674,9 +700,12 @@ class _Reader:
         _bind_positional(st, words)
         self.active.add(name)
         self.depth += 1
+        outer = self.src
+        self.src = src
         try:
             self.stmt(body, st, _Ctx(upstream=ctx.upstream, pipe=ctx.pipe, level=ctx.level + _SCRIPT_COST))
         finally:
+            self.src = outer
             self.depth -= 1
             self.active.discard(name)
             for key, old in saved.items():
@@ -697,7 +726,7 @@ class _Reader:
                 self.assign(name, word, st)
                 args.append(literal(f"{name}={word.text}"))
             elif child.type == "variable_name":
-                args.append(literal(_text(child)))
+                args.append(literal(self.text(child)))
             else:
                 args.extend(self.words(child, st, ctx))
         self.emit(
@@ -713,14 +742,14 @@ class _Reader:
     def assignment(self, node: Node, st: _State, ctx: _Ctx) -> tuple[str, Word]:
         name_node = node.child_by_field_name("name")
         value_node = node.child_by_field_name("value")
-        name = _text(name_node) if name_node is not None else ""
+        name = self.text(name_node) if name_node is not None else ""
         if "[" in name:
             name = name.split("[", 1)[0]
         if value_node is None:
             return name, literal("")
         if value_node.type == "array":
             inner = [self.word(c, st, ctx) for c in value_node.named_children]
-            return name, _unknown_word(_text(value_node), *inner)
+            return name, _unknown_word(self.text(value_node), *inner)
         word = self.word(value_node, st, ctx)
         if any(c.type == "+=" for c in node.children):
             return name, _unknown_word(f"${name}", word, st.vars.get(name))
@@ -780,7 +809,7 @@ class _Reader:
             for child in node.children:
                 if child.type == "file_descriptor":
                     try:
-                        fd = int(_text(child))
+                        fd = int(self.text(child))
                     except ValueError:
                         fd = None
                 elif not child.is_named:
@@ -830,7 +859,7 @@ class _Reader:
             if ctype == "<<-":
                 strip_tabs = True
             elif ctype == "heredoc_start":
-                quoted = any(q in _text(child) for q in "'\"\\")
+                quoted = any(q in self.text(child) for q in "'\"\\")
             elif ctype == "heredoc_body":
                 body = self.heredoc_body(child, quoted, strip_tabs, st, ctx)
             elif ctype in _REDIRECTS:
@@ -844,13 +873,13 @@ class _Reader:
         return stdin
 
     def heredoc_body(self, node: Node, quoted: bool, strip_tabs: bool, st: _State, ctx: _Ctx) -> Word:
-        raw = _text(node)
+        raw = self.text(node)
         if quoted or node.named_child_count == 0:
             if strip_tabs:
                 raw = "\n".join(line.lstrip("\t") for line in raw.split("\n"))
             return literal(raw)
         acc = _Acc()
-        data = node.text or b""
+        data = self.src[node.start_byte : node.end_byte]
         base = node.start_byte
         pos = 0
         for child in node.named_children:
@@ -858,7 +887,7 @@ class _Reader:
             if start > pos:
                 acc.lit(_dq_unescape(data[pos:start].decode("utf-8", "replace")))
             if child.type == "heredoc_content":
-                acc.lit(_dq_unescape(_text(child)))
+                acc.lit(_dq_unescape(self.text(child)))
             else:
                 self.part(child, st, ctx, acc, quoted=True)
             pos = child.end_byte - base
@@ -872,7 +901,7 @@ class _Reader:
         """The words one syntax node becomes, after field splitting of known unquoted values."""
         kind = node.type
         if kind == "word" or kind == "number":
-            raw = _text(node)
+            raw = self.text(node)
             if not _PLAIN_SPECIAL.search(raw):
                 # Most words are plain text: skip the general evaluator.
                 return [Word(text=raw, value=raw, shape=raw)]
@@ -894,12 +923,12 @@ class _Reader:
     def part(self, node: Node, st: _State, ctx: _Ctx, acc: _Acc, *, quoted: bool) -> None:
         if ctx.level > _MAX_NODE_DEPTH:
             self.too_deep(node, st)
-            acc.unknown(_text(node)[:40])
+            acc.unknown(self.text(node)[:40])
             return
         ctx = _Ctx(ctx.upstream, ctx.pipe, ctx.bg, ctx.level + 1)
         kind = node.type
         if kind == "word":
-            raw = _text(node)
+            raw = self.text(node)
             if quoted:
                 acc.lit(raw)
                 return
@@ -910,9 +939,9 @@ class _Reader:
             acc.brace = acc.brace or brace
             acc.lit(value)
         elif kind == "raw_string":
-            acc.lit(_text(node)[1:-1])
+            acc.lit(self.text(node)[1:-1])
         elif kind == "ansi_c_string":
-            acc.lit(decode_escapes(_text(node)[2:-1]))
+            acc.lit(decode_escapes(self.text(node)[2:-1]))
         elif kind in ("string", "translated_string"):
             self.string(node, st, ctx, acc)
         elif kind == "concatenation":
@@ -920,11 +949,11 @@ class _Reader:
                 if child.is_named:
                     self.part(child, st, ctx, acc, quoted=quoted)
                 else:
-                    acc.lit(_text(child))
+                    acc.lit(self.text(child))
         elif kind in ("simple_expansion", "expansion"):
             self.expansion(node, st, ctx, acc, quoted=quoted)
         elif kind == "command_substitution":
-            raw = _text(node)
+            raw = self.text(node)
             lead = raw[: len(raw) - len(raw.lstrip())]
             if lead:
                 acc.lit(lead)
@@ -944,21 +973,21 @@ class _Reader:
             acc.procsub = True
             acc.fetches = acc.fetches or any(c.fetches for c in inner)
             acc.decodes = acc.decodes or any(c.decodes for c in inner)
-            acc.unknown(_text(node))
+            acc.unknown(self.text(node))
         elif kind in ("number", "regex", "variable_name", "special_variable_name", "test_operator"):
-            acc.lit(_text(node))
+            acc.lit(self.text(node))
         elif kind == "extglob_pattern":
             acc.glob = True
-            acc.lit(_text(node))
+            acc.lit(self.text(node))
         elif kind == "brace_expression":
             acc.brace = True
-            acc.lit(_text(node))
+            acc.lit(self.text(node))
         else:
             self.generic(node, st, ctx)
-            acc.unknown(_text(node))
+            acc.unknown(self.text(node))
 
     def string(self, node: Node, st: _State, ctx: _Ctx, acc: _Acc) -> None:
-        data = node.text or b""
+        data = self.src[node.start_byte : node.end_byte]
         base = node.start_byte
         pos = 2 if node.type == "translated_string" else 1
         end = len(data) - 1
@@ -969,7 +998,7 @@ class _Reader:
             if start > pos:
                 acc.lit(_dq_unescape(data[pos:start].decode("utf-8", "replace")))
             if child.type == "string_content":
-                acc.lit(_dq_unescape(_text(child)))
+                acc.lit(_dq_unescape(self.text(child)))
             else:
                 self.part(child, st, ctx, acc, quoted=True)
             pos = child.end_byte - base
@@ -977,7 +1006,7 @@ class _Reader:
             acc.lit(_dq_unescape(data[pos:end].decode("utf-8", "replace")))
 
     def expansion(self, node: Node, st: _State, ctx: _Ctx, acc: _Acc, *, quoted: bool) -> None:
-        raw = _text(node)
+        raw = self.text(node)
         stripped = raw.lstrip()
         if len(stripped) != len(raw):
             acc.lit(raw[: len(raw) - len(stripped)])
@@ -988,7 +1017,7 @@ class _Reader:
                 c.type in ("${", "}", "variable_name", "special_variable_name") for c in node.children
             )
             if simple:
-                name = _text(named[0])
+                name = self.text(named[0])
         if name is None:
             for child in named:
                 if child.type in _WORDS:
@@ -1533,7 +1562,7 @@ def _is_system(word: Word, cwd: tuple[str, ...] | None, ws: str) -> bool:
     return where is not Where.INSIDE
 
 
-def _spawns_itself(node: Node, name: str, *, in_pipe: bool) -> bool:
+def _spawns_itself(node: Node, name: str, text: Callable[[Node], str], *, in_pipe: bool) -> bool:
     """True when a function body runs itself in a pipeline or in the background (a fork bomb)."""
     children = node.children
     for i, child in enumerate(children):
@@ -1542,11 +1571,11 @@ def _spawns_itself(node: Node, name: str, *, in_pipe: bool) -> bool:
         if child.type == "command":
             cmd_name = child.child_by_field_name("name")
             bg = i + 1 < len(children) and children[i + 1].type == "&"
-            if cmd_name is not None and _text(cmd_name) == name and (in_pipe or bg):
+            if cmd_name is not None and text(cmd_name) == name and (in_pipe or bg):
                 return True
         pipe = in_pipe or child.type == "pipeline"
         bg = i + 1 < len(children) and children[i + 1].type == "&"
-        if child.named_child_count and _spawns_itself(child, name, in_pipe=pipe or bg):
+        if child.named_child_count and _spawns_itself(child, name, text, in_pipe=pipe or bg):
             return True
     return False
 
@@ -2327,8 +2356,8 @@ def _initial_state(workspace: str, cwd: str | None, env: Mapping[str, str] | Non
 
 def parses(text: str) -> bool:
     """True when tree-sitter-bash reads ``text`` without ERROR or MISSING nodes."""
-    tree = _PARSER.parse(_join_continuations(text).encode("utf-8", "surrogatepass"))
-    return not tree.root_node.has_error
+    root, _ = _parse(text)
+    return not root.has_error
 
 
 def read_line(
@@ -2347,7 +2376,9 @@ def read_line(
     except RecursionError:
         reader.script.issues.append(Issue(kind="depth", evidence=text[:80]))
         reader.flattening = False
-        reader.flat(_PARSER.parse(_join_continuations(text).encode("utf-8", "surrogatepass")).root_node, st)
+        root, raw = _parse(text)
+        reader.src = raw
+        reader.flat(root, st)
     return reader.script
 
 

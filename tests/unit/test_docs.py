@@ -1,0 +1,28 @@
+"""The README stays in step with the code it documents."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pytest_rustchain.safety import RULES, rules_markdown
+from pytest_rustchain.steps import registry
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_readme_rules_table_is_current() -> None:
+    """The README's rule table is exactly what the code documents (regenerate it when rules change)."""
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"<!-- rules:start -->\n(.*?)\n<!-- rules:end -->", text, re.DOTALL)
+    assert block is not None
+    assert block.group(1).strip() == rules_markdown().strip()
+    for rule_id in RULES:
+        assert f"| {rule_id} |" in block.group(1)
+
+
+def test_readme_names_every_step_type() -> None:
+    """Every registered step type appears in the README's step type table."""
+    text = README.read_text(encoding="utf-8")
+    for name in registry():
+        assert f"`{name}`" in text, name
