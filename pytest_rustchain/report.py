@@ -106,11 +106,16 @@ def _one_line_failure(report: pytest.TestReport) -> None:
         crash.message = first
 
 
+def _failure_text(report: pytest.TestReport) -> str:
+    # Not longreprtext: under xdist that starts with the worker's "[gw0] linux -- Python ..." line.
+    return str(report.longrepr).strip() if report.longrepr is not None else ""
+
+
 def _skip_reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple):
         return str(longrepr[2]).removeprefix("Skipped: ")
-    return report.longreprtext
+    return _failure_text(report)
 
 
 class MissionReporter:
@@ -179,7 +184,7 @@ class MissionReporter:
             if report.when == "???" and report.failed and self._is_mission(nodeid):  # type: ignore[comparison-overlap]
                 # A worker died while running it (pytest-xdist's report): a failed mission, 0 steps.
                 self.entries[nodeid] = summary.error_entry(
-                    nodeid, name=self.names.get(nodeid, _stem(nodeid)), message=report.longreprtext
+                    nodeid, name=self.names.get(nodeid, _stem(nodeid)), message=_failure_text(report)
                 )
             return
         self.names[nodeid] = str(name)
@@ -188,7 +193,7 @@ class MissionReporter:
                 self.entries[nodeid] = summary.skipped_entry(nodeid, name=str(name), reason=_skip_reason(report))
             elif report.failed:
                 self.entries[nodeid] = summary.error_entry(
-                    nodeid, name=str(name), message=report.longreprtext, duration=report.duration
+                    nodeid, name=str(name), message=_failure_text(report), duration=report.duration
                 )
         elif report.when == "call":
             data = getattr(report, "mission", None)
@@ -198,7 +203,7 @@ class MissionReporter:
                 self.entries[nodeid] = summary.skipped_entry(nodeid, name=str(name), reason=_skip_reason(report))
             elif report.failed:
                 self.entries[nodeid] = summary.error_entry(
-                    nodeid, name=str(name), message=report.longreprtext, duration=report.duration
+                    nodeid, name=str(name), message=_failure_text(report), duration=report.duration
                 )
 
     def _is_mission(self, nodeid: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import shlex
 from collections.abc import Mapping
 from typing import Any
@@ -69,6 +71,8 @@ def has_template(text: str) -> bool:
 
 def check_syntax(text: str) -> str | None:
     """Return a syntax error message (with the template's own line) or None."""
+    if "{%" not in text and "{#" not in text and "{{" not in _SIMPLE.sub("", text):
+        return None
     try:
         _ENVS[(True, False)].parse(text)
     except jinja2.TemplateSyntaxError as exc:
@@ -76,12 +80,56 @@ def check_syntax(text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _compiled(text: str, strict: bool, shell: bool) -> jinja2.Template:
+    # Missions repeat the same strings across steps and retries; compiling is most of the cost.
+    return _ENVS[(strict, shell)].from_string(text)
+
+
+_SIMPLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
+_DICT_ATTRS = frozenset(dir(dict))
+
+
+def _render_simple(text: str, context: Mapping[str, Any], shell: bool) -> str | None:
+    """Render ``{{ a.b.c }}`` lookups in mappings without Jinja; None when anything else is there.
+
+    Most mission strings only look names up, and compiling a Jinja template per distinct string
+    costs far more than the lookup; anything beyond plain lookups goes to Jinja.
+    """
+    if "{%" in text or "{#" in text:
+        return None
+    out: list[str] = []
+    pos = 0
+    for match in _SIMPLE.finditer(text):
+        between = text[pos : match.start()]
+        if "{{" in between:
+            return None
+        value: Any = context
+        for name in match.group(1).split("."):
+            if name in _DICT_ATTRS or not isinstance(value, Mapping) or name not in value:
+                return None
+            value = value[name]
+        if isinstance(value, (Mapping, list, jinja2.Undefined)) or value is None:
+            return None
+        rendered = str(value)
+        out.append(between)
+        out.append(shlex.quote(rendered) if shell and not isinstance(value, Unquoted) else rendered)
+        pos = match.end()
+    rest = text[pos:]
+    if "{{" in rest:
+        return None
+    out.append(rest)
+    return "".join(out)
+
+
 def render_string(text: str, context: Mapping[str, Any], *, strict: bool = True, shell: bool = False) -> str:
     if not has_template(text):
         return text
-    env = _ENVS[(strict, shell)]
+    fast = _render_simple(text, context, shell)
+    if fast is not None:
+        return fast
     try:
-        return env.from_string(text).render(context)
+        return _compiled(text, strict, shell).render(context)
     except jinja2.UndefinedError as exc:
         names = ", ".join(sorted(k for k in context if not k.startswith("_")))
         raise TemplateError(f"{exc.message}; names that exist: {names}") from None

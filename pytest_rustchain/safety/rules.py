@@ -86,7 +86,7 @@ _NOT_READERS = frozenset(
         "realpath",
     }
 )
-_CODE_RUNNERS = frozenset({"eval", "su", "watch", "flock", "script", *programs.SHELLS})
+_CODE_RUNNERS = frozenset({"eval", "trap", "su", "watch", "flock", "script", *programs.SHELLS})
 _TASK_RUNNERS = frozenset({"make", "gmake", "bmake", "just", "rake", "mage", "invoke", "task"})
 _PKG_RUNNERS = frozenset({"npx", "bunx", "pnpx", "uvx"})
 _JS_PMS = frozenset({"npm", "yarn", "pnpm", "bun"})

@@ -1070,6 +1070,8 @@ class _Reader:
                 value = only.literal_output.rstrip("\n")
             elif only.program == "pwd" and st.cwd is not None and len(st.cwd) == 1:
                 value = st.cwd[0]
+            elif only.program == "mktemp":
+                value = _mktemp_path(only.args, st)
         return value, fetches, decodes
 
     # ----------------------------------------------------------------- commands
@@ -1543,6 +1545,18 @@ def _is_shallow(node: Node) -> bool:
             return False
         return True
     return False
+
+
+def _mktemp_path(args: Sequence[Word], st: _State) -> str | None:
+    """Where ``$(mktemp)`` creates its file: under TMPDIR unless the arguments say otherwise."""
+    tmpdir = st.vars.get("TMPDIR")
+    if tmpdir is None or tmpdir.value is None:
+        return None
+    for arg in args:
+        value = arg.value
+        if value is None or value.startswith(("-p", "--tmpdir")) or "/" in value:
+            return None
+    return f"{tmpdir.value}/tmp.mktemp"
 
 
 def _assign_state(target: _State, source: _State) -> None:
@@ -2317,7 +2331,48 @@ def _git(
             )
 
 
+def _trap(
+    r: _Reader,
+    base: str,
+    words: list[Word],
+    env: list[tuple[str, Word]],
+    redirects: tuple[Redirect, ...],
+    stdin: tuple[Word, bool] | None,
+    st: _State,
+    ctx: _Ctx,
+    wrappers: tuple[str, ...],
+    cwd: tuple[str, ...] | None,
+    via_path: bool,
+) -> None:
+    """``trap 'cmd' EXIT`` runs ``cmd`` later in this shell: it is judged like ``eval``."""
+    args = [w for w in words[1:] if w.value not in ("--",)]
+    code = args[0] if args and not (args[0].value or "").startswith("-") else None
+    analysed = False
+    if code is not None and len(args) > 1 and code.value not in ("", "-"):
+        if code.value is not None:
+            analysed = r.nested(code.value, st.copy(), ctx, evidence=code.text)
+        else:
+            r.skeleton(code, st.copy(), ctx, evidence=code.text)
+    else:
+        code = None
+    r.emit_command(
+        base,
+        words,
+        env,
+        redirects,
+        stdin,
+        st,
+        ctx,
+        wrappers,
+        cwd=cwd,
+        code=code,
+        analysed=analysed,
+        via_path=via_path,
+    )
+
+
 _SPECIAL: dict[str, _Special] = {
+    "trap": _trap,
     "eval": _eval,
     "source": _source,
     ".": _source,
@@ -2343,6 +2398,10 @@ def _cwd_of(workspace: str, cwd: str | None) -> tuple[str, ...]:
     return (posixpath.normpath(f"{workspace}/{cwd}"),)
 
 
+_MISSION_DIRS = {"TMPDIR": ".mission-tmp", "MISSION_OUTPUT": ".mission-output", "MISSION_WORKSPACE": ""}
+"""Variables naming the mission's own places, judged as inside the workspace whatever their value."""
+
+
 def _initial_state(workspace: str, cwd: str | None, env: Mapping[str, str] | None, reader: _Reader) -> _State:
     st = _State(cwd=_cwd_of(workspace, cwd))
     for name, value in (env or {}).items():
@@ -2351,6 +2410,9 @@ def _initial_state(workspace: str, cwd: str | None, env: Mapping[str, str] | Non
         st.vars[name] = Word(text=value, value=value, shape=value)
         if name == "PATH":
             st.path_ws = reader.path_in_workspace(literal(value), st)
+    for name, rel in _MISSION_DIRS.items():
+        # The runner gives every mission these; wherever they are on disk, they are the mission's own.
+        st.vars[name] = literal(f"{workspace}/{rel}" if rel else workspace)
     return st
 
 

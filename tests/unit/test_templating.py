@@ -83,3 +83,39 @@ def test_syntax_errors_are_found_without_rendering() -> None:
     """check_syntax reports an unclosed tag; valid text passes."""
     assert templating.check_syntax("{{ vars.x ") is not None
     assert templating.check_syntax("{{ vars.x }}") is None
+
+
+_names = st.sampled_from(["vars", "steps", "mission", "env", "nope", "items", "probe", "name", "n", "deploy"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(
+        st.one_of(
+            st.text(alphabet="ab {}-_.%#", max_size=6),
+            st.lists(_names, min_size=1, max_size=3).map(lambda p: "{{ " + ".".join(p) + " }}"),
+        ),
+        max_size=5,
+    ),
+    shell=st.booleans(),
+)
+def test_fast_lookup_path_matches_jinja(pieces: list[str], shell: bool) -> None:
+    """Plain `{{ a.b }}` lookups render exactly as Jinja would, errors included."""
+    text = "".join(pieces)
+    context = {**CONTEXT, "mission": {"name": "m"}, "env": {"n": "1"}}
+
+    def via(render: object) -> tuple[str, str]:
+        try:
+            return ("ok", render())  # type: ignore[operator]
+        except TemplateError as exc:
+            return ("error", str(exc))
+        except Exception as exc:  # noqa: BLE001 - Jinja's own errors for odd text are compared too
+            return ("other", type(exc).__name__)
+
+    env = templating._ENVS[(True, shell)]
+    slow = via(lambda: env.from_string(text).render(context))
+    fast = via(lambda: render_string(text, context, shell=shell))
+    if slow[0] == "ok":
+        assert fast == slow
+    else:
+        assert fast[0] != "ok" or slow[0] == "other"
