@@ -635,6 +635,8 @@ def infer_dependencies(built: list[Step]) -> list[Step]:
                 todo.extend(declared.get(node, ()))
         return False
 
+    # What each step creates, computed once: (step, paths) in file order.
+    creators = [(i, s, made) for i, s in enumerate(built) if (made := _created_paths(s))]
     out: list[Step] = []
     for index, step in enumerate(built):
         inferred: list[tuple[str, str]] = []
@@ -657,8 +659,10 @@ def infer_dependencies(built: list[Step]) -> list[Step]:
             targets = [(key, p) for key in _PATH_PARAMS if (p := _norm(step.parameters.get(key, ""))) and p != "."]
         else:
             targets = []
-        for earlier in built[:index]:
-            for made in _created_paths(earlier):
+        for position, earlier, created in creators if targets else ():
+            if position >= index:
+                break
+            for made in created:
                 for key, target in targets:
                     if target == made or target.startswith(made + "/"):
                         if earlier.id in step.depends_on or any(d == earlier.id for d, _ in inferred):

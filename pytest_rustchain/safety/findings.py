@@ -6,7 +6,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Finding", "Rule", "Severity", "risk_score"]
+__all__ = ["Finding", "Rule", "Severity", "printable", "risk_score"]
 
 
 class Severity(enum.IntEnum):
@@ -58,7 +58,8 @@ class Rule:
     how_to_allow: str
 
     def finding(self, evidence: str, *, detail: str = "", subject: str = "") -> Finding:
-        message = f"{self.title} ({detail})" if detail else self.title
+        message = f"{self.title} ({printable(detail)})" if detail else self.title
+        evidence = printable(evidence)
         if len(evidence) > 240:
             # Evidence ends up in one-line block messages; a whole script would drown the reason.
             evidence = evidence[:237] + "..."
@@ -70,6 +71,24 @@ class Rule:
             evidence=evidence,
             subject=subject,
         )
+
+
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def printable(text: str) -> str:
+    """One line with control, bidi and zero-width characters escaped, so a report shows what runs."""
+    if text.isprintable():
+        return text
+    out: list[str] = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        elif ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        else:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
+    return "".join(out)
 
 
 def risk_score(findings: Iterable[Finding]) -> int:

@@ -87,7 +87,7 @@ _NOT_READERS = frozenset(
     }
 )
 _CODE_RUNNERS = frozenset({"eval", "trap", "su", "watch", "flock", "script", *programs.SHELLS})
-_TASK_RUNNERS = frozenset({"make", "gmake", "bmake", "just", "rake", "mage", "invoke", "task"})
+_TASK_RUNNERS = frozenset({"make", "gmake", "bmake", "just", "rake", "mage", "invoke", "task", "tox", "nox"})
 _PKG_RUNNERS = frozenset({"npx", "bunx", "pnpx", "uvx"})
 _JS_PMS = frozenset({"npm", "yarn", "pnpm", "bun"})
 _JS_SCRIPTS = frozenset({"run", "run-script", "test", "t", "tst", "start", "restart", "stop", "exec"})
@@ -1643,8 +1643,9 @@ def _package_tools(j: _Judge, c: Command) -> None:
         values = [w.value for w in c.args]
         if program == "pipx" or (len(values) > 1 and values[1] == "run"):
             j.add(R.EXEC_PACKAGE, c.display, subject=program)
-    if program == "uv" and sub == "run":
-        j.add(R.EXEC_WORKSPACE, c.display, detail="uv run", subject=program)
+    if program in ("hatch", "pdm") and sub == "run":
+        # Names after ``run`` are scripts defined in the project's pyproject.toml.
+        j.add(R.EXEC_WORKSPACE, c.display, detail=f"{program} run", subject=program)
 
 
 _CONTAINER_HOST_FLAGS = (
@@ -1903,7 +1904,7 @@ _HANDLERS: dict[str, Callable[[_Judge, Command], None]] = {
     "nawk": _awk,
     "find": _find,
     **dict.fromkeys(_FORGE_CLIS, _forge),
-    **dict.fromkeys((*_PUBLISH, *_JS_PMS, "pipx", "nerdctl"), _package_tools),
+    **dict.fromkeys((*_PUBLISH, *_JS_PMS, "pipx", "nerdctl", "pdm"), _package_tools),
     **dict.fromkeys((*_ADMIN, *_PRIV_WRAPPERS), _privileged),
     **dict.fromkeys((*_PKG_SYSTEM, "pacman"), _system_packages),
     **dict.fromkeys(_SCHEDULERS, _scheduler),

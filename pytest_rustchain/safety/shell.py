@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 import shlex
@@ -1178,20 +1179,11 @@ class _Reader:
                 cwd = self.chdir(new_cwd, cwd)
             wrappers = (*wrappers, base)
             if not inner:
-                # ``env`` alone prints the environment; ``exec``/``nohup`` alone do nothing.
-                if base in ("env", "printenv"):
-                    self.emit_command(
-                        base,
-                        [literal(base)],
-                        env,
-                        redirects,
-                        stdin,
-                        st,
-                        ctx,
-                        wrappers[:-1],
-                        cwd=cwd,
-                        via_path=via_path,
-                    )
+                # The wrapper is the program: ``env`` prints the environment, ``sudo -s`` opens a
+                # root shell, ``exec`` alone only applies its redirects.
+                self.emit_command(
+                    base, words, env, redirects, stdin, st, ctx, wrappers[:-1], cwd=cwd, via_path=via_path
+                )
                 return
             words = inner
         self.program(base, words, env, redirects, stdin, st, ctx, wrappers, cwd, via_path)
@@ -1221,7 +1213,7 @@ class _Reader:
         first = words[0]
         name = first.value or ""
         emit: Callable[..., Command] = self.emit_command
-        location, rel = ("system", None) if "/" not in name else self.place(first, cwd)
+        location, rel = ("name", None) if "/" not in name else self.place(first, cwd)
         # Programs in a virtualenv or node_modules/.bin came from a package manager: judged by name.
         tool = rel is not None and bool(_TOOL_DIR.search(posixpath.dirname(rel)))
         if "/" in name and not _is_system(first, cwd, self.ws) and not tool:
@@ -1317,7 +1309,6 @@ class _Reader:
         is_shell = interp.family == "shell"
         analysed = False
         fetched = False
-        location = "name"
         evidence = " ".join(w.text for w in words)
         if code is not None and is_shell:
             if code.value is not None:
@@ -1325,7 +1316,7 @@ class _Reader:
             else:
                 self.skeleton(code, st.copy(), ctx, evidence=evidence, positional=rest)
         elif script is not None and script.value not in _STDIN_SCRIPTS and not script.procsub:
-            location, rel = self.place(script, cwd)
+            _, rel = self.place(script, cwd)
             if is_shell:
                 analysed, fetched = self.run_file(rel, st, ctx, rest, evidence=evidence, shell_only=False)
             else:
@@ -1342,9 +1333,9 @@ class _Reader:
         if reads_stdin and is_shell and not analysed:
             text = self.known_stdin(stdin, ctx)
             if text is not None:
-                analysed = self.nested(text, st.copy(), _Ctx(), evidence=evidence)
+                analysed = self.nested(text, st.copy(), _Ctx(level=ctx.level), evidence=evidence)
             elif stdin is not None and not stdin[1] and stdin[0].value is not None:
-                location, rel = self.place(stdin[0], cwd)
+                _, rel = self.place(stdin[0], cwd)
                 analysed, fetched = self.run_file(rel, st, ctx, (), evidence=evidence, shell_only=False)
         self.emit_command(
             base,
@@ -1356,7 +1347,6 @@ class _Reader:
             ctx,
             wrappers,
             cwd=cwd,
-            location=location,
             analysed=analysed,
             fetched=fetched,
             code=code,
@@ -1556,7 +1546,7 @@ def _mktemp_path(args: Sequence[Word], st: _State) -> str | None:
         value = arg.value
         if value is None or value.startswith(("-p", "--tmpdir")) or "/" in value:
             return None
-    return f"{tmpdir.value}/tmp.mktemp"
+    return f"{tmpdir.value}/mktemp.XXXXXXXXXX"
 
 
 def _assign_state(target: _State, source: _State) -> None:
@@ -1856,6 +1846,44 @@ def _peel_sudo(words: list[Word]) -> _Peeled | None:
     return words[i:], env, new_cwd
 
 
+_ENV_RUNNER_ARGS = frozenset(
+    {
+        "--with",
+        "--with-requirements",
+        "--python",
+        "-p",
+        "--directory",
+        "--project",
+        "--package",
+        "--env-file",
+        "--extra",
+        "--group",
+        "--index",
+        "--default-index",
+        "--index-url",
+        "--extra-index-url",
+        "-C",
+        "--config-setting",
+        "--env",
+        "-e",
+    }
+)
+
+
+def _peel_env_runner(words: list[Word]) -> _Peeled | None:
+    """``uv run``, ``poetry run``, ``pipenv run``: the command runs in the project's environment."""
+    if len(words) < 2 or words[1].value != "run":
+        return None
+    i, _, new_cwd = _skip_options(
+        words, 2, _ENV_RUNNER_ARGS, chdir=frozenset({"--directory", "-C"}) if words[0].value == "uv" else frozenset()
+    )
+    inner = words[i:]
+    if inner and (inner[0].value or "").endswith(".py"):
+        # ``uv run tool.py`` runs the file with the environment's Python.
+        inner = [literal("python"), *inner]
+    return inner, [], new_cwd
+
+
 def _peel_busybox(words: list[Word]) -> _Peeled | None:
     if len(words) > 1 and (words[1].value or "").startswith("-"):
         return None
@@ -1905,6 +1933,9 @@ _WRAPPERS: dict[str, Callable[[list[Word]], _Peeled | None]] = {
     "proxychains": _simple_wrapper(frozenset({"-f"})),
     "proxychains4": _simple_wrapper(frozenset({"-f"})),
     "busybox": _peel_busybox,
+    "uv": _peel_env_runner,
+    "poetry": _peel_env_runner,
+    "pipenv": _peel_env_runner,
     "toybox": _peel_busybox,
     "xvfb-run": _simple_wrapper(
         frozenset({"-n", "-s", "-f", "-e", "-p", "--server-args", "--server-num", "--error-file", "--auth-file"})
@@ -1999,7 +2030,6 @@ def _source(
 ) -> None:
     args = words[1:]
     script = args[0] if args else None
-    location = "name"
     analysed = fetched = False
     reads_stdin = False
     if script is not None and not script.procsub:
@@ -2008,14 +2038,13 @@ def _source(
             text = r.known_stdin(stdin, ctx)
             if text is not None:
                 analysed = r.nested(text, st, ctx, evidence=" ".join(w.text for w in words))
-        elif script.value is not None and _ACTIVATE.search(script.value):
-            # Generated by ``python -m venv``; a mission that writes its own is read below.
-            location, rel = r.place(script, cwd)
-            analysed, fetched = r.run_file(rel, st, ctx, args[1:], evidence=script.text, shell_only=False, sourced=True)
-            analysed = True if not fetched else analysed
         else:
-            location, rel = r.place(script, cwd)
-            analysed, fetched = r.run_file(rel, st, ctx, args[1:], evidence=script.text, shell_only=False, sourced=True)
+            _, rel = r.place(script, cwd)
+            analysed, fetched = r.run_file(rel, st, ctx, args, evidence=script.text, shell_only=False, sourced=True)
+            if not analysed and not fetched and _ACTIVATE.search(script.value or ""):
+                # Written by ``python -m venv``, like the programs in .venv/bin that are judged by name;
+                # an activate script the mission wrote itself was read just above.
+                analysed = True
     r.emit_command(
         base,
         words,
@@ -2026,7 +2055,6 @@ def _source(
         ctx,
         wrappers,
         cwd=cwd,
-        location=location,
         analysed=analysed,
         fetched=fetched,
         script=script,
@@ -2410,10 +2438,14 @@ def _initial_state(workspace: str, cwd: str | None, env: Mapping[str, str] | Non
         st.vars[name] = Word(text=value, value=value, shape=value)
         if name == "PATH":
             st.path_ws = reader.path_in_workspace(literal(value), st)
-    for name, rel in _MISSION_DIRS.items():
-        # The runner gives every mission these; wherever they are on disk, they are the mission's own.
-        st.vars[name] = literal(f"{workspace}/{rel}" if rel else workspace)
+    # The runner gives every mission these; wherever they are on disk, they are the mission's own.
+    st.vars.update(_mission_dirs(workspace))
     return st
+
+
+@functools.lru_cache(maxsize=64)
+def _mission_dirs(workspace: str) -> dict[str, Word]:
+    return {name: literal(f"{workspace}/{rel}" if rel else workspace) for name, rel in _MISSION_DIRS.items()}
 
 
 def parses(text: str) -> bool:

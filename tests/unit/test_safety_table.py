@@ -164,6 +164,7 @@ OBFUSCATED = [
     row("rm -rf ~/Документы", CRITICAL, rule="RC-FS-001"),
     row("echo a{\U000ffd29} && rm -rf ~", CRITICAL, rule="RC-FS-001", id="astral character next to a brace"),
     row("eval eval eval rm -rf ~", CRITICAL, rule="RC-FS-001"),
+    row("uv run rm -rf ~", CRITICAL, rule="RC-FS-001"),
     row("exec 3<>/dev/tcp/10.0.0.1/80", HIGH, rule="RC-NET-002"),
 ]
 
@@ -202,6 +203,8 @@ FALSE_FRIENDS = [
     row('tmp=$(mktemp -d); trap \'rm -rf "$tmp"\' EXIT; ls "$tmp"', LOW),
     row('echo "héllo ✓ 日本語" > out.txt', INFO),
     row("source .venv/bin/activate && pytest -q", INFO),
+    row("uv run pytest -q", INFO),
+    row("poetry run pytest", INFO),
     row('for f in src/*.c; do clang-format -i "$f"; done', INFO),
 ]
 
@@ -271,12 +274,16 @@ SEVERITY_TABLE = [
     row("bash scripts/run.sh", MEDIUM, rule="RC-EXEC-005"),
     row("source ./env.sh", MEDIUM, rule="RC-EXEC-005"),
     row("npx cowsay hi", MEDIUM, rule="RC-EXEC-009"),
+    row("tox -e py311", MEDIUM, rule="RC-EXEC-005"),
+    row("uv run tools/gen.py", MEDIUM, rule="RC-EXEC-005"),
     row("cat script.sh | sh", MEDIUM, rule="RC-EXEC-004"),
     row("python3 - <<'EOF'\nprint(1)\nEOF", MEDIUM, id="python heredoc"),
     row("awk 'BEGIN { system(\"id\") }'", MEDIUM, rule="RC-EXEC-003"),
     row("awk '{ print $1 }' data.txt", INFO),
     row("sudo apt-get install -y jq", HIGH, rule="RC-PRIV-001"),
     row("apt-get install -y jq", HIGH, rule="RC-PRIV-003"),
+    row("sudo -s", HIGH, rule="RC-PRIV-001"),
+    row("env -0", HIGH, rule="RC-SEC-002"),
 ]
 
 PROJECT = [
@@ -334,6 +341,15 @@ def test_evidence_shows_the_normalised_command(line: str, tmp_path: Path) -> Non
     findings = judge_line(line, tmp_path)
     assert findings[0].rule_id == "RC-FS-001"
     assert findings[0].evidence == "rm -rf /"
+
+
+def test_evidence_escapes_bidi_and_control_characters(tmp_path: Path) -> None:
+    """A bidi override cannot make the block message show a different command than the one judged."""
+    findings = judge_line("echo ok \u202e; rm -rf ~", tmp_path)
+    assert findings[0].evidence == "rm -rf ~"
+    quoted = judge_line("rm -rf '~\u202e/x'\nrm -rf /", tmp_path)
+    assert all(f.evidence.isprintable() for f in quoted)
+    assert any("\\u202e" in f.message for f in quoted)
 
 
 def test_findings_come_most_severe_first(tmp_path: Path) -> None:
