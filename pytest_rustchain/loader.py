@@ -636,7 +636,7 @@ def infer_dependencies(built: list[Step]) -> list[Step]:
         return False
 
     # What each step creates, computed once: (step, paths) in file order.
-    creators = [(i, s, made) for i, s in enumerate(built) if (made := _created_paths(s))]
+    creators = [(i, s, paths) for i, s in enumerate(built) if (paths := _created_paths(s))]
     out: list[Step] = []
     for index, step in enumerate(built):
         inferred: list[tuple[str, str]] = []

@@ -18,7 +18,7 @@ from pytest_rustchain.errors import MissionError, MissionFormatError
 from pytest_rustchain.guard import Guard
 from pytest_rustchain.loader import Limits, LoadOptions, load_mission, sniff_mission
 from pytest_rustchain.model import Mission, MissionResult, MissionStatus, Step, StepResult, StepStatus
-from pytest_rustchain.runner import ChainRun, RunSettings, followers, mission_policy
+from pytest_rustchain.runner import ChainRun, RunSettings, followers, mission_policy, run_steps
 from pytest_rustchain.safety import LEVELS, Policy, parse_allow_rule
 from pytest_rustchain.sandbox import Sandbox, probe_sandbox
 
@@ -310,9 +310,13 @@ class MissionItem(pytest.Function):
     # -- running ---------------------------------------------------------------------------------
 
     def _settings(self) -> RunSettings:
-        config = self.config
+        return self._settings_for(self.config, {})
+
+    @staticmethod
+    def _settings_for(config: pytest.Config, extra_vars: dict[str, Any]) -> RunSettings:
         mission_vars = _parse_vars(config.getini("mission_vars"), "mission_vars")
         mission_vars.update(_parse_vars(config.getoption("mission_var"), "--mission-var"))
+        mission_vars.update(extra_vars)
         session = _session_settings(config)
         return RunSettings(
             rootdir=Path(config.rootpath),
@@ -439,6 +443,43 @@ class MissionItem(pytest.Function):
         if blocked:
             head = f"{len(blocked)} of {len(rows)} steps would be blocked (policy {policy.level})"
             pytest.fail("\n\n".join([head, *blocked]), pytrace=False)
+
+
+class MissionFixture:
+    """The ``mission`` fixture: run mission files inside a test, with the session's policy and sandbox."""
+
+    def __init__(self, item: MissionItem | pytest.Item, tmp_path: Path) -> None:
+        self._config = item.config
+        self._tmp_path = tmp_path
+        self._count = 0
+
+    def load(self, path: str | Path) -> Mission:
+        """Load and check a mission file (relative paths are relative to the rootdir)."""
+        rootdir = Path(self._config.rootpath)
+        target = Path(path) if Path(path).is_absolute() else rootdir / path
+        options = LoadOptions(compat=_compat(self._config), rootdir=rootdir, limits=_limits(self._config))
+        return load_mission(target, options=options)
+
+    def run(self, path: str | Path | Mission, *, vars: dict[str, Any] | None = None) -> MissionResult:
+        """Run a mission in a fresh workspace under ``tmp_path`` and return its result."""
+        loaded = path if isinstance(path, Mission) else self.load(path)
+        self._count += 1
+        base = self._tmp_path / f"mission-{self._count}"
+        workspace, home, tmpdir = base / "workspace", base / "home", base / "tmp"
+        for directory in (workspace, home, tmpdir):
+            directory.mkdir(parents=True)
+        if loaded.config.workspace.kind == "copy" and loaded.config.workspace.copy_from is not None:
+            shutil.copytree(loaded.config.workspace.copy_from, workspace, dirs_exist_ok=True, symlinks=True)
+        elif loaded.config.workspace.kind == "project":
+            workspace = Path(self._config.rootpath)
+        settings = MissionItem._settings_for(self._config, dict(vars or {}))
+        return run_steps(ChainRun(loaded, workspace=workspace, home=home, tmpdir=tmpdir, settings=settings))
+
+
+@pytest.fixture
+def mission(request: pytest.FixtureRequest, tmp_path: Path) -> MissionFixture:
+    """Run missions inside a test: ``result = mission.run("missions/release.mission.yaml", vars={...})``."""
+    return MissionFixture(request.node, tmp_path)
 
 
 def _report_step(result: StepResult) -> None:

@@ -187,7 +187,8 @@ def test_obfuscation_never_lowers_the_verdict(
 
 
 @PROPS
-@given(a=st.sampled_from(CORPUS), b=st.sampled_from(CORPUS), op=st.sampled_from(["&&", "||", ";", "|", "&"]))
+# Not ``|``: a pipe may rightly lower the right side (``find . | xargs rm -rf`` stays inside ``.``).
+@given(a=st.sampled_from(CORPUS), b=st.sampled_from(CORPUS), op=st.sampled_from(["&&", "||", ";", "&"]))
 def test_a_chain_scores_at_least_its_worst_part(a: tuple[str, str], b: tuple[str, str], op: str) -> None:
     """Hiding a dangerous command behind a harmless one in a chain never lowers the step's score."""
     left, right = line_of(a), line_of(b)
