@@ -26,3 +26,12 @@ def test_readme_names_every_step_type() -> None:
     text = README.read_text(encoding="utf-8")
     for name in registry():
         assert f"`{name}`" in text, name
+
+
+def test_schemas_ship_as_package_data() -> None:
+    """The JSON Schemas are found through the installed package, as editors and the loader use them."""
+    from importlib import resources
+
+    files = resources.files("pytest_rustchain").joinpath("schema")
+    assert files.joinpath("mission.schema.json").is_file()
+    assert '"$schema"' in files.joinpath("mission.schema.json").read_text(encoding="utf-8")

@@ -1,0 +1,52 @@
+"""No process started by a step outlives it, whether the step times out or ends."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+WriteMission = Callable[[str, str], None]
+
+
+def _alive_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if marker.encode() in cmdline and "State:\tZ" not in status:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("sandbox", ["none", "auto"])
+def test_escaped_processes_are_killed(pytester: pytest.Pytester, mission: WriteMission, sandbox: str) -> None:
+    """`setsid sleep &`, a double fork and a timed-out sleep leave nothing running after the run."""
+    marker = f"1000.{os.getpid()}{int(time.time() * 1000) % 100000}"
+    mission(
+        "escape",
+        f"""
+        name: escape
+        steps:
+          - id: background
+            step_type: command
+            parameters: {{shell: true, command: "setsid sleep {marker} & (sleep {marker} &) & echo started"}}
+          - id: hang
+            step_type: command
+            timeout_seconds: 0.5
+            parameters: {{shell: true, command: "trap '' TERM; sleep {marker}"}}
+        """,
+    )
+    start = time.monotonic()
+    result = pytester.runpytest("-v", f"--mission-sandbox={sandbox}", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*SUBPASSED[[]background[]]*", "*SUBFAILED[[]hang[]]*", "*timed out after 0.5 s*"])
+    assert time.monotonic() - start < 15
+    assert _alive_with(marker) == []
