@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
 import math
 import os
 import select
@@ -17,6 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pytest_rustchain.errors import StepError
 
@@ -106,34 +108,55 @@ class HeadTailBuffer:
 # --- making this process the reaper of orphans -------------------------------------------------------
 
 _subreaper_lock = threading.Lock()
-_subreaper_pid = 0  # the pid the setting was made for: fork() does not inherit it
-_subreaper_ok = False
+_subreaper_users = 0  # run_process calls in progress in this process
+_subreaper_pid = 0  # the pid the count belongs to: fork() does not inherit the setting
 
 
-def _ensure_subreaper() -> bool:
-    """Make this process a child subreaper, once per process, so orphans of a step become our children.
+@functools.cache
+def _prctl() -> Any:
+    if sys.platform != "linux":
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+def _prctl_subreaper(on: bool) -> bool:
+    prctl = _prctl()
+    return prctl is not None and bool(prctl(_PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) == 0)
+
+
+def _subreaper_enter() -> bool:
+    """Make this process a child subreaper while a step runs, so a step's orphans become our children.
 
     Without it a process that escapes the group (``setsid``, double fork) is adopted by init once its
-    parent exits and can no longer be told apart from the rest of the system.
+    parent exits and can no longer be told apart from the rest of the system. The setting is dropped
+    again when no step runs, so orphans of unrelated code in the pytest process (xdist gateways,
+    other plugins) keep going to init instead of lingering here as zombies.
     """
-    global _subreaper_pid, _subreaper_ok
-    pid = os.getpid()
-    if _subreaper_pid == pid:
-        return _subreaper_ok
+    global _subreaper_users, _subreaper_pid
     with _subreaper_lock:
+        pid = os.getpid()
         if _subreaper_pid != pid:
-            ok = False
-            if sys.platform == "linux":
-                try:
-                    prctl = ctypes.CDLL(None, use_errno=True).prctl
-                    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-                    prctl.restype = ctypes.c_int
-                    ok = prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-                except (OSError, AttributeError):
-                    ok = False
-            _subreaper_ok = ok
-            _subreaper_pid = pid
-    return _subreaper_ok
+            _subreaper_pid, _subreaper_users = pid, 0
+        _subreaper_users += 1
+        if _subreaper_users == 1:
+            return _prctl_subreaper(True)
+        return True
+
+
+def _subreaper_exit() -> None:
+    global _subreaper_users
+    with _subreaper_lock:
+        if _subreaper_pid != os.getpid():
+            return
+        _subreaper_users -= 1
+        if _subreaper_users == 0:
+            _prctl_subreaper(False)
 
 
 # Main pids of run_process calls in progress in this process (other threads): their processes are not ours.
@@ -518,9 +541,27 @@ def run_process(
     argv = tuple(argv)
     if not argv:
         raise StepError("the command is empty")
+    _subreaper_enter()
+    try:
+        return _run_process(
+            argv, cwd=cwd, env=env, timeout=timeout, stdin_text=stdin_text, output_cap=output_cap, grace=grace
+        )
+    finally:
+        _subreaper_exit()
+
+
+def _run_process(
+    argv: tuple[str, ...],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    stdin_text: str | None,
+    output_cap: int,
+    grace: float,
+) -> ProcessResult:
     out = HeadTailBuffer(output_cap)
     err = HeadTailBuffer(output_cap)
-    _ensure_subreaper()
     before = frozenset(_children_of_self() or ())
     if not _HAS_CHILDREN_FILE:
         table = _scan_proc() or {}

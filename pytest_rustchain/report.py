@@ -229,7 +229,7 @@ class MissionReporter:
                 safety=self._safety_lines(),
                 scrub=self.scrub,
             )
-            self._write("mission report", self.report_path, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+            self._write("mission report", self.report_path, json.dumps(document, ensure_ascii=False) + "\n")
         if self.summary_path is not None:
             text = summary.markdown(result, threshold=self.threshold, scrub=self.scrub)
             self._write("mission summary", self.summary_path, text)
@@ -253,13 +253,19 @@ class MissionReporter:
         return lines
 
     def _write(self, what: str, path: Path, text: str) -> None:
+        """Write through a temporary file renamed into place: a reader never sees half a report."""
+        tmp: Path | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            tmp = Path(name)
             with os.fdopen(fd, "w", encoding="utf-8") as stream:
                 stream.write(text)
-            Path(tmp).replace(path)
+            tmp.chmod(0o644)
+            tmp.replace(path)
         except OSError as exc:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
             self.problems.append(f"could not write the {what} {path}: {exc}")
         else:
             self.written.append((what, path))

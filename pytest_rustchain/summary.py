@@ -522,6 +522,8 @@ def markdown(summary: RunSummary, *, threshold: Threshold | None, scrub: Scrub) 
     """The ``--mission-summary`` Markdown (also what goes to ``GITHUB_STEP_SUMMARY``)."""
     m, s = summary.mission_rate, summary.step_rate
     out = ["## Mission success rates", ""]
+    if summary.empty:
+        return "\n".join([*out, "No mission ran."]) + "\n"
     skipped = f", {summary.skipped_missions} skipped" if summary.skipped_missions else ""
     out.append(
         f"**Missions:** {m.ratio()} passed ({m.percent()}){skipped}. "

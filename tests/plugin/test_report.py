@@ -500,3 +500,15 @@ def test_skipped_and_xfail_missions_in_reports(pytester: pytest.Pytester, missio
         "skipped",
         "not today",
     )
+
+
+def test_unwritable_report_fails_the_run(pytester: pytest.Pytester, mission: WriteMission) -> None:
+    """A report that cannot be written is said in red and fails an otherwise green run."""
+    mission("fine", "name: fine\nsteps:\n  - id: a\n    step_type: noop\n")
+    pytester.path.joinpath("blocker").write_text("a file, not a directory")
+    result = pytester.runpytest("--mission-report=blocker/run.json")
+    result.stdout.fnmatch_lines(["could not write the mission report */blocker/run.json: *"])
+    assert result.ret == 1
+    result = pytester.runpytest(f"--mission-report={pytester.path}")
+    result.stderr.fnmatch_lines([f"ERROR: --mission-report={pytester.path} is a directory"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR

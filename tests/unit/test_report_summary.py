@@ -164,6 +164,12 @@ def test_markdown_escapes_cells_and_fences_code() -> None:
     assert "  ````text\n  got `a | b`\n  ```\n  end\n  ````" in text
 
 
+def test_markdown_of_a_run_without_missions() -> None:
+    """A run that ran no mission says so instead of printing empty tables."""
+    text = summary.markdown(summary.summarize([]), threshold=None, scrub=_identity)
+    assert text == "## Mission success rates\n\nNo mission ran.\n"
+
+
 def test_annotations_point_at_yaml_lines() -> None:
     """Failed steps and broken files become ::error lines with file, line and escaped text."""
     lines = summary.workflow_annotations(summary.summarize(RUN), file_for=lambda p: "repo/" + p, scrub=_identity)
