@@ -65,6 +65,9 @@ def _tail(text: str, lines: int = _TAIL_LINES) -> str:
 
 def _short(value: Any, limit: int = 300) -> str:
     text = value if isinstance(value, str) else repr(value)
+    if not text.isprintable():
+        # NUL, escape sequences and bidi controls are shown, never sent to the terminal as they are.
+        text = text.encode("unicode_escape").decode("ascii")
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
@@ -467,7 +470,8 @@ class MissionRun:
     ) -> str:
         where = f"{step.source or self.mission.display_path}:{step.line}"
         lines = [f"step '{self.prefix}{step.id}' ({step.step_type}) failed at {where}"]
-        lines.extend(f"  {p}" for p in problems)
+        for problem in problems:
+            lines.extend(f"  {part}" for part in problem.splitlines() or [""])
         if "command" in outputs:
             lines.append(f"  command: {_short(outputs['command'])}")
         elif params:
