@@ -56,7 +56,10 @@ def setup(root: Path) -> dict[str, Path]:
         (dirs["m1000"] / f"m{i}.mission.yaml").write_text(mission_text(10, TEN_STEPS))
     (dirs["noop"] / "noop.mission.yaml").write_text(mission_text(1000, NOOP))
     (dirs["subtests"] / "test_sub.py").write_text(
-        "def test_sub(subtests):\n    for i in range(1000):\n        with subtests.test(msg=f's{i}'):\n            pass\n"
+        "def test_sub(subtests):\n"
+        "    for i in range(1000):\n"
+        "        with subtests.test(msg=f's{i}'):\n"
+        "            pass\n"
     )
     (dirs["true"] / "true.mission.yaml").write_text(mission_text(200, TRUE))
     (dirs["subprocs"] / "test_procs.py").write_text(
@@ -96,6 +99,7 @@ def main() -> None:
         print(
             f"{name:40} {value:8.2f} {base:9.2f} {value / base:6.2f} {target:6.2f}x {verdict}  (baseline: {base_name})"
         )
+
 
 if __name__ == "__main__":
     main()

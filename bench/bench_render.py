@@ -32,7 +32,10 @@ def run(directory: Path) -> float:
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--mission-sandbox=none"],
-        cwd=directory, capture_output=True, text=True, check=False,
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         sys.exit(proc.stdout[-2000:])

@@ -513,7 +513,7 @@ class MissionRun:
             if status is MissionStatus.XPASSED:
                 message = f"mission marked xfail ({mission.xfail}) but every step passed"
             else:
-                message = _rollup(problems, len(ordered))
+                message = _rollup(problems, len(counted))
         elif threshold is not None:
             met = rate is not None and rate >= threshold
             ok = met and not failed
@@ -522,12 +522,12 @@ class MissionRun:
                 shown = "n/a" if rate is None else f"{rate:.2f}"
                 head = f"step success rate {shown} is below the threshold {threshold:g}" if not met else ""
                 bad = failed + tolerated
-                parts = [p for p in (head, _rollup(bad, len(ordered)) if bad else "") if p]
+                parts = [p for p in (head, _rollup(bad, len(counted)) if bad else "") if p]
                 message = "\n".join(parts)
         else:
             status = MissionStatus.FAILED if failed else MissionStatus.PASSED
             if failed:
-                message = _rollup(failed, len(ordered))
+                message = _rollup(failed, len(counted))
         return MissionResult(
             name=mission.name,
             path=mission.display_path,

@@ -9,6 +9,8 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
+from pytest_rustchain.masking import neutralise_workflow_commands
+
 __all__ = [
     "REPORT_FORMAT",
     "REPORT_VERSION",
@@ -41,11 +43,6 @@ Scrub = Callable[[str], str]
 
 _PASSED_MISSION = frozenset({"passed", "xfailed"})
 _FAILED_STEP = frozenset({"failed", "blocked"})
-# Characters a culture-aware comparison may skip over; "::" hidden between them still reads as "::".
-_IGNORABLE = (
-    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0f\ufeff"
-)
-_WORKFLOW_COMMAND = re.compile(rf"(?:^|(?<=\r))([^\S\r\n]*)([{_IGNORABLE}]*:[{_IGNORABLE}]*:)", re.MULTILINE)
 _STEP_HEADER = re.compile(r"^(?:tolerated \((?P<why>[^)]*)\): )?step '[^']*' \([^)]*\) failed at \S+$")
 _LOCATION = re.compile(r"^(?P<path>.+?):(?P<line>\d+)(?::(?P<col>\d+))?: ")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|~&!$#])")
@@ -59,9 +56,7 @@ def _scrub_for_output(text: str, *, github_actions: bool) -> str:
     results arrive masked by the runner; text from elsewhere (load errors, crash messages) passes here
     as well, so this is where any further masking of reports belongs.
     """
-    if github_actions and ":" in text:
-        return _WORKFLOW_COMMAND.sub(r"\1\\\2", text)
-    return text
+    return neutralise_workflow_commands(text) if github_actions else text
 
 
 def scrubber(*, github_actions: bool) -> Scrub:

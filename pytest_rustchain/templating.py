@@ -154,7 +154,7 @@ def render_value(
     if isinstance(value, Mapping):
         return {
             k: (
-                render_string(v, context, strict=strict, shell=True)
+                render_string(v, context, strict=strict, shell=True)  # noqa: S604 - quoting, nothing is run
                 if k in shell_keys and isinstance(v, str)
                 else render_value(v, context, strict=strict)
             )

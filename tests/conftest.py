@@ -10,7 +10,7 @@ pytest_plugins = ["pytester"]
 
 
 @pytest.fixture
-def mission(pytester: pytest.Pytester):  # type: ignore[no-untyped-def]
+def write_mission(pytester: pytest.Pytester):  # type: ignore[no-untyped-def]
     """Write ``name.mission.yaml`` into the pytester directory from dedented YAML text."""
 
     def write(name: str, text: str) -> None:

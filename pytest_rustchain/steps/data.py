@@ -271,7 +271,7 @@ def _validator_class(schema: Any, where: str) -> Any:
     if not isinstance(schema, dict) or "$schema" not in schema:
         return validators.Draft202012Validator
     uri = schema["$schema"]
-    found = validators.validator_for(schema, default=cast(Any, None)) if isinstance(uri, str) else None
+    found = validators.validator_for(schema, default=cast("Any", None)) if isinstance(uri, str) else None
     if found is None:
         raise StepError(
             f"{where} names an unknown $schema: {uri!r}\n"

@@ -16,10 +16,12 @@ def _write(pytester: pytest.Pytester, rel: str, text: str) -> None:
     path.write_text(textwrap.dedent(text), encoding="utf-8")
 
 
-def test_vars_precedence_command_line_over_ini_over_file(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_vars_precedence_command_line_over_ini_over_file(
+    pytester: pytest.Pytester, write_mission: WriteMission
+) -> None:
     """--mission-var wins over ini mission_vars, which wins over the mission's vars."""
     pytester.makeini("[pytest]\nmission_vars =\n    region=ini\n    tier=ini\n")
-    mission(
+    write_mission(
         "v",
         """
         name: v
@@ -36,9 +38,9 @@ def test_vars_precedence_command_line_over_ini_over_file(pytester: pytest.Pytest
     assert result.ret == 0, result.stdout.str()
 
 
-def test_step_output_file_and_reference(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_step_output_file_and_reference(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """name=value lines written to $MISSION_OUTPUT become outputs a later step can use."""
-    mission(
+    write_mission(
         "out",
         """
         name: out
@@ -62,10 +64,10 @@ def test_step_output_file_and_reference(pytester: pytest.Pytester, mission: Writ
 
 
 def test_reference_to_unknown_or_later_step_is_collection_error(
-    pytester: pytest.Pytester, mission: WriteMission
+    pytester: pytest.Pytester, write_mission: WriteMission
 ) -> None:
     """Using steps.x of a step that does not exist or runs later fails at collection, naming both."""
-    mission(
+    write_mission(
         "unknown",
         """
         name: u
@@ -77,7 +79,7 @@ def test_reference_to_unknown_or_later_step_is_collection_error(
             parameters: {message: "{{ steps.biuld.message }}"}
         """,
     )
-    mission(
+    write_mission(
         "later",
         """
         name: l
@@ -98,9 +100,9 @@ def test_reference_to_unknown_or_later_step_is_collection_error(
     result.assert_outcomes(failed=2)
 
 
-def test_render_false_keeps_braces(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_render_false_keeps_braces(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """`render: false` writes `{{ }}` content (a GitHub workflow) as it is."""
-    mission(
+    write_mission(
         "raw",
         """
         name: raw
@@ -117,9 +119,9 @@ def test_render_false_keeps_braces(pytester: pytest.Pytester, mission: WriteMiss
     assert result.ret == 0, result.stdout.str()
 
 
-def test_rendered_text_is_not_rendered_again(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_rendered_text_is_not_rendered_again(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """A file whose text contains `{{ vars.x }}` stays text when passed on through an output."""
-    mission(
+    write_mission(
         "once",
         """
         name: once
@@ -143,10 +145,10 @@ def test_rendered_text_is_not_rendered_again(pytester: pytest.Pytester, mission:
     assert result.ret == 0, result.stdout.str()
 
 
-def test_template_file_is_rendered(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_template_file_is_rendered(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """create_file with template: renders a file next to the mission."""
     _write(pytester, "templates/module.py.j2", '"""{{ vars.name }} module."""\nVERSION = "{{ vars.version }}"\n')
-    mission(
+    write_mission(
         "tpl",
         """
         name: tpl
@@ -163,9 +165,9 @@ def test_template_file_is_rendered(pytester: pytest.Pytester, mission: WriteMiss
     assert result.ret == 0, result.stdout.str()
 
 
-def test_template_outside_project_is_refused(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_template_outside_project_is_refused(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """template: ../../etc/passwd is refused at collection."""
-    mission(
+    write_mission(
         "esc",
         """
         name: esc
@@ -180,9 +182,9 @@ def test_template_outside_project_is_refused(pytester: pytest.Pytester, mission:
     assert "template '../../../../../../etc/passwd' is outside the project" in result.stdout.str()
 
 
-def test_inferred_dependency_skip_names_the_reason(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_inferred_dependency_skip_names_the_reason(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """A step writing under a directory an earlier mkdir creates is skipped when that mkdir fails."""
-    mission(
+    write_mission(
         "infer",
         """
         name: infer
@@ -205,7 +207,7 @@ def test_inferred_dependency_skip_names_the_reason(pytester: pytest.Pytester, mi
     )
 
 
-def test_extends_merges_and_replaces(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_extends_merges_and_replaces(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """A child mission keeps the base's steps, replaces one by id, appends its own, and wins on vars."""
     _write(
         pytester,
@@ -224,7 +226,7 @@ def test_extends_merges_and_replaces(pytester: pytest.Pytester, mission: WriteMi
             parameters: {command: "false"}
         """,
     )
-    mission(
+    write_mission(
         "child",
         """
         name: child
@@ -242,17 +244,17 @@ def test_extends_merges_and_replaces(pytester: pytest.Pytester, mission: WriteMi
     assert result.ret == 0
 
 
-def test_extends_cycle_is_named(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_extends_cycle_is_named(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """An extends cycle is a collection error naming the chain."""
     _write(pytester, "a.yaml", "extends: b.yaml\nsteps: [{id: x, step_type: noop}]\n")
     _write(pytester, "b.yaml", "extends: a.yaml\nsteps: [{id: y, step_type: noop}]\n")
-    mission("cyc", "name: c\nextends: a.yaml\n")
+    write_mission("cyc", "name: c\nextends: a.yaml\n")
     result = pytester.runpytest("-v")
     result.assert_outcomes(failed=1)
     assert "extends cycle: cyc.mission.yaml -> a.yaml -> b.yaml -> a.yaml" in result.stdout.str()
 
 
-def test_include_inserts_steps(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_include_inserts_steps(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """`- include: file` inserts that file's steps in place; errors in it point at the included file."""
     _write(
         pytester,
@@ -264,7 +266,7 @@ def test_include_inserts_steps(pytester: pytest.Pytester, mission: WriteMission)
             parameters: {path: ready.txt, content: ok}
         """,
     )
-    mission(
+    write_mission(
         "inc",
         """
         name: inc
@@ -276,14 +278,14 @@ def test_include_inserts_steps(pytester: pytest.Pytester, mission: WriteMission)
         """,
     )
     _write(pytester, "common/bad.steps.yaml", "steps:\n  - id: oops\n    step_type: noop\n    tmeout: 3\n")
-    mission("incbad", "name: b\nsteps:\n  - include: common/bad.steps.yaml\n")
+    write_mission("incbad", "name: b\nsteps:\n  - include: common/bad.steps.yaml\n")
     result = pytester.runpytest("-v")
     result.stdout.fnmatch_lines(["*SUBPASSED[[]setup[]]*", "*SUBPASSED[[]check[]]*"])
     assert "common/bad.steps.yaml:4:5: unknown key 'tmeout'" in result.stdout.str()
     result.assert_outcomes(passed=1, failed=1)
 
 
-def test_next_missions_share_workspace_and_item(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_next_missions_share_workspace_and_item(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """next_missions run after the mission, in its workspace, as subtests next/<stem>/<step>."""
     _write(
         pytester,
@@ -298,7 +300,7 @@ def test_next_missions_share_workspace_and_item(pytester: pytest.Pytester, missi
               output: {content: built}
         """,
     )
-    mission(
+    write_mission(
         "build",
         """
         name: build
@@ -314,10 +316,10 @@ def test_next_missions_share_workspace_and_item(pytester: pytest.Pytester, missi
     result.assert_outcomes(passed=1)
 
 
-def test_unknown_mark_under_strict_markers_is_clean(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_unknown_mark_under_strict_markers_is_clean(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """An unregistered mark under --strict-markers fails that mission cleanly with a hint."""
-    mission("m", "name: m\nmarks: [nightly]\nsteps: [{id: a, step_type: noop}]\n")
-    mission("ok", "name: ok\nsteps: [{id: a, step_type: noop}]\n")
+    write_mission("m", "name: m\nmarks: [nightly]\nsteps: [{id: a, step_type: noop}]\n")
+    write_mission("ok", "name: ok\nsteps: [{id: a, step_type: noop}]\n")
     result = pytester.runpytest("-v", "--strict-markers")
     result.assert_outcomes(passed=1, failed=1)
     out = result.stdout.str()
@@ -326,12 +328,12 @@ def test_unknown_mark_under_strict_markers_is_clean(pytester: pytest.Pytester, m
     assert "Traceback" not in out
 
 
-def test_marks_select_with_m(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_marks_select_with_m(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """`marks: [smoke]` is selectable with -m smoke; `skip` skips."""
     pytester.makeini("[pytest]\nmarkers =\n    smoke: quick\n")
-    mission("s", "name: s\nmarks: [smoke]\nsteps: [{id: a, step_type: noop}]\n")
-    mission("n", "name: n\nsteps: [{id: a, step_type: noop}]\n")
-    mission("k", "name: k\nmarks: [smoke, {skip: not today}]\nsteps: [{id: a, step_type: noop}]\n")
+    write_mission("s", "name: s\nmarks: [smoke]\nsteps: [{id: a, step_type: noop}]\n")
+    write_mission("n", "name: n\nsteps: [{id: a, step_type: noop}]\n")
+    write_mission("k", "name: k\nmarks: [smoke, {skip: not today}]\nsteps: [{id: a, step_type: noop}]\n")
     result = pytester.runpytest("-v", "-m", "smoke", "-rs")
     result.assert_outcomes(passed=1, skipped=1, deselected=1)
     assert "not today" in result.stdout.str()

@@ -249,11 +249,11 @@ BAD: list[tuple[str, str, list[str]]] = [
 
 @pytest.mark.parametrize(("stem", "text", "fragments"), BAD, ids=[b[0] for b in BAD])
 def test_bad_file_is_one_clean_failing_item(
-    pytester: pytest.Pytester, mission: WriteMission, stem: str, text: str, fragments: list[str]
+    pytester: pytest.Pytester, write_mission: WriteMission, stem: str, text: str, fragments: list[str]
 ) -> None:
     """A bad file fails as its own item with path:line, the fix, no traceback; good missions still pass."""
-    mission(stem, text)
-    mission("good", GOOD)
+    write_mission(stem, text)
+    write_mission("good", GOOD)
     result = pytester.runpytest("-v")
     out = result.stdout.str()
     result.assert_outcomes(passed=1, failed=1)
@@ -264,19 +264,19 @@ def test_bad_file_is_one_clean_failing_item(
     assert "pytest_rustchain/" not in out
 
 
-def test_broken_file_is_not_deselected_by_m(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_broken_file_is_not_deselected_by_m(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """`-m smoke` keeps a broken mission, so a typo cannot hide a mission from CI."""
     pytester.makeini("[pytest]\nmarkers =\n    smoke: quick\n")
-    mission("good", GOOD + "marks: [smoke]\n")
-    mission("other", GOOD)
-    mission("broken", "name: x\nsteps: {}\n")
+    write_mission("good", GOOD + "marks: [smoke]\n")
+    write_mission("other", GOOD)
+    write_mission("broken", "name: x\nsteps: {}\n")
     result = pytester.runpytest("-v", "-m", "smoke")
     result.assert_outcomes(passed=1, failed=1, deselected=1)
 
 
-def test_nothing_runs_after_a_validation_error(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_nothing_runs_after_a_validation_error(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """A mission with an error in step 2 does not run step 1."""
-    mission(
+    write_mission(
         "half",
         """
         name: x

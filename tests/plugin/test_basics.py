@@ -25,9 +25,9 @@ steps:
 """
 
 
-def test_steps_are_subpassed_lines(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_steps_are_subpassed_lines(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """Each step shows as SUBPASSED[id] under -v and the mission passes."""
-    mission("release", PASSING)
+    write_mission("release", PASSING)
     result = pytester.runpytest("-v")
     result.stdout.fnmatch_lines(
         [
@@ -40,16 +40,18 @@ def test_steps_are_subpassed_lines(pytester: pytest.Pytester, mission: WriteMiss
     assert result.ret == 0
 
 
-def test_item_id_is_path_and_stem(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_item_id_is_path_and_stem(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """The item is `path::stem`, so -k, --lf and history use the file name."""
-    mission("release", PASSING)
+    write_mission("release", PASSING)
     result = pytester.runpytest("--collect-only", "-q")
     result.stdout.fnmatch_lines(["release.mission.yaml::release"])
 
 
-def test_failing_step_fails_mission_and_skips_dependents(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_failing_step_fails_mission_and_skips_dependents(
+    pytester: pytest.Pytester, write_mission: WriteMission
+) -> None:
     """A failing step is SUBFAILED with its stderr; its dependents are SUBSKIPPED naming it."""
-    mission(
+    write_mission(
         "build",
         """
         name: Build
@@ -78,9 +80,9 @@ def test_failing_step_fails_mission_and_skips_dependents(pytester: pytest.Pytest
     assert result.ret == 1
 
 
-def test_k_selects_by_stem(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_k_selects_by_stem(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """-k release selects only the release mission."""
-    mission("release", PASSING)
-    mission("nightly", PASSING.replace("Release build", "Nightly"))
+    write_mission("release", PASSING)
+    write_mission("nightly", PASSING.replace("Release build", "Nightly"))
     result = pytester.runpytest("-v", "-k", "release")
     result.assert_outcomes(passed=1, deselected=1)

@@ -28,10 +28,10 @@ def _alive_with(marker: str) -> list[int]:
 
 
 @pytest.mark.parametrize("sandbox", ["none", "auto"])
-def test_escaped_processes_are_killed(pytester: pytest.Pytester, mission: WriteMission, sandbox: str) -> None:
+def test_escaped_processes_are_killed(pytester: pytest.Pytester, write_mission: WriteMission, sandbox: str) -> None:
     """`setsid sleep &`, a double fork and a timed-out sleep leave nothing running after the run."""
     marker = f"1000.{os.getpid()}{int(time.time() * 1000) % 100000}"
-    mission(
+    write_mission(
         "escape",
         f"""
         name: escape

@@ -86,11 +86,11 @@ def _no_github(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def fleet(mission: WriteMission) -> None:
+def fleet(write_mission: WriteMission) -> None:
     """Three missions: one passes, one fails a step (and tolerates another), one is a broken file."""
-    mission("alpha", ALPHA)
-    mission("beta", BETA)
-    mission("gamma", GAMMA)
+    write_mission("alpha", ALPHA)
+    write_mission("beta", BETA)
+    write_mission("gamma", GAMMA)
 
 
 def section(result: pytest.RunResult) -> list[str]:
@@ -179,11 +179,11 @@ def test_no_missions_no_section(pytester: pytest.Pytester) -> None:
     assert result.ret == 0
 
 
-def _ten_steps_one_tolerated(mission: WriteMission) -> None:
+def _ten_steps_one_tolerated(write_mission: WriteMission) -> None:
     steps = "".join(f"  - id: s{i}\n    step_type: noop\n" for i in range(9))
     steps += "  - id: flaky-probe\n    step_type: command\n    continue_on_error: true\n"
     steps += "    parameters: {command: 'false'}\n"
-    mission("ten", "name: nine of ten\nsteps:\n" + steps)
+    write_mission("ten", "name: nine of ten\nsteps:\n" + steps)
 
 
 @pytest.mark.parametrize(
@@ -200,18 +200,18 @@ def _ten_steps_one_tolerated(mission: WriteMission) -> None:
     ],
 )
 def test_gate_flips_exactly_at_threshold(
-    pytester: pytest.Pytester, mission: WriteMission, threshold: str, ret: int, line: str
+    pytester: pytest.Pytester, write_mission: WriteMission, threshold: str, ret: int, line: str
 ) -> None:
     """9 of 10 steps (the mission itself passes): exit 0 at and below 0.9, exit 1 just above."""
-    _ten_steps_one_tolerated(mission)
+    _ten_steps_one_tolerated(write_mission)
     result = pytester.runpytest(f"--mission-min-success-rate={threshold}")
     result.stdout.fnmatch_lines([line, "*1 passed*"])
     assert result.ret == ret
 
 
-def test_gate_from_ini(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_gate_from_ini(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """ini mission_min_success_rate gates the run; the command line wins over it."""
-    _ten_steps_one_tolerated(mission)
+    _ten_steps_one_tolerated(write_mission)
     pytester.makeini("[pytest]\nmission_min_success_rate = 0.95\n")
     result = pytester.runpytest("-q")
     result.stdout.fnmatch_lines(["mission success rate 0.90 is below the required 0.95 (9 of 10 counted steps passed)"])
@@ -219,9 +219,9 @@ def test_gate_from_ini(pytester: pytest.Pytester, mission: WriteMission) -> None
     assert pytester.runpytest("-q", "--mission-min-success-rate=0.5").ret == 0
 
 
-def test_bad_gate_value_is_a_usage_error(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_bad_gate_value_is_a_usage_error(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """A percentage where a fraction belongs stops the run before it starts, with a hint."""
-    _ten_steps_one_tolerated(mission)
+    _ten_steps_one_tolerated(write_mission)
     result = pytester.runpytest("--mission-min-success-rate=90")
     result.stderr.fnmatch_lines(
         [
@@ -232,9 +232,9 @@ def test_bad_gate_value_is_a_usage_error(pytester: pytest.Pytester, mission: Wri
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
-def test_gate_counts_what_spec_counts(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_gate_counts_what_spec_counts(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """Condition-skipped steps are shown but not counted; a run with nothing counted is n/a and passes."""
-    mission(
+    write_mission(
         "deploy",
         """
         name: deploy when asked
@@ -259,7 +259,7 @@ def test_gate_counts_what_spec_counts(pytester: pytest.Pytester, mission: WriteM
         ]
     )
     assert result.ret == 0
-    mission("deploy", "name: handler only\nsteps:\n  - id: h\n    step_type: noop\n    if: failure()\n")
+    write_mission("deploy", "name: handler only\nsteps:\n  - id: h\n    step_type: noop\n    if: failure()\n")
     result = pytester.runpytest("--mission-min-success-rate=1")
     result.stdout.fnmatch_lines(
         ["mission success rate n/a (no counted steps): the required 1.00 does not apply", "*1 passed*"]
@@ -361,9 +361,9 @@ def test_json_report_matches_schema_and_section(pytester: pytest.Pytester, fleet
     result.stdout.fnmatch_lines([f"mission report: {pytester.path / 'reports' / 'run.json'}"])
 
 
-def test_json_report_outputs_trimmed_and_masked(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_json_report_outputs_trimmed_and_masked(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """Large outputs are trimmed and secret values masked in the JSON report."""
-    mission(
+    write_mission(
         "noisy",
         """
         name: noisy
@@ -445,12 +445,12 @@ def test_markdown_summary_and_github_step_summary(
 
 
 def test_github_annotations_on_yaml_lines(
-    pytester: pytest.Pytester, mission: WriteMission, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, write_mission: WriteMission, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Under GitHub Actions each failed step gets an ::error annotation on its line; output cannot inject one."""
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_WORKSPACE", str(pytester.path.parent))
-    mission(
+    write_mission(
         "inject",
         """
         name: inject
@@ -473,10 +473,10 @@ def test_github_annotations_on_yaml_lines(
     assert not any(line.lstrip().startswith("::error::forged") for line in result.stdout.lines)
 
 
-def test_skipped_and_xfail_missions_in_reports(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_skipped_and_xfail_missions_in_reports(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """A skipped mission is listed, not counted; an expected-failure mission counts as passed."""
-    mission("later", "name: later\nmarks: [{skip: not today}]\nsteps:\n  - id: a\n    step_type: noop\n")
-    mission(
+    write_mission("later", "name: later\nmarks: [{skip: not today}]\nsteps:\n  - id: a\n    step_type: noop\n")
+    write_mission(
         "known",
         """
         name: known bug
@@ -502,9 +502,9 @@ def test_skipped_and_xfail_missions_in_reports(pytester: pytest.Pytester, missio
     )
 
 
-def test_unwritable_report_fails_the_run(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_unwritable_report_fails_the_run(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """A report that cannot be written is said in red and fails an otherwise green run."""
-    mission("fine", "name: fine\nsteps:\n  - id: a\n    step_type: noop\n")
+    write_mission("fine", "name: fine\nsteps:\n  - id: a\n    step_type: noop\n")
     pytester.path.joinpath("blocker").write_text("a file, not a directory")
     result = pytester.runpytest("--mission-report=blocker/run.json")
     result.stdout.fnmatch_lines(["could not write the mission report */blocker/run.json: *"])

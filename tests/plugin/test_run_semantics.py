@@ -12,9 +12,11 @@ WriteMission = Callable[[str, str], None]
 FAIL = {"command": "sh", "args": ["-c", "exit 1"]}
 
 
-def test_continue_on_error_is_subxfail_and_mission_passes(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_continue_on_error_is_subxfail_and_mission_passes(
+    pytester: pytest.Pytester, write_mission: WriteMission
+) -> None:
     """A tolerated failure shows as SUBXFAIL with the reason; dependents still run; the mission passes."""
-    mission(
+    write_mission(
         "tolerant",
         """
         name: tolerant
@@ -33,9 +35,9 @@ def test_continue_on_error_is_subxfail_and_mission_passes(pytester: pytest.Pytes
     assert result.ret == 0
 
 
-def test_runxfail_makes_tolerated_failures_fail(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_runxfail_makes_tolerated_failures_fail(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """Under --runxfail a continue_on_error failure fails the mission."""
-    mission(
+    write_mission(
         "tolerant",
         """
         name: tolerant
@@ -51,9 +53,9 @@ def test_runxfail_makes_tolerated_failures_fail(pytester: pytest.Pytester, missi
     assert result.ret == 1
 
 
-def test_fail_fast_skips_later_steps_but_always_runs(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_fail_fast_skips_later_steps_but_always_runs(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """After a failure later steps are skipped, `if: always()` cleanup still runs, failure() handlers run."""
-    mission(
+    write_mission(
         "ff",
         """
         name: ff
@@ -87,9 +89,9 @@ def test_fail_fast_skips_later_steps_but_always_runs(pytester: pytest.Pytester, 
     assert result.ret == 1
 
 
-def test_fail_fast_false_runs_independent_steps(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_fail_fast_false_runs_independent_steps(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """With fail_fast: false only dependents of the failed step are skipped (transitively, naming the root)."""
-    mission(
+    write_mission(
         "nff",
         """
         name: nff
@@ -124,9 +126,9 @@ def test_fail_fast_false_runs_independent_steps(pytester: pytest.Pytester, missi
     assert "dependency 'child' was skipped because 'broken' failed" in out
 
 
-def test_order_is_dependency_then_file_order(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_order_is_dependency_then_file_order(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """A step declared before its dependency runs after it; ready steps keep file order."""
-    mission(
+    write_mission(
         "order",
         """
         name: order
@@ -151,7 +153,7 @@ def test_order_is_dependency_then_file_order(pytester: pytest.Pytester, mission:
     assert result.ret == 0
 
 
-def test_success_threshold(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_success_threshold(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """A threshold mission passes at 2/3 >= 0.6 and fails at 1/3, giving rate and threshold."""
     body = """
         name: t
@@ -165,8 +167,8 @@ def test_success_threshold(pytester: pytest.Pytester, mission: WriteMission) -> 
           - id: c
             step_type: {third}
         """
-    mission("pass", body.format(t=0.6, third="noop"))
-    mission("fail", body.format(t=0.6, third="command\n            parameters: {command: 'false'}"))
+    write_mission("pass", body.format(t=0.6, third="noop"))
+    write_mission("fail", body.format(t=0.6, third="command\n            parameters: {command: 'false'}"))
     result = pytester.runpytest("-v")
     result.stdout.fnmatch_lines(["*SUBXFAIL[[]b[]]*"])
     out = result.stdout.str()
@@ -175,9 +177,9 @@ def test_success_threshold(pytester: pytest.Pytester, mission: WriteMission) -> 
     assert "step success rate 0.33 is below the threshold 0.6" in out
 
 
-def test_mission_xfail(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_mission_xfail(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """`marks: [{xfail: reason}]` makes a failing mission XFAIL and a passing one fail as XPASS."""
-    mission(
+    write_mission(
         "known-bug",
         """
         name: known
@@ -188,7 +190,7 @@ def test_mission_xfail(pytester: pytest.Pytester, mission: WriteMission) -> None
             parameters: {command: "false"}
         """,
     )
-    mission(
+    write_mission(
         "fixed-bug",
         """
         name: fixed
@@ -205,9 +207,9 @@ def test_mission_xfail(pytester: pytest.Pytester, mission: WriteMission) -> None
     assert "every step passed" in out
 
 
-def test_exitfirst_stops_after_mission_not_inside(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_exitfirst_stops_after_mission_not_inside(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """-x still runs the failing mission's always() steps, then stops before the next mission."""
-    mission(
+    write_mission(
         "a_first",
         """
         name: first
@@ -220,7 +222,7 @@ def test_exitfirst_stops_after_mission_not_inside(pytester: pytest.Pytester, mis
             if: always()
         """,
     )
-    mission(
+    write_mission(
         "b_second",
         """
         name: second
@@ -236,9 +238,9 @@ def test_exitfirst_stops_after_mission_not_inside(pytester: pytest.Pytester, mis
     assert result.ret == 1
 
 
-def test_step_timeout_kills_and_reports(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_step_timeout_kills_and_reports(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """A step past its timeout fails with 'timed out after N s' in bounded time."""
-    mission(
+    write_mission(
         "slow",
         """
         name: slow
@@ -255,9 +257,9 @@ def test_step_timeout_kills_and_reports(pytester: pytest.Pytester, mission: Writ
     result.stdout.fnmatch_lines(["*SUBFAILED[[]hang[]]*", "*timed out after 0.5 s*"])
 
 
-def test_mission_timeout_skips_rest_but_runs_always(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_mission_timeout_skips_rest_but_runs_always(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """mission_timeout_seconds stops the mission; always() steps still run."""
-    mission(
+    write_mission(
         "mt",
         """
         name: mt
@@ -277,9 +279,9 @@ def test_mission_timeout_skips_rest_but_runs_always(pytester: pytest.Pytester, m
     result.stdout.fnmatch_lines(["*SUBFAILED[[]hang[]]*", "*SUBSKIPPED[[]later[]]*", "*SUBPASSED[[]cleanup[]]*"])
 
 
-def test_expression_condition_is_evaluated_not_rendered(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_expression_condition_is_evaluated_not_rendered(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """`if: vars.deploy` is false when deploy is false, and a --mission-var can switch it."""
-    mission(
+    write_mission(
         "cond",
         """
         name: cond
@@ -296,9 +298,9 @@ def test_expression_condition_is_evaluated_not_rendered(pytester: pytest.Pyteste
     result.stdout.fnmatch_lines(["*SUBPASSED[[]deploy[]]*"])
 
 
-def test_workspace_is_fresh_with_own_home_and_tmpdir(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_workspace_is_fresh_with_own_home_and_tmpdir(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """Steps run in an empty workspace with HOME and TMPDIR of their own, not the machine's."""
-    mission(
+    write_mission(
         "ws",
         """
         name: ws
@@ -315,13 +317,13 @@ def test_workspace_is_fresh_with_own_home_and_tmpdir(pytester: pytest.Pytester, 
 
 
 def test_environment_is_allow_listed(
-    pytester: pytest.Pytester, mission: WriteMission, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, write_mission: WriteMission, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A secret in the pytest environment is not visible to steps unless passed with mission_pass_env."""
     monkeypatch.setenv("DEPLOY_TOKEN", "s3cr3t-value")
     monkeypatch.setenv("MY_SETTING", "visible")
     pytester.makeini("[pytest]\nmission_pass_env = MY_*\n")
-    mission(
+    write_mission(
         "envs",
         """
         name: envs
@@ -337,9 +339,9 @@ def test_environment_is_allow_listed(
     assert result.ret == 0, result.stdout.str()
 
 
-def test_keep_workspace_policy(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_keep_workspace_policy(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """A failed mission's workspace is kept and named; a passed one is removed (default `failed`)."""
-    mission(
+    write_mission(
         "ok",
         """
         name: ok
@@ -349,7 +351,7 @@ def test_keep_workspace_policy(pytester: pytest.Pytester, mission: WriteMission)
             parameters: {path: ok-marker.txt, content: x}
         """,
     )
-    mission(
+    write_mission(
         "bad",
         """
         name: bad
@@ -373,12 +375,12 @@ def test_keep_workspace_policy(pytester: pytest.Pytester, mission: WriteMission)
     assert not list(base.rglob("bad-marker.txt"))
 
 
-def test_copy_workspace_seeds_fixture_tree(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_copy_workspace_seeds_fixture_tree(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """`workspace: {copy: fixture}` starts from a copy; the original is untouched."""
     fixture = pytester.path / "fixture"
     fixture.mkdir()
     (fixture / "input.txt").write_text("seed\n")
-    mission(
+    write_mission(
         "copy",
         """
         name: copy
@@ -396,10 +398,10 @@ def test_copy_workspace_seeds_fixture_tree(pytester: pytest.Pytester, mission: W
     assert (fixture / "input.txt").read_text() == "seed\n"
 
 
-def test_project_workspace_runs_in_rootdir(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_project_workspace_runs_in_rootdir(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """`workspace: project` edits the checkout itself."""
     pytester.makeini("[pytest]\n")
-    mission(
+    write_mission(
         "proj",
         """
         name: proj
@@ -415,10 +417,10 @@ def test_project_workspace_runs_in_rootdir(pytester: pytest.Pytester, mission: W
     assert (pytester.path / "generated.txt").read_text() == "made"
 
 
-def test_xdist_same_outcome(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_xdist_same_outcome(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """`-n 2` gives the same outcomes and subtest lines as a plain run."""
     for i in range(4):
-        mission(
+        write_mission(
             f"m{i}",
             f"""
             name: m{i}

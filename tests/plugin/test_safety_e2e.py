@@ -54,13 +54,13 @@ def canary(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("sandbox", ["none", "auto"])
 def test_canary_survives_every_dangerous_mission(
-    pytester: pytest.Pytester, mission: WriteMission, canary: Path, sandbox: str
+    pytester: pytest.Pytester, write_mission: WriteMission, canary: Path, sandbox: str
 ) -> None:
     """Each dangerous command is BLOCKED, fails its mission, and the canary stays byte-identical."""
     before = _tree_digest(canary)
     for i, template in enumerate(DANGEROUS):
         command = template.format(canary=canary)
-        mission(
+        write_mission(
             f"d{i:02d}",
             f"""
             name: d{i}
@@ -81,9 +81,9 @@ def test_canary_survives_every_dangerous_mission(
     result.assert_outcomes(failed=2 * len(DANGEROUS))
 
 
-def test_blocked_step_fails_mission_despite_threshold(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_blocked_step_fails_mission_despite_threshold(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """A blocked step fails its mission even under success_threshold, with rule id and hint."""
-    mission(
+    write_mission(
         "blk",
         """
         name: blk
@@ -107,9 +107,9 @@ def test_blocked_step_fails_mission_despite_threshold(pytester: pytest.Pytester,
     assert result.ret == 1
 
 
-def test_written_script_is_judged_as_its_content(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_written_script_is_judged_as_its_content(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """A script an earlier step wrote is analysed when a later step runs it."""
-    mission(
+    write_mission(
         "wr",
         """
         name: wr
@@ -126,9 +126,9 @@ def test_written_script_is_judged_as_its_content(pytester: pytest.Pytester, miss
     result.stdout.fnmatch_lines(["*SUBPASSED[[]write[]]*", "*SUBFAILED[[]run[]]*", "*BLOCKED step 'run'*"])
 
 
-def test_false_friends_run(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_false_friends_run(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """echo "rm -rf /", grep sudo, rm -rf build/ inside the workspace and ls /usr/bin are allowed."""
-    mission(
+    write_mission(
         "friends",
         """
         name: friends
@@ -154,9 +154,9 @@ def test_false_friends_run(pytester: pytest.Pytester, mission: WriteMission) -> 
     assert result.ret == 0, result.stdout.str()
 
 
-def test_dry_run_runs_nothing_and_leaves_tree_identical(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_dry_run_runs_nothing_and_leaves_tree_identical(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """--mission-dry-run prints verdicts, passes safe missions, fails blocked ones, changes no file."""
-    mission(
+    write_mission(
         "safe",
         """
         name: safe
@@ -170,7 +170,7 @@ def test_dry_run_runs_nothing_and_leaves_tree_identical(pytester: pytest.Pyteste
             parameters: {path: made-by-mission/x.txt, content: x}
         """,
     )
-    mission(
+    write_mission(
         "unsafe",
         """
         name: unsafe
@@ -194,7 +194,7 @@ def test_dry_run_runs_nothing_and_leaves_tree_identical(pytester: pytest.Pyteste
 
 
 def test_floor_and_mission_tightening(
-    pytester: pytest.Pytester, mission: WriteMission, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, write_mission: WriteMission, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """MISSION_SAFETY_FLOOR wins over a looser configuration; a mission may tighten, never loosen."""
     pytester.makeini("[pytest]\nmission_safety = permissive\n")
@@ -205,7 +205,7 @@ def test_floor_and_mission_tightening(
             step_type: command
             parameters: {command: git push origin main}
         """
-    mission("push", body)
+    write_mission("push", body)
     result = pytester.runpytest("-v")
     assert "safety policy permissive" in result.stdout.str()
     monkeypatch.setenv("MISSION_SAFETY_FLOOR", "standard")
@@ -216,17 +216,17 @@ def test_floor_and_mission_tightening(
     result.stdout.fnmatch_lines(["*SUBFAILED[[]push[]]*"])
     monkeypatch.delenv("MISSION_SAFETY_FLOOR")
     pytester.makeini("[pytest]\nmission_safety = strict\n")
-    mission("loose", "name: l\nconfig: {safety: permissive}\nsteps: [{id: a, step_type: noop}]\n")
+    write_mission("loose", "name: l\nconfig: {safety: permissive}\nsteps: [{id: a, step_type: noop}]\n")
     result = pytester.runpytest("-v", "loose.mission.yaml")
     assert "config.safety: permissive is looser than the configured policy strict" in result.stdout.str()
 
 
-def test_allow_rules_are_scoped_and_shown_in_header(pytester: pytest.Pytester, mission: WriteMission) -> None:
+def test_allow_rules_are_scoped_and_shown_in_header(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """An allow entry scoped to one step unblocks only that step, and the header names its file."""
     pytester.makeini("[pytest]\nmission_allow_rules = RC-PERS-004@a.mission.yaml::cfg\n")
     step = "steps: [{id: cfg, step_type: command, parameters: {command: git config --global user.name bot}}]\n"
-    mission("a", "name: a\n" + step)
-    mission("b", "name: b\n" + step)
+    write_mission("a", "name: a\n" + step)
+    write_mission("b", "name: b\n" + step)
     result = pytester.runpytest("-v")
     out = result.stdout.str()
     assert "rustchain: mission_allow_rules from tox.ini: RC-PERS-004@a.mission.yaml::cfg" in out
@@ -236,13 +236,13 @@ def test_allow_rules_are_scoped_and_shown_in_header(pytester: pytest.Pytester, m
 
 
 def test_secret_canary_never_appears(
-    pytester: pytest.Pytester, mission: WriteMission, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, write_mission: WriteMission, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A secret from the environment is masked raw, base64- and URL-encoded in terminal and JUnit XML."""
     secret = "canary-9f3a7e1c-secret"
     monkeypatch.setenv("API_TOKEN", secret)
     pytester.makeini("[pytest]\nmission_pass_env = API_TOKEN\n")
-    mission(
+    write_mission(
         "leak",
         """
         name: leak
@@ -271,11 +271,11 @@ def test_secret_canary_never_appears(
 
 
 def test_github_actions_workflow_commands_are_neutralised(
-    pytester: pytest.Pytester, mission: WriteMission, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, write_mission: WriteMission, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With GITHUB_ACTIONS=true a failing step's `::error::` output cannot become a workflow command."""
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    mission(
+    write_mission(
         "gha",
         """
         name: gha

@@ -78,7 +78,7 @@ def test_rate_counts_failure_skips_but_not_condition_skips(tmp_path: Path) -> No
     assert result.steps["never"].skip_kind is SkipKind.CONDITION
     assert (result.steps_passed, result.steps_total) == (1, 4)
     assert result.success_rate == 0.25
-    assert result.message.startswith("1 of 5 steps failed: broken")
+    assert result.message.startswith("1 of 4 steps failed: broken")
 
 
 def test_retries_pass_on_later_attempt_is_flaky(tmp_path: Path) -> None:
