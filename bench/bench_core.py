@@ -77,7 +77,7 @@ def main() -> None:
     repeat = parser.parse_args().repeat
     with tempfile.TemporaryDirectory() as tmp:
         dirs = setup(Path(tmp))
-        rows = [
+        rows: list[tuple[str, str, float | None, float, float]] = [
             ("collect 1,000 missions of 10 steps", "collect 1,000 one-test .py files", 1.5,
              best(repeat, dirs["m1000"], "--collect-only"), best(repeat, dirs["py1000"], "--collect-only")),
             ("mission of 1,000 noop steps", "1,000 empty subtests", 1.5,

@@ -52,7 +52,7 @@ def main() -> None:
             d.mkdir()
             (d / "pytest.ini").write_text("[pytest]\n")
             (d / "m.mission.yaml").write_text(mission(flag))
-        times = {"plain": [], "templated": []}
+        times: dict[str, list[float]] = {"plain": [], "templated": []}
         for _ in range(repeat):  # interleaved, so machine noise hits both alike
             times["plain"].append(run(plain))
             times["templated"].append(run(templated))
