@@ -378,6 +378,12 @@ class MissionRun:
             "sandbox": self.settings.sandbox,
             "sandbox_writable": (self.workspace, *self._support_dirs),
             "sandbox_network": bool(self.policy.allow_hosts),
+            "sandbox_readable": (
+                self.settings.rootdir,
+                Path(sys.prefix),
+                Path(sys.base_prefix),
+                Path(self.settings.python).parent,
+            ),
         }
 
     def _remember_written(self, step: Step, params: Mapping[str, Any]) -> None:

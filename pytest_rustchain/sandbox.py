@@ -21,9 +21,26 @@ class Sandbox:
 
     bwrap: str
 
-    def wrap(self, argv: Sequence[str], *, cwd: Path, writable: Sequence[Path], network: bool) -> list[str]:
+    def wrap(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        writable: Sequence[Path],
+        network: bool,
+        readable: Sequence[Path] = (),
+    ) -> list[str]:
+        """The bwrap command line for ``argv``.
+
+        ``readable`` names directories that must stay visible although they may lie under /tmp (the
+        project checkout, the Python environment running pytest): the private /tmp would hide them.
+        """
         # A private /tmp: the host's is not where a step writes (S108 is about the opposite).
         args = [self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108
+        tmp = Path("/tmp")  # noqa: S108
+        for path in dict.fromkeys(p.resolve() for p in readable):
+            if path.is_relative_to(tmp) and path != tmp and path.exists():
+                args += ["--ro-bind", str(path), str(path)]
         for path in writable:
             # Bound after the private /tmp, so a workspace under /tmp is mounted on top of it.
             args += ["--bind", str(path), str(path)]

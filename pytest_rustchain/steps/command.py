@@ -105,7 +105,11 @@ def _command(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
     run_argv = argv
     if sandbox is not None:
         run_argv = sandbox.wrap(
-            argv, cwd=cwd, writable=ctx.extras["sandbox_writable"], network=ctx.extras["sandbox_network"]
+            argv,
+            cwd=cwd,
+            writable=ctx.extras["sandbox_writable"],
+            network=ctx.extras["sandbox_network"],
+            readable=ctx.extras.get("sandbox_readable", ()),
         )
     try:
         result = run_process(
