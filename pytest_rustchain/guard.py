@@ -103,30 +103,19 @@ class Guard:
                 argv = build_argv(params)
             except Exception:
                 argv = None
-            cwd = params.get("working_dir")
-            if params.get("shell") or argv is None:
-                line = params.get("command", "")
-                if params.get("args"):
-                    line = " ".join([line, *(str(a) for a in params["args"])])
-                found += analyse_command(  # noqa: S604 - analysed as text, never run
-                    line,
-                    shell=True,
-                    workspace=self.workspace,
-                    cwd=cwd,
-                    workspace_kind=kind,
-                    written_scripts=self.written_scripts,
-                    env={**dict(step.env), **dict(env or {})},
-                )
-            else:
-                found += analyse_command(
-                    argv,
-                    shell=False,
-                    workspace=self.workspace,
-                    cwd=cwd,
-                    workspace_kind=kind,
-                    written_scripts=self.written_scripts,
-                    env={**dict(step.env), **dict(env or {})},
-                )
+            command: str | list[str] = argv if argv is not None else ""
+            shell = bool(params.get("shell")) or argv is None
+            if shell:
+                command = " ".join([params.get("command", ""), *(str(a) for a in params.get("args", ()))])
+            found += analyse_command(
+                command,
+                shell=shell,
+                workspace=self.workspace,
+                cwd=params.get("working_dir"),
+                workspace_kind=kind,
+                written_scripts=self.written_scripts,
+                env={**dict(step.env), **dict(env or {})},
+            )
             found += analyse_env({k: str(v) for k, v in dict(params.get("env", {})).items()})
         elif step.step_type == "http":
             url = params.get("url")

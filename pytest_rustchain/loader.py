@@ -22,7 +22,7 @@ from pytest_rustchain.errors import MissionFormatError
 from pytest_rustchain.model import Mission, MissionConfig, Retries, Step, WorkspaceSpec
 from pytest_rustchain.yamlload import JsonPath, LoadedYaml, load_yaml_file, read_mission_bytes
 
-__all__ = ["Limits", "LoadOptions", "load_mission", "mission_schema"]
+__all__ = ["Limits", "LoadOptions", "load_mission", "mission_schema", "mission_stem", "sniff_mission"]
 
 #: Environment names a mission may not set: they change how programs load code.
 LOADER_ENV = frozenset(
@@ -538,8 +538,8 @@ def load_mission(
     return Mission(
         path=path,
         display_path=display,
-        stem=_stem(path),
-        name=data.get("name") or _stem(path),
+        stem=mission_stem(path),
+        name=data.get("name") or mission_stem(path),
         steps=tuple(built),
         version=str(data.get("version", "1.0")),
         description=data.get("description", ""),
@@ -676,7 +676,8 @@ def infer_dependencies(built: list[Step]) -> list[Step]:
     return out
 
 
-def _stem(path: Path) -> str:
+def mission_stem(path: Path) -> str:
+    """The item name of a mission file: its name without ``.mission.yaml`` (dots would split it)."""
     name = path.name
     for suffix in (".mission.yaml", ".mission.yml", ".yaml", ".yml"):
         if name.endswith(suffix):

@@ -16,7 +16,7 @@ import pytest
 from pytest_rustchain import plan, report
 from pytest_rustchain.errors import MissionError, MissionFormatError
 from pytest_rustchain.guard import Guard
-from pytest_rustchain.loader import Limits, LoadOptions, load_mission, sniff_mission
+from pytest_rustchain.loader import Limits, LoadOptions, load_mission, mission_stem, sniff_mission
 from pytest_rustchain.model import Mission, MissionResult, MissionStatus, Step, StepResult, StepStatus
 from pytest_rustchain.runner import ChainRun, RunSettings, followers, mission_policy, run_steps
 from pytest_rustchain.safety import LEVELS, Policy, parse_allow_rule
@@ -229,7 +229,7 @@ class MissionFile(pytest.File):
             mission = load_mission(self.path, display_path=display, options=options)
         except MissionError as exc:
             error = str(exc)
-        stem = _stem(self.path)
+        stem = mission_stem(self.path)
         item = MissionItem.from_parent(self, name=stem, callobj=_mission_test)
         item.mission = mission
         item.load_error = error
@@ -250,14 +250,6 @@ class MissionFile(pytest.File):
             for text in mission.warnings:
                 item.warn(pytest.PytestWarning(text))
         yield item
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".mission.yaml", ".mission.yml", ".yaml", ".yml"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
 
 
 def _mission_test(

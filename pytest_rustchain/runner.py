@@ -145,17 +145,29 @@ class MissionRun:
     def _skip(self, step: Step, reason: str, kind: SkipKind, root: str | None = None) -> StepResult:
         if kind is SkipKind.FAILURE and root:
             self._bad[step.id] = root
+        return self._result(step, StepStatus.SKIPPED, reason=reason, skip_kind=kind)
+
+    def _result(
+        self, step: Step, status: StepStatus, *, verdict: StepVerdict | None = None, **fields: Any
+    ) -> StepResult:
+        """Record the result of ``step``: its id (prefixed for next missions), type and risk filled in."""
+        if verdict is not None:
+            fields.update(risk=verdict.score, findings=tuple(verdict.findings_dicts()))
         return self._record(
             StepResult(
                 step_id=self.prefix + step.id,
                 step_type=step.step_type,
                 family=self._family(step),
-                status=StepStatus.SKIPPED,
-                reason=reason,
-                skip_kind=kind,
+                status=status,
                 line=step.line,
+                **fields,
             )
         )
+
+    def _mark_failed(self, step: Step) -> None:
+        """The step failed in a way that skips its dependents, triggers fail_fast and failure()."""
+        self._hard_failed.append(step.id)
+        self._bad[step.id] = step.id
 
     def _family(self, step: Step) -> str:
         return steps.registry()[step.step_type].family
@@ -276,22 +288,11 @@ class MissionRun:
         )
         verdict = self.guard.judge(step, params, env=env)
         if verdict.blocked:
-            self._hard_failed.append(step.id)
-            self._bad[step.id] = step.id
-            return self._record(
-                StepResult(
-                    step_id=self.prefix + step.id,
-                    step_type=step.step_type,
-                    family=spec.family,
-                    status=StepStatus.BLOCKED,
-                    reason=verdict.explanation,
-                    duration=time.monotonic() - started,
-                    line=step.line,
-                    params=params,
-                    risk=verdict.score,
-                    findings=tuple(verdict.findings_dicts()),
-                )
-            )
+            self._mark_failed(step)
+            return self._result(
+                step, StepStatus.BLOCKED, verdict=verdict, reason=verdict.explanation,
+                duration=time.monotonic() - started, params=params,
+            )  # fmt: skip
         attempts = 0
         delay = step.retries.delay_seconds
         while True:
@@ -322,24 +323,11 @@ class MissionRun:
             if not problems:
                 self._remember_written(step, params)
                 self._publish(step, outputs, "passed")
-                return self._record(
-                    StepResult(
-                        step_id=self.prefix + step.id,
-                        step_type=step.step_type,
-                        family=spec.family,
-                        status=StepStatus.PASSED,
-                        duration=time.monotonic() - started,
-                        outputs=outputs,
-                        attempts=attempts,
-                        line=step.line,
-                        params=params,
-                        risk=verdict.score,
-                        findings=tuple(verdict.findings_dicts()),
-                        reason=f"passed on attempt {attempts} of {step.retries.count + 1} (flaky)"
-                        if attempts > 1
-                        else "",
-                    )
-                )
+                flaky = f"passed on attempt {attempts} of {step.retries.count + 1} (flaky)" if attempts > 1 else ""
+                return self._result(
+                    step, StepStatus.PASSED, verdict=verdict, reason=flaky, duration=time.monotonic() - started,
+                    outputs=outputs, attempts=attempts, params=params,
+                )  # fmt: skip
             if attempts > step.retries.count or (self._remaining() or 1) <= 0:
                 return self._fail(step, params, outputs, problems, time.monotonic() - started, attempts, verdict)
             self.settings.sleep(delay)
@@ -436,40 +424,23 @@ class MissionRun:
             tolerated_by = "continue_on_error"
         elif mission.xfail is not None:
             tolerated_by = f"mission xfail: {mission.xfail}"
-            self._hard_failed.append(step.id)
-            self._bad[step.id] = step.id
         elif mission.config.success_threshold is not None:
             tolerated_by = f"success_threshold {mission.config.success_threshold:g}"
-            self._hard_failed.append(step.id)
-            self._bad[step.id] = step.id
-        else:
-            self._hard_failed.append(step.id)
-            self._bad[step.id] = step.id
         if tolerated_by and self.settings.tolerate:
             status = StepStatus.TOLERATED
             text = f"tolerated ({tolerated_by}): " + text
+            if not step.continue_on_error:
+                # xfail and threshold missions tolerate the failure in the verdict only: dependents
+                # are still skipped, as they would be in the same mission without a threshold.
+                self._mark_failed(step)
         else:
+            # Under --runxfail a tolerated failure is a real one, with the usual consequences.
             status = StepStatus.FAILED
-            if tolerated_by and step.continue_on_error:
-                # Under --runxfail a tolerated failure is a real one, with the usual consequences.
-                self._hard_failed.append(step.id)
-                self._bad[step.id] = step.id
-        return self._record(
-            StepResult(
-                step_id=self.prefix + step.id,
-                step_type=step.step_type,
-                family=self._family(step),
-                status=status,
-                reason=text,
-                duration=duration,
-                outputs=outputs,
-                attempts=attempts,
-                line=step.line,
-                params=params,
-                risk=verdict.score if verdict else 0,
-                findings=tuple(verdict.findings_dicts()) if verdict else (),
-            )
-        )
+            self._mark_failed(step)
+        return self._result(
+            step, status, verdict=verdict, reason=text, duration=duration, outputs=outputs,
+            attempts=attempts, params=params,
+        )  # fmt: skip
 
     def _failure_text(
         self, step: Step, params: Mapping[str, Any], outputs: Mapping[str, Any], problems: list[str], attempts: int
