@@ -237,6 +237,39 @@ BAD: list[tuple[str, str, list[str]]] = [
         ["template syntax error"],
     ),
     (
+        "too-many-steps",
+        "name: x\nsteps:\n" + "".join(f"  - {{id: s{i}, step_type: noop}}\n" for i in range(1001)),
+        ["1001 steps is more than the allowed 1000", "HINT: split the mission, or raise mission_max_steps"],
+    ),
+    (
+        "missing-extends",
+        """
+        name: x
+        extends: base/nowhere.yaml
+        """,
+        ["extends 'base/nowhere.yaml' does not exist"],
+    ),
+    (
+        "include-outside",
+        """
+        name: x
+        steps:
+          - include: ../../../../../../etc/passwd
+        """,
+        ["include '../../../../../../etc/passwd' is outside the project"],
+    ),
+    (
+        "bad-expression",
+        """
+        name: x
+        steps:
+          - id: a
+            step_type: noop
+            if: "vars.x =="
+        """,
+        ["step 'a': if: expression syntax error"],
+    ),
+    (
         "top-level-list",
         """
         - id: a

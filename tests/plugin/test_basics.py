@@ -86,3 +86,16 @@ def test_k_selects_by_stem(pytester: pytest.Pytester, write_mission: WriteMissio
     write_mission("nightly", PASSING.replace("Release build", "Nightly"))
     result = pytester.runpytest("-v", "-k", "release")
     result.assert_outcomes(passed=1, deselected=1)
+
+
+def test_last_failed_reruns_a_fixed_broken_file(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
+    """A broken file fails as `path::stem`; after the fix, --lf reruns exactly that mission."""
+    write_mission("release", PASSING)
+    write_mission("broken", "name: b\nsteps: {}\n")
+    first = pytester.runpytest("-v")
+    first.assert_outcomes(passed=1, failed=1)
+    write_mission("broken", "name: b\nsteps: [{id: a, step_type: noop}]\n")
+    again = pytester.runpytest("-v", "--lf")
+    again.assert_outcomes(passed=1)
+    again.stdout.fnmatch_lines(["*broken.mission.yaml::broken PASSED*"])
+    assert "release.mission.yaml::release" not in again.stdout.str()

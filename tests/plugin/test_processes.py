@@ -50,3 +50,42 @@ def test_escaped_processes_are_killed(pytester: pytest.Pytester, write_mission: 
     result.stdout.fnmatch_lines(["*SUBPASSED[[]background[]]*", "*SUBFAILED[[]hang[]]*", "*timed out after 0.5 s*"])
     assert time.monotonic() - start < 15
     assert _alive_with(marker) == []
+
+
+def test_ctrl_c_stops_the_step_and_the_run(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
+    """Ctrl-C during a step kills its processes, runs no further step, and ends pytest as usual."""
+    import signal
+    import subprocess
+    import sys
+
+    marker = f"1000.{os.getpid()}{int(time.time() * 1000) % 100000}7"
+    write_mission(
+        "long",
+        f"""
+        name: long
+        steps:
+          - id: hang
+            step_type: command
+            parameters: {{shell: true, command: "setsid sleep {marker} & sleep {marker}"}}
+          - id: later
+            step_type: create_file
+            if: always()
+            parameters: {{path: later.txt, content: x}}
+        """,
+    )
+    base = pytester.path / "bt"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "--mission-sandbox=none",
+         "--mission-keep-workspace=always", f"--basetemp={base}"],
+        cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not _alive_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _alive_with(marker), "the step never started"
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
+    assert "KeyboardInterrupt" in out
+    assert _alive_with(marker) == []
+    assert not list(base.rglob("later.txt"))
