@@ -183,6 +183,12 @@ def _read_settings(config: pytest.Config) -> _SessionSettings:
     return _SessionSettings(policy=policy, header=tuple(header), sandbox=sandbox)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: tell each worker the distribution mode, which workers themselves see as "no"."""
+    node.workerinput["rustchain_dist"] = node.config.getoption("dist", "no")
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return list(_session_settings(config).header)
 
@@ -325,9 +331,10 @@ class MissionItem(pytest.Function):
         assert self.mission is not None
         if self.mission.config.workspace.kind != "project":
             return
-        workers = self.config.getoption("numprocesses", None)
-        dist = self.config.getoption("dist", "no")
-        if workers and dist not in ("loadgroup", "no"):
+        # Workers see --dist as "no"; the controller hands its own mode over (pytest_configure_node).
+        workerinput = getattr(self.config, "workerinput", None)
+        dist = workerinput.get("rustchain_dist", "no") if workerinput is not None else "no"
+        if dist not in ("loadgroup", "no"):
             raise MissionFormatError(
                 f"a 'workspace: project' mission needs --dist loadgroup under -n (got --dist {dist})",
                 path=self.display_path,

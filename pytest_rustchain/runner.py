@@ -329,6 +329,10 @@ class MissionRun:
                     outputs=outputs, attempts=attempts, params=params,
                 )  # fmt: skip
             if attempts > step.retries.count or (self._remaining() or 1) <= 0:
+                remaining = self._remaining()
+                if remaining is not None and remaining <= 0:
+                    limit = self.mission.config.mission_timeout_seconds or 0
+                    problems.append(f"the mission's time limit ran out during this step (mission timeout {limit:g} s)")
                 return self._fail(step, params, outputs, problems, time.monotonic() - started, attempts, verdict)
             self.settings.sleep(delay)
             delay *= step.retries.backoff

@@ -133,7 +133,7 @@ def _command(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
     }
     outputs.update({k: v for k, v in step_outputs.items() if k not in outputs})
     if result.timed_out:
-        raise StepError(f"timed out after {ctx.timeout:g} s", outputs=outputs)
+        raise StepError(f"timed out after {round(ctx.timeout, 2):g} s", outputs=outputs)
     return outputs
 
 

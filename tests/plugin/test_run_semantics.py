@@ -439,3 +439,56 @@ def test_xdist_same_outcome(pytester: pytest.Pytester, write_mission: WriteMissi
     # pytest counts failed subtests with failed items: 2 missions + their 2 failed steps.
     assert dist.parseoutcomes()["failed"] == 4
     assert dist.parseoutcomes()["passed"] == 2
+
+
+def test_project_missions_need_loadgroup_under_xdist(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
+    """Under -n a `workspace: project` mission says to use --dist loadgroup, and runs with it."""
+    pytester.makeini("[pytest]\n")
+    write_mission(
+        "proj",
+        """
+        name: proj
+        config: {workspace: project}
+        steps:
+          - id: w
+            step_type: create_file
+            parameters: {path: generated.txt, content: made}
+        """,
+    )
+    result = pytester.runpytest("-v", "-n", "2", "--dist", "load")
+    result.assert_outcomes(failed=1)
+    assert "needs --dist loadgroup under -n" in result.stdout.str()
+    assert not (pytester.path / "generated.txt").exists()
+    result = pytester.runpytest("-v", "-n", "2", "--dist", "loadgroup")
+    result.assert_outcomes(passed=1)
+    assert (pytester.path / "generated.txt").read_text() == "made"
+
+
+def test_ini_limits_are_ceilings(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
+    """ini mission_timeout_seconds applies to every mission; a mission may lower it, never raise it."""
+    pytester.makeini("[pytest]\nmission_timeout_seconds = 0.5\n")
+    write_mission(
+        "slow",
+        """
+        name: slow
+        steps:
+          - id: hang
+            step_type: command
+            parameters: {command: sleep 30}
+        """,
+    )
+    write_mission(
+        "greedy",
+        """
+        name: greedy
+        config: {mission_timeout_seconds: 60}
+        steps: [{id: a, step_type: noop}]
+        """,
+    )
+    start = time.monotonic()
+    result = pytester.runpytest("-v")
+    assert time.monotonic() - start < 15
+    out = result.stdout.str()
+    assert "slow.mission.yaml::slow SUBFAILED[hang]" in out
+    assert "timed out after 0.5 s" in out
+    assert "mission_timeout_seconds 60 is above the allowed 0.5" in out
