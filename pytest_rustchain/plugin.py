@@ -408,7 +408,7 @@ class MissionItem(pytest.Function):
         stop: BaseException | None = None
         for prefix, member in [("", mission), *followers(mission, "next/")]:
             kind = member.config.workspace.kind
-            # A placeholder path: the real workspace does not exist in a dry run and is never made.
+            # A stand-in path: the real workspace does not exist in a dry run and is never made.
             workspace = Path(self.config.rootpath) if kind == "project" else Path("/mission-workspace") / member.stem
             guard = Guard(policy=policy, workspace=workspace, workspace_kind=kind, mission_path=member.display_path)
             for step in plan.order(member.steps):

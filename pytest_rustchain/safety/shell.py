@@ -1546,7 +1546,7 @@ def _mktemp_path(args: Sequence[Word], st: _State) -> str | None:
         value = arg.value
         if value is None or value.startswith(("-p", "--tmpdir")) or "/" in value:
             return None
-    return f"{tmpdir.value}/mktemp.XXXXXXXXXX"
+    return f"{tmpdir.value}/mktemp.{'X' * 10}"  # mktemp's default name template
 
 
 def _assign_state(target: _State, source: _State) -> None:

@@ -6,16 +6,16 @@ import json
 import socket
 import time
 import urllib.request
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped,unused-ignore]
 import pytest
+from stepkit import make_ctx, run, schema_accepts
 
 from pytest_rustchain.errors import PathEscapeError, StepError
 from pytest_rustchain.steps import data
-from pytest_rustchain.steps.base import Outputs, StepContext, registry
+from pytest_rustchain.steps.base import StepContext, registry
 
 DATA_STEPS = ("parse_json", "parse_yaml", "validate_schema")
 
@@ -30,31 +30,6 @@ def ws(tmp_path: Path) -> Path:
 @pytest.fixture
 def ctx(ws: Path) -> StepContext:
     return make_ctx(ws)
-
-
-def make_ctx(ws: Path, *, max_file_bytes: int = 50 * 1024 * 1024) -> StepContext:
-    return StepContext(
-        step_id="step",
-        workspace=ws,
-        cwd=ws,
-        env={},
-        timeout=30.0,
-        mission_path=ws.parent / "m.mission.yaml",
-        rootdir=ws.parent,
-        max_file_bytes=max_file_bytes,
-    )
-
-
-def run(step: str, ctx: StepContext, *, check_schema: bool = True, **params: Any) -> Outputs:
-    """Run a step type as the runner does: parameters validated by its schema first."""
-    step_type = registry()[step]
-    if check_schema:
-        jsonschema.Draft202012Validator(step_type.schema).validate(params)
-    return step_type.run(params, ctx)
-
-
-def schema_accepts(step: str, params: Mapping[str, Any]) -> bool:
-    return bool(jsonschema.Draft202012Validator(registry()[step].schema).is_valid(params))
 
 
 def fails(step: str, ctx: StepContext, **params: Any) -> StepError:

@@ -7,7 +7,6 @@ import os
 import shutil
 import stat
 import threading
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import jsonschema  # type: ignore[import-untyped,unused-ignore]
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from stepkit import make_ctx, run, schema_accepts
 
 from pytest_rustchain import paths
 from pytest_rustchain.errors import PathEscapeError, StepError
@@ -28,7 +28,7 @@ from pytest_rustchain.paths import (
     resolve_in_workspace,
 )
 from pytest_rustchain.steps import files
-from pytest_rustchain.steps.base import Outputs, StepContext, registry
+from pytest_rustchain.steps.base import StepContext, registry
 
 FILE_STEPS = ("create_file", "edit_file", "delete_file", "copy_file", "move_file", "read_file", "list_directory")
 
@@ -47,31 +47,6 @@ def outside(tmp_path: Path) -> Path:
     directory.mkdir()
     (directory / "secret.txt").write_text("secret\n")
     return directory.resolve()
-
-
-def make_ctx(ws: Path, *, cwd: Path | None = None, max_file_bytes: int = 50 * 1024 * 1024) -> StepContext:
-    return StepContext(
-        step_id="step",
-        workspace=ws,
-        cwd=cwd or ws,
-        env={},
-        timeout=30.0,
-        mission_path=ws.parent / "m.mission.yaml",
-        rootdir=ws.parent,
-        max_file_bytes=max_file_bytes,
-    )
-
-
-def run(step: str, ctx: StepContext, *, check_schema: bool = True, **params: Any) -> Outputs:
-    """Run a step type as the runner does: parameters validated by its schema first."""
-    step_type = registry()[step]
-    if check_schema:
-        jsonschema.Draft202012Validator(step_type.schema).validate(params)
-    return step_type.run(params, ctx)
-
-
-def schema_accepts(step: str, params: Mapping[str, Any]) -> bool:
-    return bool(jsonschema.Draft202012Validator(registry()[step].schema).is_valid(params))
 
 
 def fails(step: str, ctx: StepContext, error: type[StepError] = StepError, **params: Any) -> str:
