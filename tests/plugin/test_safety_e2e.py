@@ -291,3 +291,39 @@ def test_github_actions_workflow_commands_are_neutralised(
     lines = result.stdout.lines
     assert not any(line.lstrip().startswith("::") for line in lines)
     assert any("forged" in line for line in lines)
+
+
+def _table_rows() -> list[tuple[str, int, int]]:
+    """The analyser's HOSTILE.md C table and false friends, as (line, lowest, highest score)."""
+    import importlib.util
+
+    path = Path(__file__).parent.parent / "unit" / "test_safety_table.py"
+    spec = importlib.util.spec_from_file_location("safety_table_rows", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = []
+    for param in [*module.HOSTILE_C, *module.FALSE_FRIENDS]:
+        line, low, high, _rule = param.values
+        rows.append((line, int(low), int(high)))
+    return rows
+
+
+def test_every_hostile_row_gets_its_verdict_through_the_plugin(pytester: pytest.Pytester) -> None:
+    """Each HOSTILE.md C row and false friend, run as a mission step, is blocked exactly when it should be."""
+    expected: dict[str, bool] = {}
+    for i, (line, low, high) in enumerate(_table_rows()):
+        if low < 70 <= high:
+            continue  # the table allows a range across the blocking line; the unit table checks it
+        doc = {
+            "name": f"c{i}",
+            "steps": [{"id": "s", "step_type": "command", "parameters": {"shell": True, "command": line}}],
+        }
+        pytester.path.joinpath(f"c{i:03d}.mission.yaml").write_text(json.dumps(doc))
+        expected[f"c{i:03d}"] = low >= 70
+    result = pytester.runpytest("--mission-dry-run", "-p", "no:cacheprovider", "-q")
+    out = result.stdout.str()
+    blocked = set(re.findall(r"^(c\d{3})\.mission\.yaml::c\d{3}\n  BLOCKED", out, re.MULTILINE))
+    allowed = set(re.findall(r"^(c\d{3})\.mission\.yaml::c\d{3}\n  allowed", out, re.MULTILINE))
+    assert blocked | allowed == set(expected)
+    assert blocked == {k for k, v in expected.items() if v}
