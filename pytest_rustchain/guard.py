@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,8 @@ from pytest_rustchain.steps.command import build_argv
 __all__ = ["Guard", "StepVerdict"]
 
 _TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox-sh"})
+_LOOKUP = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
 
 # Which parameters of a file step are paths, and what the step does with each.
 _PATH_OPS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -54,29 +58,39 @@ class StepVerdict:
         ]  # fmt: skip
 
 
-def _with_unknowns(value: Any, counter: list[int]) -> Any:
-    """Template parts become unset variables, so the analyser treats them as unknown."""
+def _known_value(expr: str, known: Mapping[str, Any]) -> str | None:
+    """The value of ``{{ a.b }}`` when it is known before the run (``python``, ``vars.x``), else None."""
+    match = _LOOKUP.fullmatch(expr)
+    if match is None:
+        return None
+    value: Any = known
+    for name in match.group(1).split("."):
+        if not isinstance(value, Mapping) or name not in value:
+            return None
+        value = value[name]
+    if isinstance(value, (Mapping, list)) or value is None:
+        return None
+    return str(value)
+
+
+def _substitute(value: Any, known: Mapping[str, Any], unknown: Any, *, shell: bool = False) -> Any:
+    """Template parts with a value known before the run get it; the others get ``unknown()``."""
     if isinstance(value, str):
 
-        def sub(_: re.Match[str]) -> str:
-            counter[0] += 1
-            return "${TPL_" + str(counter[0]) + "}"
+        def sub(m: re.Match[str]) -> str:
+            found = _known_value(m.group(0), known)
+            if found is None:
+                return str(unknown())
+            return shlex.quote(found) if shell else found
 
         return _TEMPLATE.sub(sub, value)
     if isinstance(value, Mapping):
-        return {k: _with_unknowns(v, counter) for k, v in value.items()}
+        return {
+            k: _substitute(v, known, unknown, shell=shell or (k == "command" and bool(value.get("shell"))))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_with_unknowns(v, counter) for v in value]
-    return value
-
-
-def _with_literals(value: Any) -> Any:
-    if isinstance(value, str):
-        return _TEMPLATE.sub("tpl", value)
-    if isinstance(value, Mapping):
-        return {k: _with_literals(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_with_literals(v) for v in value]
+        return [_substitute(v, known, unknown) for v in value]
     return value
 
 
@@ -107,6 +121,10 @@ class Guard:
             shell = bool(params.get("shell")) or argv is None
             if shell:
                 command = " ".join([params.get("command", ""), *(str(a) for a in params.get("args", ()))])
+            elif argv is not None and len(argv) >= 3 and posixpath.basename(argv[0]) in _SHELLS and argv[1] == "-c":
+                # `sh -c SCRIPT` as argv runs SCRIPT: judge it as the shell will read it, where `$X`
+                # is a variable of the script rather than an unknown part of the command.
+                command, shell = argv[2], True
             found += analyse_command(
                 command,
                 shell=shell,
@@ -132,17 +150,24 @@ class Guard:
         """The run-time verdict on the rendered parameters; this one decides."""
         return self._explain(step, decide(self.findings(step, params, env=env), self.policy, self.step_key(step)))
 
-    def judge_raw(self, step: Step) -> StepVerdict:
+    def judge_raw(self, step: Step, known: Mapping[str, Any] | None = None) -> StepVerdict:
         """The collection-time verdict on the raw parameters.
 
-        Template parts count as unknown and may raise the score, but a step is blocked only when it
-        would be blocked with its template parts replaced by plain words.
+        Template parts whose value is known before the run (``{{ python }}``, ``{{ vars.x }}`` in
+        ``known``) are filled in; the others count as unknown and may raise the score, but a step is
+        blocked only when it would be blocked with them replaced by plain words.
         """
-        params = step.parameters
-        unknown = decide(self.findings(step, _with_unknowns(params, [0])), self.policy, self.step_key(step))
-        if not unknown.blocked:
+        known = known or {}
+        counter = iter(range(1, 1_000_000))
+        params = step.parameters if not step.render else _substitute(
+            step.parameters, known, lambda: "${TPL_" + str(next(counter)) + "}"
+        )  # fmt: skip
+        unknown = decide(self.findings(step, params), self.policy, self.step_key(step))
+        if not unknown.blocked or not step.render:
             return self._explain(step, unknown)
-        literal = decide(self.findings(step, _with_literals(params)), self.policy, self.step_key(step))
+        literal = decide(
+            self.findings(step, _substitute(step.parameters, known, lambda: "tpl")), self.policy, self.step_key(step)
+        )
         if literal.blocked:
             return self._explain(step, unknown)
         shown = Verdict(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_rustchain import plan, report
+from pytest_rustchain.environment import allowed_environment
 from pytest_rustchain.errors import MissionError, MissionFormatError
 from pytest_rustchain.guard import Guard
 from pytest_rustchain.loader import Limits, LoadOptions, load_mission, mission_stem, sniff_mission
@@ -406,13 +407,24 @@ class MissionItem(pytest.Function):
         rows: list[dict[str, Any]] = []
         blocked: list[str] = []
         stop: BaseException | None = None
+        settings = self._settings()
+        allowed_env = allowed_environment(settings.source_env, settings.pass_env)
         for prefix, member in [("", mission), *followers(mission, "next/")]:
             kind = member.config.workspace.kind
             # A stand-in path: the real workspace does not exist in a dry run and is never made.
             workspace = Path(self.config.rootpath) if kind == "project" else Path("/mission-workspace") / member.stem
             guard = Guard(policy=policy, workspace=workspace, workspace_kind=kind, mission_path=member.display_path)
+            # What templates will render to is known before the run for these names; steps' outputs
+            # and the timestamp are not.
+            known = {
+                "python": settings.python,
+                "workspace": str(workspace),
+                "vars": {**member.vars, **settings.vars_override},
+                "env": {**allowed_env, **member.env},
+                "mission": {"name": member.name, "path": member.display_path, "stem": member.stem},
+            }
             for step in plan.order(member.steps):
-                verdict = guard.judge_raw(step)
+                verdict = guard.judge_raw(step, known)
                 written = step.parameters.get("content", step.template)
                 if step.step_type == "create_file" and isinstance(written, str):
                     guard.remember_written(str(step.parameters.get("path", "")), written)

@@ -286,7 +286,7 @@ def test_junit_properties_and_one_line_message(pytester: pytest.Pytester, fleet:
             "steps_total": "5",
             "steps_passed": "2",
             "success_rate": "0.4000",
-            "risk_max": "40",
+            "risk_max": "0",
         },
         "gamma": {"mission_status": "error", "steps_total": "0", "steps_passed": "0", "success_rate": "n/a"},
     }

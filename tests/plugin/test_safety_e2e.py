@@ -98,9 +98,11 @@ def test_blocked_step_fails_mission_despite_threshold(pytester: pytest.Pytester,
             parameters: {command: "rm -rf ~/.cache"}
         """,
     )
-    result = pytester.runpytest("-v")
+    result = pytester.runpytest("-v", "--junitxml=junit.xml")
     out = result.stdout.str()
     result.stdout.fnmatch_lines(["*SUBFAILED[[]cleanup[]]*"])
+    junit = (pytester.path / "junit.xml").read_text()
+    assert '<property name="risk_max" value="100"' in junit
     assert "BLOCKED step 'cleanup' (blk.mission.yaml:9) risk 100 (critical), policy standard" in out
     assert "RC-FS-001" in out
     assert "HINT:" in out and "RC-FS-001@blk.mission.yaml::cleanup" in out

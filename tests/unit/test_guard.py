@@ -1,0 +1,70 @@
+"""Unit tests of the step-level safety check: what it judges for each kind of step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytest_rustchain.guard import Guard
+from pytest_rustchain.model import Step
+from pytest_rustchain.safety import Policy
+
+
+def _step(step_type: str, render: bool = True, **params: object) -> Step:
+    return Step(id="s", name="s", step_type=step_type, parameters=params, render=render, line=3, source="m.yaml")
+
+
+def _guard(tmp_path: Path, level: str = "standard") -> Guard:
+    return Guard(policy=Policy(level=level), workspace=tmp_path / "ws", mission_path="m.yaml")
+
+
+def test_sh_c_argv_is_judged_as_the_script(tmp_path: Path) -> None:
+    """`sh -c SCRIPT` given as argv is judged as SCRIPT: its own `$X` is not an unknown command part."""
+    guard = _guard(tmp_path)
+    quiet = guard.judge(_step("command", command="sh", args=["-c", 'echo "$NAME" >> "$MISSION_OUTPUT"']), {
+        "command": "sh", "args": ["-c", 'echo "$NAME" >> "$MISSION_OUTPUT"']})  # fmt: skip
+    assert quiet.score == 0
+    params = {"command": "sh", "args": ["-c", "cd / && rm -rf home"]}
+    loud = guard.judge(_step("command", **params), params)
+    assert loud.blocked and loud.score == 100
+
+
+def test_dry_run_fills_in_values_known_before_the_run(tmp_path: Path) -> None:
+    """`{{ python }}` and `{{ vars.x }}` are filled in for the dry run; step outputs stay unknown."""
+    guard = _guard(tmp_path, "strict")
+    step = _step("command", command="{{ python }}", args=["-m", "compileall", "{{ vars.src }}"])
+    known = {"python": "/usr/bin/python3", "vars": {"src": "src"}}
+    assert guard.judge_raw(step, known).score == 0
+    assert guard.judge_raw(step, {}).score == 40
+    danger = _step("command", shell=True, command="rm -rf {{ vars.target }}")
+    assert guard.judge_raw(danger, {"vars": {"target": "/"}}).blocked
+
+
+def test_unknown_template_parts_raise_but_do_not_block(tmp_path: Path) -> None:
+    """A template part that cannot be known raises the score; it blocks only with a literal word too."""
+    guard = _guard(tmp_path)
+    maybe = _step("command", shell=True, command="rm -rf {{ steps.probe.stdout }}")
+    verdict = guard.judge_raw(maybe)
+    assert verdict.score == 100 and not verdict.blocked
+    always = _step("command", shell=True, command="rm -rf ~/{{ steps.probe.stdout }}")
+    assert guard.judge_raw(always).blocked
+
+
+def test_file_steps_are_judged_on_their_paths(tmp_path: Path) -> None:
+    """Reading .git/config and writing outside the workspace are high; a plain write is info."""
+    guard = _guard(tmp_path)
+    read = _step("read_file", path=".git/config")
+    assert guard.judge(read, read.parameters).blocked
+    outside = _step("create_file", path="/etc/cron.d/x", content="x")
+    assert guard.judge(outside, outside.parameters).score >= 70
+    inside = _step("create_file", path="src/a.py", content="x")
+    assert guard.judge(inside, inside.parameters).score == 0
+
+
+def test_blocked_text_names_rule_location_and_fix(tmp_path: Path) -> None:
+    """The explanation gives the step, its file and line, the rule, and a scoped allow entry."""
+    params = {"command": "git push origin main"}
+    verdict = _guard(tmp_path).judge(_step("command", **params), params)
+    text = verdict.explanation
+    assert text.startswith("BLOCKED step 's' (m.yaml:3) risk 70 (high), policy standard")
+    assert "RC-NET-004" in text
+    assert "HINT:" in text and "RC-NET-004@m.yaml::s" in text
