@@ -9,8 +9,8 @@ from pytest_rustchain.model import Step
 from pytest_rustchain.safety import Policy
 
 
-def _step(step_type: str, render: bool = True, **params: object) -> Step:
-    return Step(id="s", name="s", step_type=step_type, parameters=params, render=render, line=3, source="m.yaml")
+def _step(step_type: str, **params: object) -> Step:
+    return Step(id="s", name="s", step_type=step_type, parameters=params, line=3, source="m.yaml")
 
 
 def _guard(tmp_path: Path, level: str = "standard") -> Guard:
@@ -35,17 +35,17 @@ def test_dry_run_fills_in_values_known_before_the_run(tmp_path: Path) -> None:
     known = {"python": "/usr/bin/python3", "vars": {"src": "src"}}
     assert guard.judge_raw(step, known).score == 0
     assert guard.judge_raw(step, {}).score == 40
-    danger = _step("command", shell=True, command="rm -rf {{ vars.target }}")
+    danger = _step("command", shell=True, command="rm -rf {{ vars.target }}")  # noqa: S604 - a mission step, judged not run
     assert guard.judge_raw(danger, {"vars": {"target": "/"}}).blocked
 
 
 def test_unknown_template_parts_raise_but_do_not_block(tmp_path: Path) -> None:
     """A template part that cannot be known raises the score; it blocks only with a literal word too."""
     guard = _guard(tmp_path)
-    maybe = _step("command", shell=True, command="rm -rf {{ steps.probe.stdout }}")
+    maybe = _step("command", shell=True, command="rm -rf {{ steps.probe.stdout }}")  # noqa: S604 - a mission step, judged not run
     verdict = guard.judge_raw(maybe)
     assert verdict.score == 100 and not verdict.blocked
-    always = _step("command", shell=True, command="rm -rf ~/{{ steps.probe.stdout }}")
+    always = _step("command", shell=True, command="rm -rf ~/{{ steps.probe.stdout }}")  # noqa: S604 - a mission step, judged not run
     assert guard.judge_raw(always).blocked
 
 
