@@ -255,7 +255,12 @@ class MissionFile(pytest.File):
             if error:
                 item.load_error = error
             for text in mission.warnings:
-                item.warn(pytest.PytestWarning(text))
+                try:
+                    item.warn(pytest.PytestWarning(text))
+                except pytest.PytestWarning:
+                    # filterwarnings = error: the warning fails this mission, not the whole collection.
+                    item.load_error = f"{text}\n  HINT: remove the key, or let PytestWarning through filterwarnings"
+                    break
         yield item
 
 

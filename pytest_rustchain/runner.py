@@ -328,9 +328,10 @@ class MissionRun:
                     step, StepStatus.PASSED, verdict=verdict, reason=flaky, duration=time.monotonic() - started,
                     outputs=outputs, attempts=attempts, params=params,
                 )  # fmt: skip
-            if attempts > step.retries.count or (self._remaining() or 1) <= 0:
-                remaining = self._remaining()
-                if remaining is not None and remaining <= 0:
+            remaining = self._remaining()
+            out_of_time = remaining is not None and remaining <= 0
+            if attempts > step.retries.count or out_of_time:
+                if out_of_time:
                     limit = self.mission.config.mission_timeout_seconds or 0
                     problems.append(f"the mission's time limit ran out during this step (mission timeout {limit:g} s)")
                 return self._fail(step, params, outputs, problems, time.monotonic() - started, attempts, verdict)

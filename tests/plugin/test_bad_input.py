@@ -349,3 +349,15 @@ def test_tabs_and_duplicate_keys(pytester: pytest.Pytester) -> None:
     assert "tabs" in out
     assert "duplicate key 'command'" in out
     assert "Traceback" not in out
+
+
+def test_compat_warning_as_error_fails_only_that_mission(
+    pytester: pytest.Pytester, write_mission: WriteMission
+) -> None:
+    """With filterwarnings = error, a compatibility warning fails its own mission; the others run."""
+    pytester.makeini("[pytest]\nfilterwarnings = error\nmission_compat = rustchain\n")
+    write_mission("old", "name: old\nconfig: {max_parallel: 2}\nsteps: [{id: a, step_type: noop}]\n")
+    write_mission("good", GOOD)
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=1, failed=1)
+    assert "unknown key 'max_parallel'" in result.stdout.str()

@@ -236,3 +236,25 @@ def test_single_brace_names_of_earlier_steps_only(tmp_path: Path) -> None:
     assert result.status is MissionStatus.PASSED, result.message
     text = (tmp_path / "ws" / "out.py").read_text()
     assert text == 'answer = "{{ not rendered }}"\nprint(f"{answer} {missing}")\ndata = {"a": 1}\n'
+
+
+def test_retries_stop_when_the_mission_time_is_up(tmp_path: Path) -> None:
+    """A retried step does not outlive mission_timeout_seconds; the message names the mission limit."""
+    path = _write(
+        tmp_path,
+        """
+        name: out-of-time
+        config: {mission_timeout_seconds: 0.6}
+        steps:
+          - id: slow
+            step_type: command
+            retries: {count: 5, delay_seconds: 0}
+            parameters: {command: sleep 0.4}
+            expect: {exit_code: 1}
+        """,
+    )
+    result = run_mission(path, rootdir=tmp_path)
+    step = result.steps["slow"]
+    assert step.status is StepStatus.FAILED
+    assert step.attempts == 2
+    assert "mission timeout 0.6 s" in step.reason
