@@ -59,7 +59,7 @@ class RunSettings:
 def _tail(text: str, lines: int = _TAIL_LINES) -> str:
     parts = text.rstrip("\n").splitlines()
     shown = parts[-lines:]
-    prefix = [f"[... {len(parts) - lines} earlier lines ...]"] if len(parts) > lines else []
+    prefix = ["[...]"] if len(parts) > lines else []
     return "\n".join("    " + line for line in (*prefix, *shown))
 
 
@@ -467,7 +467,9 @@ class MissionRun:
         for stream in ("stderr", "stdout"):
             text = outputs.get(stream)
             if isinstance(text, str) and text.strip():
-                lines.append(f"  {stream} (last lines):")
+                total = outputs.get(f"{stream}_bytes")
+                size = f", {total:,} bytes in all" if isinstance(total, int) and total > len(text) else ""
+                lines.append(f"  {stream} (last lines{size}):")
                 lines.append(_tail(text))
         lines.append(f"  workspace: {self.workspace}")
         return "\n".join(lines)
