@@ -35,3 +35,23 @@ def test_schemas_ship_as_package_data() -> None:
     files = resources.files("pytest_rustchain").joinpath("schema")
     assert files.joinpath("mission.schema.json").is_file()
     assert '"$schema"' in files.joinpath("mission.schema.json").read_text(encoding="utf-8")
+
+
+def test_shipped_schema_accepts_the_shipped_missions() -> None:
+    """The schema editors use is a valid JSON Schema and accepts every example mission as written."""
+    import json
+
+    import jsonschema
+    import yaml
+
+    from pytest_rustchain.loader import mission_schema
+
+    schema = mission_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    missions = sorted((README.parent / "missions").glob("*.mission.yaml"))
+    assert missions
+    for path in missions:
+        data = json.loads(json.dumps(yaml.safe_load(path.read_text(encoding="utf-8")), default=str))
+        errors = [e.message for e in validator.iter_errors(data)]
+        assert errors == [], (path.name, errors)
