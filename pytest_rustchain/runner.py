@@ -400,9 +400,15 @@ class MissionRun:
             return dict(value)
         context = self._context if extra is None else {**self._context, **extra}
         shell_keys = frozenset({"command"}) if shell else frozenset()
-        rendered: dict[str, Any] = templating.render_value(
-            dict(value), context, strict=not self.mission.compat, shell_keys=shell_keys
-        )
+        rendered: dict[str, Any] = {}
+        for key, item in value.items():
+            try:
+                rendered[key] = templating.render_value(
+                    {key: item}, context, strict=not self.mission.compat, shell_keys=shell_keys
+                )[key]
+            except templating.TemplateError as exc:
+                # Name the parameter (or expect key), so a long step points at the one string to fix.
+                raise templating.TemplateError(f"{key}: {exc}") from None
         return rendered
 
     def _publish(self, step: Step, outputs: Mapping[str, Any], status: str) -> None:

@@ -135,7 +135,7 @@ def test_undefined_template_name_fails_step_with_names(tmp_path: Path) -> None:
     )
     result = run_mission(path, rootdir=tmp_path)
     reason = result.steps["a"].reason
-    assert "'nope' is undefined" in reason
+    assert "parameters: message: 'nope' is undefined" in reason
     assert "names that exist" in reason and "vars" in reason
 
 
