@@ -79,12 +79,17 @@ def test_ctrl_c_stops_the_step_and_the_run(pytester: pytest.Pytester, write_miss
          "--mission-keep-workspace=always", f"--basetemp={base}"],
         cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 20
-    while not _alive_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _alive_with(marker), "the step never started"
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
+    try:
+        deadline = time.monotonic() + 60
+        while not _alive_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _alive_with(marker), "the step never started"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # never leave the pytest under test running, whatever failed above
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
     assert "KeyboardInterrupt" in out
     assert _alive_with(marker) == []
