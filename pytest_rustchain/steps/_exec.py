@@ -1,0 +1,98 @@
+"""Running one program for a step: environment, sandbox, ``$MISSION_OUTPUT`` and the outputs it gives."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from pytest_rustchain.errors import StepError
+from pytest_rustchain.paths import resolve_in_workspace
+from pytest_rustchain.procs import run_process
+from pytest_rustchain.steps.base import Outputs, StepContext
+
+__all__ = ["parse_output_file", "run_argv"]
+
+
+def parse_output_file(text: str) -> dict[str, str]:
+    """Parse ``name=value`` lines and ``name<<DELIM`` blocks (GitHub's ``GITHUB_OUTPUT`` syntax)."""
+    out: dict[str, str] = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delim = line.split("<<", 1)
+            body: list[str] = []
+            while i < len(lines) and lines[i] != delim:
+                body.append(lines[i])
+                i += 1
+            i += 1
+            out[name.strip()] = "\n".join(body)
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            if name.strip():
+                out[name.strip()] = value
+    return out
+
+
+def run_argv(
+    argv: Sequence[str],
+    ctx: StepContext,
+    *,
+    working_dir: str | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
+) -> Outputs:
+    """Run ``argv`` in the workspace (or ``working_dir`` inside it) and return the command outputs.
+
+    Raises ``StepError`` when the program cannot start or the step times out; a non-zero exit code
+    is an output, judged by the step's ``expect`` (default: 0).
+    """
+    cwd = ctx.cwd
+    if working_dir:
+        cwd = resolve_in_workspace(ctx.workspace, working_dir, cwd=ctx.cwd)
+        if not cwd.is_dir():
+            raise StepError(f"working_dir '{working_dir}' is not a directory in the workspace")
+    full_env = dict(ctx.env)
+    full_env.update(env or {})
+    fd, output_file = tempfile.mkstemp(prefix="mission-output-", dir=full_env.get("TMPDIR") or None)
+    os.close(fd)
+    full_env["MISSION_OUTPUT"] = output_file
+    sandbox = ctx.extras.get("sandbox")
+    launched = list(argv)
+    if sandbox is not None:
+        launched = sandbox.wrap(
+            argv,
+            cwd=cwd,
+            writable=ctx.extras["sandbox_writable"],
+            network=ctx.extras["sandbox_network"],
+            readable=ctx.extras.get("sandbox_readable", ()),
+        )
+    try:
+        result = run_process(
+            launched, cwd=cwd, env=full_env, timeout=ctx.timeout, stdin_text=stdin, output_cap=ctx.output_cap
+        )
+        try:
+            with open(output_file, encoding="utf-8", errors="replace") as fh:
+                step_outputs = parse_output_file(fh.read(1_048_576))
+        except OSError:
+            step_outputs = {}
+    finally:
+        Path(output_file).unlink(missing_ok=True)
+    outputs: Outputs = {
+        "command": shlex.join(argv),
+        "exit_code": result.exit_code,
+        "stdout": result.stdout.text,
+        "stderr": result.stderr.text,
+        "stdout_bytes": result.stdout.total_bytes,
+        "stderr_bytes": result.stderr.total_bytes,
+        "outputs": step_outputs,
+    }
+    outputs.update({k: v for k, v in step_outputs.items() if k not in outputs})
+    if result.timed_out:
+        raise StepError(f"timed out after {round(ctx.timeout, 2):g} s", outputs=outputs)
+    return outputs
