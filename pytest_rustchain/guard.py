@@ -14,6 +14,7 @@ from pytest_rustchain.model import Step
 from pytest_rustchain.safety import Finding, Policy, Verdict, analyse_command, analyse_env, analyse_path, explain
 from pytest_rustchain.safety import verdict as decide
 from pytest_rustchain.safety.rules import analyse_url
+from pytest_rustchain.steps.code import TOOLS, tool_argv
 from pytest_rustchain.steps.command import build_argv
 
 __all__ = ["Guard", "StepVerdict"]
@@ -34,6 +35,10 @@ _PATH_OPS: dict[str, tuple[tuple[str, str], ...]] = {
     "parse_json": (("path", "read"),),
     "parse_yaml": (("path", "read"),),
     "validate_schema": (("path", "read"), ("schema_path", "read")),
+    "compile_code": (("path", "read"),),
+    "run_tests": (("path", "read"),),
+    "lint_code": (("path", "read"),),
+    "format_code": (("path", "read"),),
 }
 
 
@@ -135,6 +140,16 @@ class Guard:
                 env={**dict(step.env), **dict(env or {})},
             )
             found += analyse_env({k: str(v) for k, v in dict(params.get("env", {})).items()})
+        elif step.step_type in TOOLS and isinstance(params.get("language"), str):
+            # The tool is known only with a language; without one it is chosen from the files at run
+            # time, and the tools themselves run the project's code (see "Honest limits").
+            found += analyse_command(
+                tool_argv(step.step_type, params["language"], params.get("args", ())),
+                shell=False,
+                workspace=self.workspace,
+                cwd=params.get("path"),
+                workspace_kind=kind,
+            )
         elif step.step_type == "http":
             url = params.get("url")
             if isinstance(url, str):

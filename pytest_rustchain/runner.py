@@ -366,8 +366,9 @@ class MissionRun:
 
     def _extras(self) -> dict[str, Any]:
         if self.settings.sandbox is None:
-            return {}
+            return {"python": self.settings.python}
         return {
+            "python": self.settings.python,
             "sandbox": self.settings.sandbox,
             "sandbox_writable": (self.workspace, *self._support_dirs),
             "sandbox_network": bool(self.policy.allow_hosts),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_rustchain.steps import command, data, files
+from pytest_rustchain.steps import code, command, data, files
 from pytest_rustchain.steps.base import (
     Outputs,
     StepContext,
@@ -19,6 +19,7 @@ __all__ = [
     "StepType",
     "canonical_name",
     "closest",
+    "code",
     "command",
     "data",
     "files",
