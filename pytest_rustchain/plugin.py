@@ -9,19 +9,22 @@ import warnings
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_rustchain import plan, report
-from pytest_rustchain.environment import allowed_environment
+from pytest_rustchain import report
 from pytest_rustchain.errors import MissionError, MissionFormatError
-from pytest_rustchain.guard import Guard
-from pytest_rustchain.loader import Limits, LoadOptions, load_mission, mission_stem, sniff_mission
+from pytest_rustchain.levels import LEVELS, Policy, parse_allow_rule
 from pytest_rustchain.model import Mission, MissionResult, MissionStatus, Step, StepResult, StepStatus
-from pytest_rustchain.runner import ChainRun, RunSettings, followers, mission_policy, run_steps
-from pytest_rustchain.safety import LEVELS, Policy, parse_allow_rule
 from pytest_rustchain.sandbox import Sandbox, probe_sandbox
+
+if TYPE_CHECKING:
+    from pytest_rustchain.loader import Limits
+    from pytest_rustchain.runner import RunSettings
+
+# The loader, runner and safety analyser are imported where missions are handled (collect, run):
+# pytest loads this plugin in every run, also in runs that hold no mission.
 
 DEFAULT_GLOBS = ("*.mission.yaml", "*.mission.yml")
 _PROJECT_GROUP = "rustchain-project-workspace"
@@ -103,6 +106,8 @@ def _float_ini(config: pytest.Config, name: str) -> float | None:
 
 
 def _limits(config: pytest.Config) -> Limits:
+    from pytest_rustchain.loader import Limits
+
     max_steps = _float_ini(config, "mission_max_steps")
     max_bytes = _float_ini(config, "mission_max_file_bytes")
     return Limits(
@@ -214,8 +219,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> MissionFil
     globs = config.getini("mission_files") or DEFAULT_GLOBS
     if any(fnmatch.fnmatch(name, g) for g in globs) or parent.session.isinitpath(file_path):
         return MissionFile.from_parent(parent, path=file_path)
-    if _compat(config) and sniff_mission(file_path):
-        return MissionFile.from_parent(parent, path=file_path)
+    if _compat(config):
+        from pytest_rustchain.loader import sniff_mission
+
+        if sniff_mission(file_path):
+            return MissionFile.from_parent(parent, path=file_path)
     return None
 
 
@@ -223,6 +231,8 @@ class MissionFile(pytest.File):
     """One mission file; always yields exactly one item, named after the file stem."""
 
     def collect(self) -> Iterable[MissionItem]:
+        from pytest_rustchain.loader import LoadOptions, load_mission, mission_stem
+
         config = self.config
         rootdir = Path(config.rootpath)
         try:
@@ -318,6 +328,8 @@ class MissionItem(pytest.Function):
 
     @staticmethod
     def _settings_for(config: pytest.Config, extra_vars: dict[str, Any]) -> RunSettings:
+        from pytest_rustchain.runner import RunSettings
+
         mission_vars = _parse_vars(config.getini("mission_vars"), "mission_vars")
         mission_vars.update(_parse_vars(config.getoption("mission_var"), "--mission-var"))
         mission_vars.update(extra_vars)
@@ -348,6 +360,8 @@ class MissionItem(pytest.Function):
             )
 
     def run_mission(self, subtests: pytest.Subtests, tmp_path_factory: pytest.TempPathFactory) -> None:
+        from pytest_rustchain.runner import ChainRun
+
         if self.load_error is not None:
             self.user_properties.append(("mission_status", "error"))
             pytest.fail(self.load_error, pytrace=False)
@@ -406,6 +420,11 @@ class MissionItem(pytest.Function):
 
     def _dry_run(self, subtests: pytest.Subtests) -> None:
         """Score every step on its raw parameters; create nothing, run nothing."""
+        from pytest_rustchain import plan
+        from pytest_rustchain.environment import allowed_environment
+        from pytest_rustchain.guard import Guard
+        from pytest_rustchain.runner import followers, mission_policy
+
         mission = self.mission
         assert mission is not None
         policy = mission_policy(_session_settings(self.config).policy, mission.config.safety)
@@ -471,6 +490,8 @@ class MissionFixture:
 
     def load(self, path: str | Path) -> Mission:
         """Load and check a mission file (relative paths are relative to the rootdir)."""
+        from pytest_rustchain.loader import LoadOptions, load_mission
+
         rootdir = Path(self._config.rootpath)
         target = Path(path) if Path(path).is_absolute() else rootdir / path
         options = LoadOptions(compat=_compat(self._config), rootdir=rootdir, limits=_limits(self._config))
@@ -478,6 +499,8 @@ class MissionFixture:
 
     def run(self, path: str | Path | Mission, *, vars: dict[str, Any] | None = None) -> MissionResult:
         """Run a mission in a fresh workspace under ``tmp_path`` and return its result."""
+        from pytest_rustchain.runner import ChainRun, run_steps
+
         loaded = path if isinstance(path, Mission) else self.load(path)
         self._count += 1
         base = self._tmp_path / f"mission-{self._count}"

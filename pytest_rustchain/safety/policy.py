@@ -6,55 +6,12 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pytest_rustchain.levels import LEVELS, Policy, parse_allow_rule
 from pytest_rustchain.safety.catalog import RULES
 from pytest_rustchain.safety.findings import Finding, Severity, risk_score
 from pytest_rustchain.safety.rules import WAIVABLE_BY_COMMAND, WAIVABLE_BY_HOST, host_matches
 
 __all__ = ["LEVELS", "Policy", "Verdict", "explain", "parse_allow_rule", "verdict"]
-
-LEVELS: dict[str, int] = {"permissive": 100, "standard": 70, "strict": 40}
-"""Policy level -> the risk score at which a step is blocked."""
-
-
-def parse_allow_rule(entry: str) -> tuple[str, str | None]:
-    """``RC-FS-001@missions/x.mission.yaml::cleanup`` -> (rule id, scope); no ``@`` -> no scope."""
-    rule_id, sep, scope = entry.strip().partition("@")
-    return rule_id.strip(), (scope.strip() or None) if sep else None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Policy:
-    """The effective policy: a level and the allow-lists from the pytest configuration."""
-
-    level: str = "standard"
-    allow_commands: frozenset[str] = frozenset()
-    allow_rules: tuple[tuple[str, str | None], ...] = ()
-    allow_hosts: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.level not in LEVELS:
-            known = ", ".join(LEVELS)
-            raise ValueError(f"unknown safety level {self.level!r}; known: {known}")
-
-    @property
-    def threshold(self) -> int:
-        return LEVELS[self.level]
-
-    def at_least(self, floor: str | None) -> Policy:
-        """This policy, raised to ``floor`` (``MISSION_SAFETY_FLOOR``) when it is looser."""
-        if not floor:
-            return self
-        if floor not in LEVELS:
-            known = ", ".join(LEVELS)
-            raise ValueError(f"unknown safety floor {floor!r}; known: {known}")
-        if LEVELS[floor] < self.threshold:
-            return Policy(
-                level=floor,
-                allow_commands=self.allow_commands,
-                allow_rules=self.allow_rules,
-                allow_hosts=self.allow_hosts,
-            )
-        return self
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
