@@ -20,9 +20,18 @@ from jsonschema.exceptions import ValidationError
 from pytest_rustchain import plan, steps, templating
 from pytest_rustchain.errors import MissionFormatError
 from pytest_rustchain.model import Mission, MissionConfig, Retries, Step, WorkspaceSpec
+from pytest_rustchain.steps import tool as tool_steps
 from pytest_rustchain.yamlload import JsonPath, LoadedYaml, load_yaml_file, read_mission_bytes
 
-__all__ = ["Limits", "LoadOptions", "load_mission", "mission_schema", "mission_stem", "sniff_mission"]
+__all__ = [
+    "Limits",
+    "LoadOptions",
+    "forget_step_schemas",
+    "load_mission",
+    "mission_schema",
+    "mission_stem",
+    "sniff_mission",
+]
 
 #: Environment names a mission may not set: they change how programs load code.
 LOADER_ENV = frozenset(
@@ -135,6 +144,12 @@ def _fast_check(key: str) -> Any:
         return None
     draft7 = {**schema, "$schema": "http://json-schema.org/draft-07/schema#"}
     return fastjsonschema.compile(draft7)
+
+
+def forget_step_schemas() -> None:
+    """Step types changed (a plugin added or removed some): compiled parameter checks start over."""
+    _fast_check.cache_clear()
+    _param_validator.cache_clear()
 
 
 def _is_valid_fast(key: str, data: Any) -> bool:
@@ -393,6 +408,12 @@ def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOpt
             if problem:
                 raise ctx.error(f"step '{sid}': template {tpl}: {problem}", (*where, "parameters", "template"))
     params = _check_params(ctx, sid, canonical, params, (*where, "parameters"), options.compat, warnings)
+    if canonical == "tool" and not templating.has_template(params["tool"]) and params["tool"] not in tool_steps.tools():
+        raise ctx.error(
+            f"step '{sid}': unknown tool '{params['tool']}'",
+            (*where, "parameters", "tool"),
+            hint=tool_steps.unknown_tool_hint(params["tool"]),
+        )
     timeout = raw.get("timeout_seconds")
     if timeout is not None and timeout > limits.max_timeout_seconds:
         raise ctx.error(

@@ -199,8 +199,58 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return list(_session_settings(config).header)
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_rustchain import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
+_ADDED = pytest.StashKey[tuple[list[str], list[str]]]()
+
+
+def _add_extensions(config: pytest.Config) -> None:
+    """Step types and tools from other plugins and conftest.py files, for this session."""
+    from pytest_rustchain import loader, steps
+    from pytest_rustchain.steps import tool
+
+    added_types: list[str] = []
+    added_tools: list[str] = []
+    config.stash[_ADDED] = (added_types, added_tools)
+    for batch in config.hook.pytest_rustchain_step_types():
+        for step_type in batch or ():
+            if step_type.name in steps.registry() and step_type.name not in added_types:
+                raise pytest.UsageError(
+                    f"pytest_rustchain_step_types: step type '{step_type.name}' is already registered"
+                )
+            steps.register(step_type)
+            added_types.append(step_type.name)
+    for batch in config.hook.pytest_rustchain_tools():
+        for name, func in (batch or {}).items():
+            tool.register_tool(name, func)
+            added_tools.append(name)
+    if added_types:
+        loader.forget_step_schemas()
+
+
+def _remove_extensions(config: pytest.Config) -> None:
+    added = config.stash.get(_ADDED, None)
+    if added is None:
+        return
+    from pytest_rustchain import loader, steps
+    from pytest_rustchain.steps import tool
+
+    for name in added[0]:
+        steps.unregister(name)
+    for name in added[1]:
+        tool.unregister_tool(name)
+    if added[0]:
+        loader.forget_step_schemas()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mission: a RustChain-style mission collected by pytest-rustchain")
+    if config.hook.pytest_rustchain_step_types.get_hookimpls() or config.hook.pytest_rustchain_tools.get_hookimpls():
+        _add_extensions(config)
     _session_settings(config)
     if config.getoption("mission_dry_run", False):
         config.pluginmanager.register(_DryRunTable(), "rustchain-dry-run")
@@ -208,6 +258,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _remove_extensions(config)
     report.unconfigure(config)
 
 

@@ -6,6 +6,14 @@ import textwrap
 
 import pytest
 
+# The plugin imports its loader, runner and shell parser only when a mission is handled. pytester's
+# in-process runs drop modules first imported inside them, and PyYAML's and tree-sitter's compiled
+# parts cannot be imported twice in one process; importing them here, once, keeps every run on
+# the same modules.
+import pytest_rustchain.api
+import pytest_rustchain.guard
+import pytest_rustchain.plugin  # noqa: F401
+
 pytest_plugins = ["pytester"]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_rustchain.steps import code, command, data, files
+from pytest_rustchain.steps import code, command, data, files, tool
 from pytest_rustchain.steps.base import (
     Outputs,
     StepContext,
@@ -11,6 +11,7 @@ from pytest_rustchain.steps.base import (
     closest,
     register,
     registry,
+    unregister,
 )
 
 __all__ = [
@@ -25,4 +26,6 @@ __all__ = [
     "files",
     "register",
     "registry",
+    "tool",
+    "unregister",
 ]

@@ -18,6 +18,7 @@ __all__ = [
     "closest",
     "register",
     "registry",
+    "unregister",
 ]
 
 Outputs = dict[str, Any]
@@ -75,6 +76,14 @@ def register(step_type: StepType) -> StepType:
     for alias in step_type.aliases:
         _ALIASES[alias] = step_type.name
     return step_type
+
+
+def unregister(name: str) -> None:
+    """Remove a step type added by a plugin (at the end of its pytest session)."""
+    step_type = _REGISTRY.pop(name, None)
+    if step_type is not None:
+        for alias in step_type.aliases:
+            _ALIASES.pop(alias, None)
 
 
 def registry() -> Mapping[str, StepType]:
