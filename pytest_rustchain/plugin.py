@@ -5,7 +5,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
-import warnings
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -438,17 +437,16 @@ class MissionItem(pytest.Function):
             else:
                 workspace.mkdir()
         chain = ChainRun(mission, workspace=workspace, home=home, tmpdir=tmpdir, settings=self._settings())
-        stop: BaseException | None = None
         try:
             for run, step in chain:
                 self.current_step = step
                 try:
                     with subtests.test(msg=run.prefix + step.id):
                         _report_step(chain.execute(run, step))
-                except (pytest.fail.Exception, pytest.skip.Exception) as exc:
+                except (pytest.fail.Exception, pytest.skip.Exception):
                     # Under -x/--maxfail pytest re-raises subtest outcomes; the mission keeps control
-                    # so its always() steps still run, and stops after the mission.
-                    stop = stop or exc
+                    # so its always() steps still run, and pytest stops after the mission.
+                    continue
         finally:
             self.current_step = None
             self.result = result = chain.result()
@@ -481,7 +479,6 @@ class MissionItem(pytest.Function):
         policy = mission_policy(_session_settings(self.config).policy, mission.config.safety)
         rows: list[dict[str, Any]] = []
         blocked: list[str] = []
-        stop: BaseException | None = None
         settings = self._settings()
         allowed_env = allowed_environment(settings.source_env, settings.pass_env)
         for prefix, member in [("", mission), *followers(mission, "next/")]:
@@ -522,8 +519,8 @@ class MissionItem(pytest.Function):
                     with subtests.test(msg=label):
                         if verdict.blocked:
                             pytest.fail(verdict.explanation, pytrace=False)
-                except (pytest.fail.Exception, pytest.skip.Exception) as exc:
-                    stop = stop or exc
+                except (pytest.fail.Exception, pytest.skip.Exception):
+                    continue  # -x/--maxfail: the dry run still lists every step
         self.current_step = None
         self.dry_rows = rows
         if blocked:
@@ -623,10 +620,6 @@ def pytest_runtest_makereport(
         # Plain builtin data crosses xdist intact; the controller aggregates it.
         report.mission = item.result.to_dict()  # type: ignore[attr-defined]
     return report
-
-
-def _warn(message: str) -> None:
-    warnings.warn(pytest.PytestWarning(message), stacklevel=2)
 
 
 class _DryRunTable:
