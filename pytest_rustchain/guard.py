@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import posixpath
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +19,6 @@ from pytest_rustchain.steps.command import build_argv
 __all__ = ["Guard", "StepVerdict"]
 
 _TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
-_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox-sh"})
 _LOOKUP = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
 
 # Which parameters of a file step are paths, and what the step does with each.
@@ -126,10 +124,6 @@ class Guard:
             shell = bool(params.get("shell")) or argv is None
             if shell:
                 command = " ".join([params.get("command", ""), *(str(a) for a in params.get("args", ()))])
-            elif argv is not None and len(argv) >= 3 and posixpath.basename(argv[0]) in _SHELLS and argv[1] == "-c":
-                # `sh -c SCRIPT` as argv runs SCRIPT: judge it as the shell will read it, where `$X`
-                # is a variable of the script rather than an unknown part of the command.
-                command, shell = argv[2], True
             found += analyse_command(
                 command,
                 shell=shell,
@@ -185,15 +179,7 @@ class Guard:
         )
         if literal.blocked:
             return self._explain(step, unknown)
-        shown = Verdict(
-            blocked=False,
-            score=unknown.score,
-            level=unknown.level,
-            threshold=unknown.threshold,
-            findings=unknown.findings,
-            waived=unknown.waived,
-        )
-        return self._explain(step, shown)
+        return self._explain(step, replace(unknown, blocked=False))
 
     def _explain(self, step: Step, v: Verdict) -> StepVerdict:
         location = f"{step.source or self.mission_path}:{step.line}"

@@ -20,6 +20,7 @@ from jsonschema.exceptions import ValidationError
 from pytest_rustchain import plan, steps, templating
 from pytest_rustchain.errors import MissionFormatError
 from pytest_rustchain.model import Mission, MissionConfig, Retries, Step, WorkspaceSpec
+from pytest_rustchain.safety.programs import is_loader_variable
 from pytest_rustchain.steps import tool as tool_steps
 from pytest_rustchain.yamlload import JsonPath, LoadedYaml, load_yaml_file, read_mission_bytes
 
@@ -32,26 +33,6 @@ __all__ = [
     "mission_stem",
     "sniff_mission",
 ]
-
-#: Environment names a mission may not set: they change how programs load code.
-LOADER_ENV = frozenset(
-    {
-        "LD_PRELOAD",
-        "LD_LIBRARY_PATH",
-        "LD_AUDIT",
-        "BASH_ENV",
-        "ENV",
-        "PYTHONSTARTUP",
-        "PYTHONHOME",
-        "NODE_OPTIONS",
-        "PERL5OPT",
-        "RUBYOPT",
-        "PROMPT_COMMAND",
-        "SHELLOPTS",
-        "BASHOPTS",
-        "IFS",
-    }
-)
 
 #: RustChain's parameter spellings, accepted in compatibility mode.
 COMPAT_PARAM_ALIASES = {"working_directory": "working_dir", "file_path": "path", "cwd": "working_dir"}
@@ -727,7 +708,7 @@ def _marks(raw: list[Any]) -> tuple[tuple[str, ...], str | None, str | None]:
 
 def _check_env(ctx: _Ctx, env: Mapping[str, str], where: JsonPath) -> None:
     for name in env:
-        if name in LOADER_ENV:
+        if is_loader_variable(name):
             raise ctx.error(
                 f"env may not set {name}: it changes how programs load code",
                 (*where, name),

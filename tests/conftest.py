@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -25,3 +26,11 @@ def write_mission(pytester: pytest.Pytester):  # type: ignore[no-untyped-def]
         pytester.path.joinpath(f"{name}.mission.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
 
     return write
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    """A fresh mission workspace (resolved, as the runner gives it to steps)."""
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    return workspace.resolve()

@@ -34,6 +34,14 @@ class Word:
     """A command substitution inside decodes or decompresses data."""
     procsub: bool = False
     """The word is a process substitution ``<(...)``."""
+    argv: str | None = None
+    """For an element of an argv command, the element exactly as given: when a shell is handed it as a
+    script (``sh -c``), this is the text it parses, ``$X`` in it being the script's own variables."""
+
+    @property
+    def script(self) -> str | None:
+        """The text a shell would run if handed this word as a script, when it can be known."""
+        return self.value if self.value is not None else self.argv
 
     @property
     def known(self) -> bool:

@@ -1311,8 +1311,8 @@ class _Reader:
         fetched = False
         evidence = " ".join(w.text for w in words)
         if code is not None and is_shell:
-            if code.value is not None:
-                analysed = self.nested(code.value, st.copy(), ctx, evidence=evidence, positional=rest)
+            if code.script is not None:
+                analysed = self.nested(code.script, st.copy(), ctx, evidence=evidence, positional=rest)
             else:
                 self.skeleton(code, st.copy(), ctx, evidence=evidence, positional=rest)
         elif script is not None and script.value not in _STDIN_SCRIPTS and not script.procsub:
@@ -2292,9 +2292,9 @@ def _shell_string(
                 r.simple(inner, [], redirects, stdin, st.copy(), ctx, (*wrappers, base))
             return
     analysed = False
-    if code is not None and code.value is not None:
+    if code is not None and code.script is not None:
         analysed = r.nested(
-            code.value, st.copy(), ctx, evidence=" ".join(w.text for w in words), positional=args[rest_index:]
+            code.script, st.copy(), ctx, evidence=" ".join(w.text for w in words), positional=args[rest_index:]
         )
     elif code is not None:
         r.skeleton(code, st.copy(), ctx, evidence=code.text, positional=args[rest_index:])
@@ -2487,9 +2487,9 @@ def _argv_word(arg: str) -> Word:
                 home = True
                 shape = "~" + shape[1:]
                 if UNKNOWN not in shape:
-                    return Word(text=arg, value=shape, shape=shape, home=True)
-            return Word(text=arg, value=None, shape=shape, home=home)
-    return Word(text=arg, value=arg, shape=arg, home=home)
+                    return Word(text=arg, value=shape, shape=shape, home=True, argv=arg)
+            return Word(text=arg, value=None, shape=shape, home=home, argv=arg)
+    return Word(text=arg, value=arg, shape=arg, home=home, argv=arg)
 
 
 def read_argv(

@@ -21,13 +21,6 @@ DATA_STEPS = ("parse_json", "parse_yaml", "validate_schema")
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    workspace = tmp_path / "ws"
-    workspace.mkdir()
-    return workspace.resolve()
-
-
-@pytest.fixture
 def ctx(ws: Path) -> StepContext:
     return make_ctx(ws)
 

@@ -34,13 +34,6 @@ FILE_STEPS = ("create_file", "edit_file", "delete_file", "copy_file", "move_file
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    workspace = tmp_path / "ws"
-    workspace.mkdir()
-    return workspace.resolve()
-
-
-@pytest.fixture
 def outside(tmp_path: Path) -> Path:
     """A directory next to the workspace that no step may touch."""
     directory = tmp_path / "outside"

@@ -369,3 +369,13 @@ def test_rules_markdown_lists_every_rule() -> None:
 def test_severity_table_is_covered() -> None:
     """Every severity of SPEC 7 has at least one rule, so each row of the table can be reported."""
     assert {rule.severity for rule in RULES.values()} == set(Severity) - {Severity.INFO}
+
+
+def test_argv_shell_script_is_read_as_a_script(tmp_path: Path) -> None:
+    """`["sh", "-c", SCRIPT]` is judged as SCRIPT, its `$X` being the script's own variables."""
+    quiet = analyse_command(["sh", "-c", 'echo "$NAME" >> "$MISSION_OUTPUT"'], shell=False, workspace=tmp_path)
+    assert quiet == ()
+    loud = analyse_command(["bash", "-c", "rm -rf $HOME"], shell=False, workspace=tmp_path)
+    assert "RC-FS-001" in {f.rule_id for f in loud}
+    unknown = analyse_command(["rm", "-rf", "${TPL_1}"], shell=False, workspace=tmp_path)
+    assert "RC-FS-002" in {f.rule_id for f in unknown}
