@@ -529,6 +529,11 @@ def load_mission(
     env = _env(data.get("env", {}))
     _check_env(ctx, env, ("env",))
     marks, skip, xfail = _marks(data.get("marks", []))
+    mark_positions: dict[str, tuple[int, int]] = {}
+    for index, item in enumerate(data.get("marks", [])):
+        pos = ctx.loaded.marks.get(("marks", index))
+        if isinstance(item, str) and pos is not None:
+            mark_positions.setdefault(item, pos)
     chain = (*_chain, path.resolve())
     next_missions: list[Mission] = []
     for index, rel in enumerate(data.get("next_missions", ())):
@@ -549,6 +554,7 @@ def load_mission(
         vars=data.get("vars", {}),
         env=env,
         marks=marks,
+        mark_positions=mark_positions,
         skip=skip,
         xfail=xfail,
         metadata=data.get("metadata", {}),

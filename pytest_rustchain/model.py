@@ -96,6 +96,8 @@ class Mission:
     vars: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     marks: tuple[str, ...] = ()
+    mark_positions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    """Where each mark of ``marks`` was written: (line, column), 1-based."""
     skip: str | None = None
     xfail: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)

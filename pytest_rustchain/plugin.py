@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import os
 import shutil
+import warnings
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,9 +146,27 @@ def _session_settings(config: pytest.Config) -> _SessionSettings:
     return config.stash[_SETTINGS]
 
 
+def _ini_source(config: pytest.Config, name: str) -> str:
+    """Where the ini value ``name`` came from: ``-o`` on the command line (or in addopts), or the file."""
+    for override in config.getoption("override_ini", None) or ():
+        if str(override).partition("=")[0].strip() == name:
+            return "the command line (-o)"
+    return config.inipath.name if config.inipath else "no configuration file"
+
+
+def _option_source(config: pytest.Config, name: str, default: str) -> str:
+    """Who set the option ``name`` (its dest and ini name are the same): the command line, ``-o``, the file."""
+    value = config.getoption(name)
+    if value:
+        return f"--{name.replace('_', '-')}={value}"
+    if str(config.getini(name)).strip() not in ("", default):
+        return f"{name} from {_ini_source(config, name)}"
+    return ""
+
+
 def _read_settings(config: pytest.Config) -> _SessionSettings:
-    source = config.inipath.name if config.inipath else "no configuration file"
     level = config.getoption("mission_safety") or str(config.getini("mission_safety")).strip() or "standard"
+    level_source = _option_source(config, "mission_safety", "standard")
     if level not in LEVELS:
         raise pytest.UsageError(f"mission_safety = {level!r} is not one of {', '.join(LEVELS)}")
     floor = os.environ.get("MISSION_SAFETY_FLOOR", "").strip() or None
@@ -166,6 +186,8 @@ def _read_settings(config: pytest.Config) -> _SessionSettings:
         line += f", raised from {level} by MISSION_SAFETY_FLOOR={floor}"
     elif floor is not None:
         line += f", floor MISSION_SAFETY_FLOOR={floor}"
+    if level_source:
+        line += f"; {level} set by {level_source}"
     header = [line]
     for name, values in (
         ("mission_allow_commands", allow_commands),
@@ -173,13 +195,13 @@ def _read_settings(config: pytest.Config) -> _SessionSettings:
         ("mission_allow_hosts", allow_hosts),
     ):
         if values:
-            header.append(f"rustchain: {name} from {source}: {', '.join(values)}")
+            header.append(f"rustchain: {name} from {_ini_source(config, name)}: {', '.join(values)}")
     mode = config.getoption("mission_sandbox") or str(config.getini("mission_sandbox")).strip() or "auto"
     if mode not in ("auto", "bwrap", "none"):
         raise pytest.UsageError(f"mission_sandbox = {mode!r} is not one of auto, bwrap, none")
     sandbox: Sandbox | None = None
     if mode == "none":
-        header.append("rustchain: sandbox none (--mission-sandbox=none)")
+        header.append(f"rustchain: sandbox none (set by {_option_source(config, 'mission_sandbox', 'auto')})")
     else:
         sandbox, why = probe_sandbox()
         if sandbox is None and mode == "bwrap":
@@ -346,20 +368,42 @@ class MissionItem(pytest.Function):
         assert self.mission is not None
         self.add_marker(pytest.mark.mission)
         for name in self.mission.marks:
-            try:
-                marker = getattr(pytest.mark, name)
-            except pytest.fail.Exception as exc:
-                return MissionFormatError(
-                    f"unknown mark '{name}' ({exc.msg})",
-                    path=self.display_path,
-                    hint=f"register it in the pytest configuration: markers = {name}: description",
-                ).render()
+            line, col = self.mission.mark_positions.get(name, (self.mission.line, None))
+            with warnings.catch_warnings(record=True) as caught:
+                # pytest warns about an unknown mark from inside its own code; the warning is raised
+                # again below, located at the mission file, where filterwarnings = error fails only it.
+                warnings.simplefilter("always")
+                try:
+                    marker = getattr(pytest.mark, name)
+                except pytest.fail.Exception:  # --strict-markers
+                    return self._unknown_mark(name, line, col, "--strict-markers is on")
+            if any(issubclass(w.category, pytest.PytestUnknownMarkWarning) for w in caught):
+                text = self._unknown_mark(name, line, col, "")
+                try:
+                    warnings.warn_explicit(
+                        pytest.PytestUnknownMarkWarning(text), category=None, filename=str(self.path), lineno=line
+                    )
+                except pytest.PytestUnknownMarkWarning:
+                    return self._unknown_mark(name, line, col, "filterwarnings turns the warning into an error")
             self.add_marker(marker)
         if self.mission.skip is not None:
             self.add_marker(pytest.mark.skip(reason=self.mission.skip))
         if self.mission.config.workspace.kind == "project":
             self.add_marker(pytest.mark.xdist_group(_PROJECT_GROUP))
         return None
+
+    def _unknown_mark(self, name: str, line: int, col: int | None, why: str) -> str:
+        registered = [str(m).split(":", 1)[0].split("(", 1)[0].strip() for m in self.config.getini("markers")]
+        close = difflib.get_close_matches(name, [m for m in registered if m], n=1)
+        hint = f"did you mean '{close[0]}'? Or register" if close else "register"
+        return MissionFormatError(
+            f"unknown mark '{name}'" + (f" ({why})" if why else ""),
+            path=self.display_path,
+            line=line,
+            col=col,
+            json_path="$.marks",
+            hint=f"{hint} it in the pytest configuration: markers = {name}: description",
+        ).render()
 
     def reportinfo(self) -> tuple[Path, int, str]:
         line = self.mission.line - 1 if self.mission is not None else 0

@@ -7,7 +7,8 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Generator
+import xml.etree.ElementTree as ET
+from collections.abc import Generator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,14 @@ def _path_option(config: pytest.Config, name: str) -> Path | None:
     return path
 
 
+def _junit_path(config: pytest.Config) -> Path | None:
+    """Where pytest writes ``--junitxml`` (computed as pytest does: from the invocation directory)."""
+    raw = config.getoption("xmlpath", None)
+    if not raw or hasattr(config, "workerinput"):
+        return None
+    return Path(os.path.normpath(os.path.abspath(os.path.expanduser(os.path.expandvars(str(raw))))))  # noqa: PTH100, PTH111
+
+
 def configure(config: pytest.Config) -> None:
     """Create and register the reporter (controller and workers)."""
     reporter = MissionReporter(
@@ -81,6 +90,7 @@ def configure(config: pytest.Config) -> None:
         threshold=_threshold(config),
         report_path=_path_option(config, "mission_report"),
         summary_path=_path_option(config, "mission_summary"),
+        junit_path=_junit_path(config),
     )
     config.stash[_REPORTER] = reporter
     config.pluginmanager.register(reporter, "rustchain-reporter")
@@ -129,8 +139,11 @@ class MissionReporter:
         threshold: Threshold | None,
         report_path: Path | None,
         summary_path: Path | None,
+        junit_path: Path | None = None,
     ) -> None:
         self.config = config
+        self.junit_path = junit_path
+        self.durations: dict[str, dict[str, float]] = {}
         self.threshold = threshold
         self.report_path = report_path
         self.summary_path = summary_path
@@ -180,6 +193,8 @@ class MissionReporter:
             return
         nodeid = report.nodeid
         name = getattr(report, "mission_name", None)
+        if name is not None:
+            self.durations.setdefault(nodeid, {})[report.when] = report.duration
         if name is None:
             if report.when == "???" and report.failed and self._is_mission(nodeid):  # type: ignore[comparison-overlap]
                 # A worker died while running it (pytest-xdist's report): a failed mission, 0 steps.
@@ -240,8 +255,45 @@ class MissionReporter:
                         stream.write(text + "\n")
                 except OSError as exc:
                     self.problems.append(f"could not append to GITHUB_STEP_SUMMARY {step_summary}: {exc}")
+        if self.junit_path is not None and self.names and self.junit_path.is_file():
+            self._fix_junit(self.junit_path)
         if self.problems and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _fix_junit(self, path: Path) -> None:
+        """Make pytest's JUnit XML (written just before this hook, trylast) read right in JUnit readers.
+
+        Subtests add a ``<skipped>`` element for every tolerated or skipped step, and readers such as
+        junitparser call a testcase with any ``<skipped>`` child skipped, also a passed or failed
+        mission. Those elements move into the testcase's ``<system-out>``; the step failures of a
+        failed mission stay. A testcase's time becomes the mission's own (subtests add theirs again).
+        """
+        try:
+            tree = ET.parse(path)  # noqa: S314 - the file pytest wrote in this run
+        except (OSError, ET.ParseError) as exc:
+            self.problems.append(f"could not read the JUnit XML {path}: {exc}")
+            return
+        prefix = self.config.getoption("junitprefix", None)
+        by_case: dict[tuple[str, str], str] = {}
+        for nodeid in self.names:
+            by_case[_junit_names(nodeid, prefix)] = nodeid
+        duration_of = str(self.config.getini("junit_duration_report") or "total")
+        changed = False
+        for suite in tree.getroot().iter("testsuite"):
+            for case in suite.iter("testcase"):
+                found = by_case.get((case.get("classname", ""), case.get("name", "")))
+                if found is None:
+                    continue
+                changed = True
+                _fix_testcase(case, self.entries.get(found))
+                times = self.durations.get(found, {})
+                if times:
+                    total = times.get("call", 0.0) if duration_of == "call" else sum(times.values())
+                    case.set("time", f"{total:.3f}")
+            _recount(suite)
+        if changed:
+            text = '<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(tree.getroot(), encoding="unicode")
+            self._write("JUnit XML", path, text, announce=False)
 
     def _safety_lines(self) -> list[str]:
         """The effective safety policy and where its allow-lists came from: the plugin's header lines."""
@@ -252,7 +304,7 @@ class MissionReporter:
                     lines.append(str(line).removeprefix("rustchain: "))
         return lines
 
-    def _write(self, what: str, path: Path, text: str) -> None:
+    def _write(self, what: str, path: Path, text: str, *, announce: bool = True) -> None:
         """Write through a temporary file renamed into place: a reader never sees half a report."""
         tmp: Path | None = None
         try:
@@ -268,7 +320,8 @@ class MissionReporter:
                 tmp.unlink(missing_ok=True)
             self.problems.append(f"could not write the {what} {path}: {exc}")
         else:
-            self.written.append((what, path))
+            if announce:
+                self.written.append((what, path))
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> Generator[None, None, None]:
@@ -312,6 +365,71 @@ class MissionReporter:
             except ValueError:
                 pass
         return path
+
+
+def _junit_names(nodeid: str, prefix: str | None) -> tuple[str, str]:
+    """The ``classname`` and ``name`` pytest's JUnit XML gives the item ``nodeid``."""
+    path, bracket, params = nodeid.partition("[")
+    names = path.split("::")
+    names[0] = names[0].replace("/", ".").removesuffix(".py")
+    names[-1] += bracket + params
+    classnames = names[:-1]
+    if prefix:
+        classnames.insert(0, prefix)
+    return ".".join(classnames), names[-1]
+
+
+def _step_notes(entry: Mapping[str, Any] | None) -> list[str]:
+    """One paragraph per step that neither passed nor failed the mission: tolerated or skipped."""
+    notes: list[str] = []
+    for step in (entry or {}).get("steps", ()):
+        status = step.get("status")
+        reason = str(step.get("reason", "")).strip()
+        if status == "tolerated":
+            notes.append(reason)
+        elif status == "skipped":
+            counted = "" if step.get("counted") else " (not counted)"
+            notes.append(f"step '{step.get('id')}' ({step.get('type')}) skipped{counted}: {reason}")
+    return notes
+
+
+def _fix_testcase(case: ET.Element, entry: Mapping[str, Any] | None) -> None:
+    """Move the step elements that are not the testcase's result into ``<system-out>``."""
+    status = next((p.get("value") for p in case.iter("property") if p.get("name") == "mission_status"), None)
+    results = [e for e in case if e.tag in ("skipped", "failure", "error")]
+    if status == "xfailed":
+        # The mission's own expected failure comes last; what its steps added before it is not the result.
+        own = [e for e in results if e.tag == "skipped" and e.get("type") == "pytest.xfail"]
+        moving = [e for e in results if e.tag != "error" and (not own or e is not own[-1])]
+    else:
+        moving = [e for e in results if e.tag == "skipped"]
+    if not moving:
+        return
+    for element in moving:
+        case.remove(element)
+    notes = _step_notes(entry) or [(e.get("message") or e.text or "").strip() for e in moving]
+    out = case.find("system-out")
+    if out is None:
+        out = ET.SubElement(case, "system-out")
+    out.text = "\n\n".join(p for p in ("\n\n".join(notes), out.text or "") if p)
+
+
+def _recount(suite: ET.Element) -> None:
+    """The suite's counts are of testcases, each counted once by its result, as JUnit readers count."""
+    failures = errors = skipped = tests = 0
+    for case in suite.iter("testcase"):
+        tests += 1
+        tags = {e.tag for e in case}
+        if "error" in tags:
+            errors += 1
+        elif "failure" in tags:
+            failures += 1
+        elif "skipped" in tags:
+            skipped += 1
+    suite.set("tests", str(tests))
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
+    suite.set("skipped", str(skipped))
 
 
 def _stem(nodeid: str) -> str:

@@ -74,7 +74,7 @@ def test_sandbox_none_is_reported_in_header(pytester: pytest.Pytester, write_mis
     """--mission-sandbox=none runs without bubblewrap and the header says so."""
     write_mission("n", "name: n\nsteps: [{id: a, step_type: noop}]\n")
     result = pytester.runpytest("-v", "--mission-sandbox=none")
-    assert "rustchain: sandbox none (--mission-sandbox=none)" in result.stdout.str()
+    assert "rustchain: sandbox none (set by --mission-sandbox=none)" in result.stdout.str()
     assert result.ret == 0
 
 
