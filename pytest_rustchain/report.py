@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_rustchain import summary
+from pytest_rustchain import history, summary
 from pytest_rustchain.summary import RunSummary, Threshold
 
 __all__ = ["MissionReporter", "add_options", "configure", "unconfigure"]
@@ -47,7 +47,19 @@ def add_options(parser: pytest.Parser) -> None:
         help="Write the success rates as Markdown; also appended to $GITHUB_STEP_SUMMARY when set, and "
         "failed steps become ::error annotations when GITHUB_ACTIONS=true.",
     )
+    group.addoption(
+        "--mission-history",
+        action="store_true",
+        default=False,
+        help="Print the run history of the selected missions (kept in pytest's cache): each run's rate and "
+        "each step's outcomes. With --collect-only it prints the table without running anything.",
+    )
     parser.addini("mission_min_success_rate", "Least overall step success rate (0..1) for the run to pass.", default="")
+    parser.addini(
+        "mission_history_runs",
+        "Runs of each mission kept in the run history (pytest's cache); 0 turns the history off.",
+        default=str(history.DEFAULT_RUNS),
+    )
 
 
 def _threshold(config: pytest.Config) -> Threshold | None:
@@ -81,6 +93,20 @@ def _junit_path(config: pytest.Config) -> Path | None:
     if not raw or hasattr(config, "workerinput"):
         return None
     return Path(os.path.normpath(os.path.abspath(os.path.expanduser(os.path.expandvars(str(raw))))))  # noqa: PTH100, PTH111
+
+
+def _history_runs(config: pytest.Config) -> int:
+    raw = str(config.getini("mission_history_runs")).strip()
+    try:
+        runs = int(raw)
+    except ValueError:
+        runs = -1
+    if runs < 0:
+        raise pytest.UsageError(
+            f"mission_history_runs: {raw!r} is not a number of runs\n  HINT: write a whole number, e.g. "
+            f"mission_history_runs = {history.DEFAULT_RUNS} (0 turns the history off)"
+        )
+    return runs
 
 
 def configure(config: pytest.Config) -> None:
@@ -159,6 +185,11 @@ class MissionReporter:
         self.gate: tuple[bool, str] | None = None
         self.written: list[tuple[str, Path]] = []
         self.problems: list[str] = []
+        self.history_runs = _history_runs(config)
+        self.show_history = bool(config.getoption("mission_history", False))
+        self.selected: list[str] = []
+        self.history: Any = None
+        self.notices: list[history.Notice] = []
 
     # -- on the worker (or the only process) --------------------------------------------------------
 
@@ -221,6 +252,10 @@ class MissionReporter:
                     nodeid, name=str(name), message=_failure_text(report), duration=report.duration
                 )
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # Under xdist the controller collects nothing; there the missions that report are the selection.
+        self.selected = [item.nodeid for item in session.items if self._is_mission(item.nodeid)]
+
     def _is_mission(self, nodeid: str) -> bool:
         return nodeid in self.names or nodeid.split("::", 1)[0].endswith((".yaml", ".yml"))
 
@@ -233,6 +268,7 @@ class MissionReporter:
             self.gate = summary.gate_line(result, self.threshold)
             if self.gate[0] and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        self._keep_history(result)
         if self.report_path is not None:
             document = summary.report_document(
                 result,
@@ -295,6 +331,21 @@ class MissionReporter:
             text = '<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(tree.getroot(), encoding="unicode")
             self._write("JUnit XML", path, text, announce=False)
 
+    def _keep_history(self, result: RunSummary) -> None:
+        """Append this run to the history in pytest's cache (the controller is the only writer)."""
+        cache = getattr(self.config, "cache", None)
+        if cache is None or self.history_runs == 0:
+            return  # -p no:cacheprovider, or turned off: no history, quietly
+        previous = cache.get(history.CACHE_KEY, None)
+        if not self.active or result.empty:
+            self.history = previous
+            return
+        when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        current = history.update(previous, result.missions, keep=self.history_runs, when=when)
+        cache.set(history.CACHE_KEY, current)
+        self.history = current
+        self.notices = history.notices(previous, current, [m["nodeid"] for m in result.missions])
+
     def _safety_lines(self) -> list[str]:
         """The effective safety policy and where its allow-lists came from: the plugin's header lines."""
         lines: list[str] = []
@@ -343,9 +394,15 @@ class MissionReporter:
                 width = min(self.config.get_terminal_writer().fullwidth, _MAX_WIDTH)
                 for line in summary.terminal_lines(result, verbosity=tr.verbosity, width=width, scrub=self.scrub):
                     tr.write_line(line)
+            for notice in self.notices:
+                if notice.regression or not quiet:
+                    text = self.scrub(f"{notice.nodeid}: {notice.text}")
+                    tr.write_line(text, red=notice.regression, bold=notice.regression, yellow=not notice.regression)
             if self.gate is not None and (self.gate[0] or not quiet):
                 below, line = self.gate
                 tr.write_line(line, red=below, bold=below, green=not below)
+        if self.show_history:
+            self._history_table(tr, result)
         if not quiet:
             for what, path in self.written:
                 tr.write_line(f"{what}: {path}")
@@ -354,6 +411,23 @@ class MissionReporter:
         if self.github_actions and self.summary_path is not None and not result.empty:
             for line in summary.workflow_annotations(result, file_for=self._file_for, scrub=self.scrub):
                 tr.write_line(line)
+
+    def _history_table(self, tr: pytest.TerminalReporter, result: RunSummary) -> None:
+        tr.write_sep("=", "mission history")
+        if getattr(self.config, "cache", None) is None:
+            tr.write_line("run history is off: pytest's cache provider is disabled (-p no:cacheprovider)")
+            return
+        if self.history_runs == 0:
+            tr.write_line("run history is off: mission_history_runs = 0")
+            return
+        nodeids = [*self.selected, *(m["nodeid"] for m in result.missions)]
+        if self.history is None:
+            self.history = self.config.cache.get(history.CACHE_KEY, None)
+        if not nodeids:
+            tr.write_line("no missions selected")
+            return
+        for line in history.table_lines(self.history, nodeids, scrub=self.scrub):
+            tr.write_line(line)
 
     def _file_for(self, path: str) -> str:
         """A mission path as GitHub wants it: relative to the checkout (``GITHUB_WORKSPACE``)."""

@@ -1,0 +1,218 @@
+"""Run history: the last runs of each mission and step, what changed since the last run, and its table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "CACHE_KEY",
+    "DEFAULT_RUNS",
+    "Notice",
+    "notices",
+    "run_record",
+    "table_lines",
+    "update",
+]
+
+CACHE_KEY = "rustchain/history"
+FORMAT_VERSION = 1
+DEFAULT_RUNS = 10
+MAX_MISSIONS = 2000
+"""Missions kept at most; the ones not run for longest go first, so a renamed tree does not grow it forever."""
+
+# -- records ----------------------------------------------------------------------------------------
+
+
+def _step_counts(step: Mapping[str, Any]) -> tuple[int, int] | None:
+    """(passed, counted) of a step in one run: over its repeats when it has them, else 1/1 or 0/1."""
+    repeats = step.get("repeats")
+    if isinstance(repeats, Mapping):
+        passed, total = int(repeats.get("passed", 0)), int(repeats.get("total", 0))
+        return (passed, total) if total else None
+    if not step.get("counted", False):
+        return None
+    return (1 if step.get("status") == "passed" else 0), 1
+
+
+def run_record(entry: Mapping[str, Any], *, when: str) -> dict[str, Any] | None:
+    """What the history keeps of one mission entry (the summary's record); None for a skipped mission."""
+    status = str(entry.get("status", ""))
+    if status == "skipped":
+        return None
+    steps: dict[str, list[int]] = {}
+    for step in entry.get("steps", ()):
+        counts = _step_counts(step)
+        if counts is not None:
+            steps[str(step.get("id", ""))] = [counts[0], counts[1]]
+    return {
+        "when": when,
+        "status": status,
+        "passed": int(entry.get("steps_passed", 0)),
+        "total": int(entry.get("steps_total", 0)),
+        "steps": steps,
+    }
+
+
+def _valid_runs(value: Any) -> list[dict[str, Any]]:
+    """Runs from the cache that have the expected shape; anything else (an older format, a hand edit) is dropped."""
+    if not isinstance(value, list):
+        return []
+    runs = []
+    for run in value:
+        if (
+            isinstance(run, dict)
+            and isinstance(run.get("passed"), int)
+            and isinstance(run.get("total"), int)
+            and isinstance(run.get("steps"), dict)
+        ):
+            runs.append(run)
+    return runs
+
+
+def missions_of(stored: Any) -> dict[str, dict[str, Any]]:
+    """The per-mission history held in a cache value (empty for a missing or unreadable one)."""
+    if not isinstance(stored, dict) or stored.get("version") != FORMAT_VERSION:
+        return {}
+    missions = stored.get("missions")
+    if not isinstance(missions, dict):
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for nodeid, record in missions.items():
+        if isinstance(nodeid, str) and isinstance(record, dict):
+            out[nodeid] = {"name": str(record.get("name", "")), "runs": _valid_runs(record.get("runs"))}
+    return out
+
+
+def update(stored: Any, entries: Iterable[Mapping[str, Any]], *, keep: int, when: str) -> dict[str, Any]:
+    """The cache value after this run: each mission's runs with this one appended, the last ``keep`` kept."""
+    missions = missions_of(stored)
+    for entry in entries:
+        record = run_record(entry, when=when)
+        if record is None:
+            continue
+        nodeid = str(entry["nodeid"])
+        old = missions.pop(nodeid, {"runs": []})
+        # Re-inserted last: dict order is recency, and the oldest missions go first past MAX_MISSIONS.
+        missions[nodeid] = {"name": str(entry.get("name", "")), "runs": [*old["runs"], record][-keep:]}
+    while len(missions) > MAX_MISSIONS:
+        missions.pop(next(iter(missions)))
+    return {"version": FORMAT_VERSION, "missions": missions}
+
+
+# -- what changed -----------------------------------------------------------------------------------
+
+
+def percent(passed: int, total: int) -> str:
+    """``80%``, ``66.6%``: truncated, so a rate below 100% never shows as 100%."""
+    if total == 0:
+        return "n/a"
+    tenths = 1000 * passed // total
+    return f"{tenths // 10}%" if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}%"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice:
+    nodeid: str
+    text: str
+    regression: bool
+
+
+def notices(previous: Any, current: Any, nodeids: Sequence[str]) -> list[Notice]:
+    """For the missions of this run: a regression of the step rate since the last run, and the steps
+    that both passed and failed across the runs kept (flaky across runs)."""
+    before = missions_of(previous)
+    after = missions_of(current)
+    out: list[Notice] = []
+    for nodeid in sorted(set(nodeids)):
+        runs = after.get(nodeid, {}).get("runs", [])
+        if not runs:
+            continue
+        now = runs[-1]
+        earlier = before.get(nodeid, {}).get("runs", [])
+        if earlier and earlier[-1]["total"] and now["total"]:
+            last = earlier[-1]
+            if now["passed"] * last["total"] < last["passed"] * now["total"]:
+                out.append(
+                    Notice(
+                        nodeid=nodeid,
+                        text=f"regressed from {percent(last['passed'], last['total'])} to "
+                        f"{percent(now['passed'], now['total'])} since the last run",
+                        regression=True,
+                    )
+                )
+        if len(runs) < 2:
+            continue
+        flaky: list[str] = []
+        for step_id in _step_ids(runs):
+            passed = total = 0
+            for run in runs:
+                counts = run["steps"].get(step_id)
+                if isinstance(counts, list) and len(counts) == 2:
+                    passed += int(counts[0])
+                    total += int(counts[1])
+            if 0 < passed < total:
+                flaky.append(f"{step_id} ({passed}/{total})")
+        if flaky:
+            out.append(
+                Notice(
+                    nodeid=nodeid,
+                    text=f"flaky across the last {len(runs)} runs: {', '.join(flaky)}",
+                    regression=False,
+                )
+            )
+    return out
+
+
+def _step_ids(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Step ids in the order the latest run has them, then any that only older runs have."""
+    seen: dict[str, None] = {}
+    for run in reversed(runs):
+        for step_id in run["steps"]:
+            seen.setdefault(str(step_id), None)
+    return list(seen)
+
+
+# -- table ------------------------------------------------------------------------------------------
+
+LEGEND = "oldest run first: . passed  F failed  ~ passed in some repeats  - not run or not counted"
+
+
+def _mark(counts: Any) -> str:
+    if not isinstance(counts, list) or len(counts) != 2 or not counts[1]:
+        return "-"
+    passed, total = int(counts[0]), int(counts[1])
+    if passed == total:
+        return "."
+    return "F" if passed == 0 else "~"
+
+
+def table_lines(stored: Any, nodeids: Sequence[str], *, scrub: Any = str) -> list[str]:
+    """The ``--mission-history`` table: per mission its rate in each kept run, then each step's outcomes."""
+    missions = missions_of(stored)
+    out = [LEGEND]
+    for nodeid in sorted(set(nodeids)):
+        record = missions.get(nodeid)
+        out.append("")
+        if record is None or not record["runs"]:
+            out.append(f"{scrub(nodeid)}: no runs recorded yet")
+            continue
+        runs = record["runs"]
+        passed = sum(r["passed"] for r in runs)
+        total = sum(r["total"] for r in runs)
+        rates = " ".join(percent(r["passed"], r["total"]) for r in runs)
+        out.append(f"{scrub(nodeid)}: {len(runs)} runs, {passed}/{total} steps passed ({percent(passed, total)})")
+        out.append(f"  rates: {rates}")
+        ids = _step_ids(runs)
+        width = max((len(s) for s in ids), default=0)
+        for step_id in ids:
+            marks = "".join(_mark(run["steps"].get(step_id)) for run in runs)
+            sp = st = 0
+            for run in runs:
+                counts = run["steps"].get(step_id)
+                if isinstance(counts, list) and len(counts) == 2:
+                    sp += int(counts[0])
+                    st += int(counts[1])
+            out.append(f"  {scrub(step_id):<{width}}  {marks}  {sp}/{st} ({percent(sp, st)})")
+    return out
