@@ -97,7 +97,7 @@ class Reliability:
     passed: int
     total: int
     k: int
-    """The k of pass@k and pass^k: the number of repeats (so pass^k reads "every repeat passes")."""
+    """The k of the headline pass@k and pass^k (at most ``total``); ``to_dict`` also gives every k."""
 
     @property
     def rate(self) -> float | None:
@@ -141,6 +141,8 @@ class Reliability:
             "k": min(self.k, self.total) if self.total else self.k,
             "pass_at_k": self.pass_at_k,
             "pass_hat_k": self.pass_hat_k,
+            "pass_at": [pass_at_k(self.passed, self.total, k) for k in range(1, self.total + 1)],
+            "pass_hat": [pass_hat_k(self.passed, self.total, k) for k in range(1, self.total + 1)],
             "flaky": self.flaky,
         }
 

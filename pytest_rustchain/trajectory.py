@@ -1,0 +1,210 @@
+"""Trajectories: one JSON Lines file per mission run and repeat, masked and capped, plus the run index
+and the chat-JSONL export built from them.
+
+Event names and fields follow OpenTelemetry's GenAI attributes (``gen_ai.*``), nested under ``gen_ai``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "EVENTS",
+    "FORMAT_VERSION",
+    "Trajectory",
+    "chat_lines",
+    "new_run_id",
+    "read_events",
+    "step_end_event",
+    "write_index",
+]
+
+FORMAT_VERSION = 1
+EVENTS = ("run", "step_start", "llm_call", "tool_call", "validation", "step_end", "score", "run_end")
+MAX_STRING = 16_000
+MAX_ITEMS = 500
+MAX_DEPTH = 12
+MAX_BYTES = 8 * 1024 * 1024
+"""Per file: past this, one ``truncated`` note and only ``run_end`` follow."""
+
+Mask = Callable[[str], str]
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """``20261129T201500Z-3f9a1c``: sortable by time, unique across machines sharing a directory."""
+    moment = now or dt.datetime.now(dt.UTC)
+    return moment.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def capped(value: Any, mask: Mask, *, depth: int = 0) -> Any:
+    """Plain JSON data, every string masked and cut to ``MAX_STRING`` (head and tail kept), lists and
+    mappings cut to ``MAX_ITEMS``, nesting cut at ``MAX_DEPTH``."""
+    if depth > MAX_DEPTH:
+        return "[... nested too deep, omitted ...]"
+    if isinstance(value, str):
+        text = mask(value)
+        if len(text) > MAX_STRING:
+            half = MAX_STRING // 2
+            text = text[:half] + f"\n[... {len(text) - MAX_STRING} chars omitted ...]\n" + text[-half:]
+        return text
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, Mapping):
+        items = list(value.items())
+        out = {mask(str(k)): capped(v, mask, depth=depth + 1) for k, v in items[:MAX_ITEMS]}
+        if len(items) > MAX_ITEMS:
+            out["..."] = f"{len(items) - MAX_ITEMS} more keys omitted"
+        return out
+    if isinstance(value, (list, tuple)):
+        seq = [capped(v, mask, depth=depth + 1) for v in value[:MAX_ITEMS]]
+        if len(value) > MAX_ITEMS:
+            seq.append(f"[... {len(value) - MAX_ITEMS} more items omitted ...]")
+        return seq
+    return capped(str(value), mask, depth=depth)
+
+
+class Trajectory:
+    """The event stream of one repeat of one mission run, written as it happens (``r<k>.jsonl``).
+
+    Each line is flushed, so a run that is killed keeps what it did up to then.
+    """
+
+    def __init__(self, directory: Path, *, stem: str, run_id: str, repeat: int, mask: Mask) -> None:
+        self.path = directory / _SAFE.sub("_", stem) / run_id / f"r{repeat}.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.repeat = repeat
+        self.run_id = run_id
+        self.mask = mask
+        self.seq = 0
+        self.written = 0
+        self.truncated = False
+        self._stream = self.path.open("w", encoding="utf-8")
+
+    def emit(self, event: str, **fields: Any) -> None:
+        if event not in EVENTS:
+            raise ValueError(f"unknown trajectory event {event!r}")
+        if self._stream.closed or (self.truncated and event != "run_end"):
+            return
+        self.seq += 1
+        record = {"event": event, "seq": self.seq, "time": _now(), "repeat": self.repeat}
+        record.update(capped(fields, self.mask))
+        line = json.dumps(record, ensure_ascii=False, sort_keys=False) + "\n"
+        if self.written + len(line) > MAX_BYTES and event != "run_end":
+            self.truncated = True
+            note = {"event": "run_end", "seq": self.seq, "time": _now(), "repeat": self.repeat}
+            note.update({"status": "truncated", "note": f"trajectory cut at {MAX_BYTES} bytes"})
+            self._stream.write(json.dumps(note) + "\n")
+            self._stream.close()
+            return
+        self._stream.write(line)
+        self._stream.flush()
+        self.written += len(line)
+
+    def close(self) -> None:
+        if not self._stream.closed:
+            self._stream.close()
+
+
+def step_end_event(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``step_end`` fields of a step's summary entry."""
+    keys = ("status", "reason", "skip_kind", "counted", "flaky", "duration", "attempts", "risk", "outputs")
+    return {"step": result.get("id", ""), "step_type": result.get("type", ""), **{k: result.get(k) for k in keys}}
+
+
+def read_events(path: Path) -> Iterator[dict[str, Any]]:
+    """The events of a trajectory file; a line that is not a JSON object raises ValueError naming it."""
+    with path.open(encoding="utf-8") as stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError as exc:
+                raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
+            if not isinstance(event, dict):
+                raise ValueError(f"{path}:{number}: not a JSON object")
+            yield event
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        Path(name).chmod(0o644)
+        Path(name).replace(path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+
+
+def write_index(directory: Path, entries: Iterable[Mapping[str, Any]]) -> Path:
+    """Add this run's files to ``DIR/index.json`` (earlier runs' entries stay), atomically."""
+    path = directory / "index.json"
+    runs: list[Any] = []
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(old, dict) and old.get("version") == FORMAT_VERSION and isinstance(old.get("runs"), list):
+            runs = old["runs"]
+    except (OSError, ValueError):
+        pass
+    runs.extend(dict(e) for e in entries)
+    document = {"format": "pytest-rustchain-trajectories", "version": FORMAT_VERSION, "runs": runs}
+    _atomic_write(path, json.dumps(document, ensure_ascii=False, indent=1) + "\n")
+    return path
+
+
+def chat_lines(events: Sequence[Mapping[str, Any]], *, reward: float | None) -> list[dict[str, Any]]:
+    """The chat-JSONL export of one trajectory: one line per llm/agent step with its whole conversation.
+
+    ``{"messages": [...], "tools": [...], "metadata": {...}}``, the shape common fine-tuning readers
+    take; the answer of each call ends the step's messages as an ``assistant`` message.
+    """
+    by_step: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    for event in events:
+        if event.get("event") != "llm_call":
+            continue
+        step = str(event.get("step", ""))
+        if step not in by_step:
+            order.append(step)
+            by_step[step] = {"messages": [], "tools": [], "sources": set(), "model": ""}
+        entry = by_step[step]
+        gen_ai = event.get("gen_ai") or {}
+        entry["messages"].extend(m for m in gen_ai.get("input", {}).get("messages", []) if isinstance(m, dict))
+        entry["messages"].extend(m for m in gen_ai.get("output", {}).get("messages", []) if isinstance(m, dict))
+        tools = gen_ai.get("request", {}).get("tools")
+        if isinstance(tools, list) and not entry["tools"]:
+            entry["tools"] = tools
+        entry["sources"].add(str(event.get("source", "")))
+        entry["model"] = str(gen_ai.get("response", {}).get("model") or gen_ai.get("request", {}).get("model") or "")
+    lines = []
+    for step in order:
+        entry = by_step[step]
+        lines.append(
+            {
+                "messages": entry["messages"],
+                "tools": entry["tools"],
+                "metadata": {
+                    "step": step,
+                    "model": entry["model"],
+                    "reward": reward,
+                    "source": ",".join(sorted(s for s in entry["sources"] if s)),
+                },
+            }
+        )
+    return lines
