@@ -51,8 +51,10 @@ def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
-def test_record_then_replay_with_the_server_stopped(httpserver: HTTPServer, tmp_path: Path) -> None:
+def test_record_then_replay_with_the_server_stopped(tmp_path: Path) -> None:
     """A live answer recorded in once mode replays, labelled recorded, after the server is gone."""
+    httpserver = HTTPServer(host="127.0.0.1", port=0)  # its own server: this test stops it
+    httpserver.start()
     httpserver.expect_request("/v1/chat/completions").respond_with_json(
         {"choices": [{"message": {"content": "4"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 5}}
     )
