@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_rustchain.errors import StepError
+from pytest_rustchain.templating import values_equal
 
 __all__ = ["check_expectations", "json_lookup"]
 
@@ -141,7 +142,7 @@ def check_expectations(
         except KeyError as exc:
             failures.append(f"json: {check['path']}: {exc.args[0]}")
             continue
-        if "equals" in check and value != check["equals"]:
+        if "equals" in check and not values_equal(value, check["equals"]):
             failures.append(f"json: {check['path']} is {_trim(value)} (expected {_trim(check['equals'])})")
     limit = expect.get("max_duration_seconds")
     if limit is not None and duration > limit:
@@ -149,15 +150,6 @@ def check_expectations(
     for key, want in expect.get("output", {}).items():
         if key not in outputs:
             failures.append(f"output: the step has no output {key!r} (outputs: {', '.join(sorted(outputs))})")
-        elif not _equal(outputs[key], want):
+        elif not values_equal(outputs[key], want):
             failures.append(f"output: {key} is {_trim(outputs[key])!r} (expected {_trim(want)!r})")
     return failures
-
-
-def _equal(seen: Any, want: Any) -> bool:
-    if seen == want:
-        return True
-    # Rendered templates are text; compare "3" with 3 as a user reading YAML would.
-    if isinstance(want, str) and not isinstance(seen, str):
-        return json.dumps(seen) == want or str(seen) == want
-    return False

@@ -116,24 +116,11 @@ class Guard:
         kind: Literal["tmp", "project"] = "project" if self.workspace_kind == "project" else "tmp"
         found: list[Finding] = list(analyse_env(dict(step.env)))
         if step.step_type == "command":
-            try:
-                argv = build_argv(params)
-            except Exception:
-                argv = None
-            command: str | list[str] = argv if argv is not None else ""
-            shell = bool(params.get("shell")) or argv is None
-            if shell:
-                command = " ".join([params.get("command", ""), *(str(a) for a in params.get("args", ()))])
-            found += analyse_command(
-                command,
-                shell=shell,
-                workspace=self.workspace,
-                cwd=params.get("working_dir"),
-                workspace_kind=kind,
-                written_scripts=self.written_scripts,
-                env={**dict(step.env), **dict(env or {})},
-            )
-            found += analyse_env({k: str(v) for k, v in dict(params.get("env", {})).items()})
+            step_env = {k: str(v) for k, v in dict(params.get("env") or {}).items()}
+            # The environment the program gets: the mission's and step's, then the parameter's own.
+            final_env = {**dict(step.env), **dict(env or {}), **step_env}
+            found += self._command_findings(params, kind, final_env)
+            found += analyse_env(step_env)
         elif step.step_type in TOOLS and isinstance(params.get("language"), str):
             # The tool is known only with a language; without one it is chosen from the files at run
             # time, and the tools themselves run the project's code (see "Honest limits").
@@ -155,9 +142,59 @@ class Guard:
                 found += analyse_path(value, op=op, workspace=self.workspace, recursive=recursive)  # type: ignore[arg-type]
         return tuple(found)
 
+    def _command_findings(
+        self, params: Mapping[str, Any], kind: Literal["tmp", "project"], env: Mapping[str, str]
+    ) -> list[Finding]:
+        """Findings for exactly the argv (and stdin) ``build_argv`` gives the runner."""
+        try:
+            argv: list[str] | None = build_argv(params)
+        except Exception:
+            argv = None
+        common: dict[str, Any] = {
+            "workspace": self.workspace,
+            "cwd": params.get("working_dir"),
+            "workspace_kind": kind,
+            "written_scripts": self.written_scripts,
+            "env": env,
+        }
+        if argv is None:
+            # Cannot be split: judged as the shell would read it (the run fails before starting).
+            return list(analyse_command(str(params.get("command", "")), shell=True, **common))  # noqa: S604 - analysed, not run
+        shell = bool(params.get("shell"))
+        # With shell: true the argv is /bin/sh -c LINE, LINE with args already quoted as they run.
+        found = list(analyse_command(argv[2] if shell else argv, shell=shell, **common))
+        stdin = params.get("stdin")
+        if isinstance(stdin, str) and stdin:
+            # What a shell or an interpreter reads on stdin is a script: judged as a here-document,
+            # the way the analyser judges `sh <<EOF` written in a command line.
+            delimiter = "RUSTCHAIN_STDIN"
+            while delimiter in stdin:
+                delimiter += "_"
+            body = stdin if stdin.endswith("\n") else stdin + "\n"
+            line = f"{shlex.join(argv)} <<'{delimiter}'\n{body}{delimiter}\n"
+            found += analyse_command(line, shell=True, **common)  # noqa: S604 - analysed, not run
+        return found
+
     def judge(self, step: Step, params: Mapping[str, Any], *, env: Mapping[str, str] | None = None) -> StepVerdict:
-        """The run-time verdict on the rendered parameters; this one decides."""
+        """The run-time verdict on the rendered parameters; this one decides.
+
+        Called just before the step runs: scripts written by earlier steps are judged as they are on
+        disk now, not as they were written (a later step may have changed them).
+        """
+        self.refresh_written()
         return self._explain(step, decide(self.findings(step, params, env=env), self.policy, self.step_key(step)))
+
+    def refresh_written(self, limit: int = 256 * 1024) -> None:
+        """Re-read the remembered scripts from the workspace; a file that is gone is forgotten."""
+        for rel in list(self.written_scripts):
+            target = Path(rel) if rel.startswith("/") else self.workspace / rel
+            try:
+                if target.is_file() and target.stat().st_size <= limit:
+                    self.written_scripts[rel] = target.read_text("utf-8", "replace")
+                    continue
+            except OSError:
+                pass
+            del self.written_scripts[rel]
 
     def judge_raw(self, step: Step, known: Mapping[str, Any] | None = None) -> StepVerdict:
         """The collection-time verdict on the raw parameters.

@@ -121,6 +121,8 @@ class StepStatus(enum.StrEnum):
     TOLERATED = "tolerated"
     BLOCKED = "blocked"
     SKIPPED = "skipped"
+    LOST = "lost"
+    """The step never reported: the process running its mission died (an xdist worker crash)."""
 
 
 class SkipKind(enum.StrEnum):
@@ -139,8 +141,17 @@ class StepResult:
     family: str
     status: StepStatus
     reason: str = ""
-    """Skip reason, tolerance reason, or the one-paragraph failure text."""
+    """Skip reason, or the one-paragraph failure text (shown to people; never parsed)."""
     skip_kind: SkipKind = SkipKind.NONE
+    skipped_because: str = ""
+    """For a step skipped after a failure: the id of the step whose failure caused it."""
+    tolerated_by: str = ""
+    """For a failure that does not fail the mission: what tolerates it (``continue_on_error``,
+    ``mission xfail: <reason>``, ``success_threshold 0.8``)."""
+    source: str = ""
+    """The file the step was written in (the mission, an ``include:`` or ``extends:`` file), as displayed."""
+    phase: str = ""
+    """For a failed step: the lifecycle phase that failed (``decide``, ``render``, ``check``, ``run``, ``expect``)."""
     duration: float = 0.0
     outputs: Mapping[str, Any] = field(default_factory=dict)
     attempts: int = 1
@@ -157,6 +168,31 @@ class StepResult:
         if self.status is StepStatus.SKIPPED:
             return self.skip_kind is SkipKind.FAILURE
         return True
+
+    def to_dict(self, *, max_output_chars: int = 4000) -> dict[str, Any]:
+        return step_result_to_dict(self, max_output_chars=max_output_chars)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StepResult:
+        """The inverse of ``to_dict`` (outputs as trimmed there); unknown keys are ignored."""
+        return cls(
+            step_id=str(data.get("id", "")),
+            step_type=str(data.get("type", "")),
+            family=str(data.get("family", "")),
+            status=StepStatus(str(data.get("status", "failed"))),
+            reason=str(data.get("reason", "")),
+            skip_kind=SkipKind(str(data.get("skip_kind", ""))),
+            skipped_because=str(data.get("skipped_because", "")),
+            tolerated_by=str(data.get("tolerated_by", "")),
+            source=str(data.get("source", "")),
+            phase=str(data.get("phase", "")),
+            duration=float(data.get("duration", 0.0)),
+            outputs=dict(data.get("outputs") or {}),
+            attempts=int(data.get("attempts", 1)),
+            line=int(data.get("line", 0)),
+            risk=int(data.get("risk", 0)),
+            findings=tuple(dict(f) for f in data.get("findings") or ()),
+        )
 
     @property
     def flaky(self) -> bool:
@@ -206,7 +242,22 @@ class MissionResult:
         return self.status in (MissionStatus.PASSED, MissionStatus.XFAILED)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain builtin data (crosses xdist, becomes the JSON report's mission entry)."""
         return mission_result_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MissionResult:
+        """The inverse of ``to_dict``: what the xdist controller rebuilds from a worker's report."""
+        steps = [StepResult.from_dict(s) for s in data.get("steps") or ()]
+        return cls(
+            name=str(data.get("name", "")),
+            path=str(data.get("path", "")),
+            status=MissionStatus(str(data.get("status", "error"))),
+            steps={s.step_id: s for s in steps},
+            duration=float(data.get("duration", 0.0)),
+            workspace=str(data.get("workspace", "")),
+            message=str(data.get("message", "")),
+        )
 
 
 def _plain(value: Any) -> Any:
@@ -236,6 +287,10 @@ def step_result_to_dict(result: StepResult, *, max_output_chars: int = 4000) -> 
         "status": result.status.value,
         "reason": result.reason,
         "skip_kind": result.skip_kind.value,
+        "skipped_because": result.skipped_because,
+        "tolerated_by": result.tolerated_by,
+        "source": result.source,
+        "phase": result.phase,
         "counted": result.counted,
         "flaky": result.flaky,
         "duration": result.duration,

@@ -6,9 +6,11 @@ import difflib
 import fnmatch
 import os
 import shutil
+import signal
+import threading
 import warnings
 from collections.abc import Generator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -268,8 +270,37 @@ def _remove_extensions(config: pytest.Config) -> None:
         loader.forget_step_schemas()
 
 
+_SIGNALS = pytest.StashKey[dict[int, Any]]()
+
+
+def _stop_on_signal(signum: int, frame: Any) -> None:
+    # Raised in the main thread wherever it is: a running step stops its whole process tree as on
+    # Ctrl-C (procs.run_process), the mission records what it has, pytest writes the reports and
+    # exits with its interrupted status.
+    raise KeyboardInterrupt(f"{signal.Signals(signum).name} received")
+
+
+def _catch_signals(config: pytest.Config) -> None:
+    """SIGTERM (a CI cancel or job timeout) and SIGHUP stop the run as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_DFL:  # never take a signal someone else handles
+            previous[sig] = signal.signal(sig, _stop_on_signal)
+    config.stash[_SIGNALS] = previous
+
+
+def _restore_signals(config: pytest.Config) -> None:
+    previous = config.stash.get(_SIGNALS, None)
+    if previous and threading.current_thread() is threading.main_thread():
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mission: a RustChain-style mission collected by pytest-rustchain")
+    _catch_signals(config)
     if config.hook.pytest_rustchain_step_types.get_hookimpls() or config.hook.pytest_rustchain_tools.get_hookimpls():
         _add_extensions(config)
     _session_settings(config)
@@ -279,6 +310,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _restore_signals(config)
     _remove_extensions(config)
     report.unconfigure(config)
 
@@ -323,15 +355,13 @@ class MissionFile(pytest.File):
         item.mission = mission
         item.load_error = error
         item.display_path = display
-        if mission is not None and mission.config.safety is not None:
-            policy = _session_settings(config).policy
-            if LEVELS[mission.config.safety] > policy.threshold:
-                error = MissionFormatError(
-                    f"config.safety: {mission.config.safety} is looser than the configured policy {policy.level}",
-                    path=display,
-                    hint="a mission may only tighten the safety level; loosen it in the pytest configuration instead",
-                ).render()
-                item.load_error = error
+        if mission is not None:
+            from pytest_rustchain.runner import check_safety_level
+
+            try:
+                check_safety_level(mission, _session_settings(config).policy)
+            except MissionFormatError as exc:
+                item.load_error = exc.render()
         if mission is not None and item.load_error is None:
             error = item.apply_marks()
             if error:
@@ -481,6 +511,7 @@ class MissionItem(pytest.Function):
             else:
                 workspace.mkdir()
         chain = ChainRun(mission, workspace=workspace, home=home, tmpdir=tmpdir, settings=self._settings())
+        interrupted: KeyboardInterrupt | None = None
         try:
             for run, step in chain:
                 self.current_step = step
@@ -491,9 +522,17 @@ class MissionItem(pytest.Function):
                     # Under -x/--maxfail pytest re-raises subtest outcomes; the mission keeps control
                     # so its always() steps still run, and pytest stops after the mission.
                     continue
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+            raise
         finally:
             self.current_step = None
             self.result = result = chain.result()
+            if interrupted is not None:
+                why = str(interrupted) or "KeyboardInterrupt"
+                self.result = result = replace(result, status=MissionStatus.ERROR, message=f"interrupted ({why})")
+                # pytest makes no report for an interrupted test: hand the result to the reporter.
+                report.record_unfinished(self.config, self.nodeid, result)
             passed = result.status in (MissionStatus.PASSED, MissionStatus.XFAILED)
             if keep == "never" or (keep == "failed" and passed):
                 shutil.rmtree(base, ignore_errors=True)

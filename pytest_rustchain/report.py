@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from pytest_rustchain import history, summary
+from pytest_rustchain.model import MissionResult
 from pytest_rustchain.summary import RunSummary, Threshold
 
-__all__ = ["MissionReporter", "add_options", "configure", "unconfigure"]
+__all__ = ["MissionReporter", "add_options", "configure", "record_unfinished", "unconfigure"]
 
 _REPORTER = pytest.StashKey["MissionReporter"]()
 _MAX_WIDTH = 100
@@ -130,6 +131,15 @@ def unconfigure(config: pytest.Config) -> None:
         config.pluginmanager.unregister(reporter)
 
 
+def record_unfinished(config: pytest.Config, nodeid: str, result: MissionResult) -> None:
+    """A mission stopped by an interrupt (Ctrl-C, SIGTERM) has no pytest report; its result still
+    goes into the section and the files, with every step it did not finish counted as not run."""
+    reporter = config.stash.get(_REPORTER, None)
+    if reporter is not None and reporter.active:
+        reporter.names[nodeid] = result.name
+        reporter.entries[nodeid] = summary.mission_entry(nodeid, result.to_dict())
+
+
 def _one_line_failure(report: pytest.TestReport) -> None:
     """The mission's failure message (JUnit ``message=``, the short summary) becomes its first line,
     the roll-up; the full text stays where pytest shows it."""
@@ -228,10 +238,8 @@ class MissionReporter:
             self.durations.setdefault(nodeid, {})[report.when] = report.duration
         if name is None:
             if report.when == "???" and report.failed and self._is_mission(nodeid):  # type: ignore[comparison-overlap]
-                # A worker died while running it (pytest-xdist's report): a failed mission, 0 steps.
-                self.entries[nodeid] = summary.error_entry(
-                    nodeid, name=self.names.get(nodeid, _stem(nodeid)), message=_failure_text(report)
-                )
+                # A worker died while running it (pytest-xdist's report): its declared steps are lost.
+                self.entries[nodeid] = self._lost_entry(nodeid, _failure_text(report))
             return
         self.names[nodeid] = str(name)
         if report.when == "setup":
@@ -255,6 +263,24 @@ class MissionReporter:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # Under xdist the controller collects nothing; there the missions that report are the selection.
         self.selected = [item.nodeid for item in session.items if self._is_mission(item.nodeid)]
+
+    def _lost_entry(self, nodeid: str, message: str) -> dict[str, Any]:
+        """A mission whose worker died: every step it declares counts as ``lost`` (not passed)."""
+        from pytest_rustchain.errors import MissionError
+        from pytest_rustchain.loader import LoadOptions, load_mission
+        from pytest_rustchain.runner import lost_result
+
+        name = self.names.get(nodeid, _stem(nodeid))
+        path = nodeid.split("::", 1)[0]
+        rootdir = Path(self.config.rootpath)
+        compat = str(self.config.getoption("mission_compat") or self.config.getini("mission_compat")) == "rustchain"
+        try:
+            mission = load_mission(
+                rootdir / path, display_path=path, options=LoadOptions(compat=compat, rootdir=rootdir)
+            )
+        except (MissionError, OSError):
+            return summary.error_entry(nodeid, name=name, message=message)
+        return summary.mission_entry(nodeid, lost_result(mission, message).to_dict())
 
     def _is_mission(self, nodeid: str) -> bool:
         return nodeid in self.names or nodeid.split("::", 1)[0].endswith((".yaml", ".yml"))

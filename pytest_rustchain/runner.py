@@ -1,8 +1,43 @@
-"""Runs a loaded mission step by step and decides each step's outcome; knows nothing of pytest."""
+"""Runs a loaded mission step by step: one lifecycle per step, behind one exception boundary.
+
+A step's life (``MissionRun.execute``) has named phases, in order:
+
+``decide``
+    Does it run at all? Dependencies, ``fail_fast``, ``if:``, the mission's time limit. A step that
+    does not run gets a SKIPPED result whose ``skip_kind``/``skipped_because`` say why.
+``render``
+    Its parameters are rendered with the template context. A parameter that is exactly one
+    ``{{ expression }}`` keeps the expression's value (a list, a number) unless the step type's
+    schema wants text there.
+``check``
+    The guard judges exactly what will run (argv, stdin, the step's final environment, scripts as
+    they are on disk now) and may BLOCK it.
+``run``
+    ``StepType.run(params, ctx)`` returns outputs or raises ``StepError``; retries repeat
+    ``run`` and ``expect``.
+``expect``
+    The ``expect:`` assertions on the outputs.
+``conclude``
+    PASSED, FAILED or TOLERATED (``tolerated_by`` says by what); the outputs are published to the
+    templates of later steps.
+
+Whatever any phase raises (a ``StepError``, a ``TemplateError``, a ``RecursionError`` in a template
+macro, any exception of a third-party step type) fails that step with the phase, the exception's
+type and text: it counts in the success rate, its dependents are skipped, and every report shows it.
+Only ``KeyboardInterrupt``/``SystemExit`` pass through; steps that never got a result then count
+as not run (``result()``).
+
+A step type plugs in as a ``steps.StepType`` (name, parameter schema, ``run``; see steps/base.py),
+registered by a module in ``steps/`` or returned by the ``pytest_rustchain_step_types`` hook. A step
+that produces sub-steps (tool calls, nested steps) reports them through ``ctx.substep`` (see
+``StepContext``); each becomes its own counted result ``<step>/<sub>``. A whole mission repeated
+(``r2/<step>``) is one more ``MissionRun`` with its own ``prefix`` in a ``ChainRun``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import os
 import re
 import sys
@@ -14,7 +49,7 @@ from typing import Any
 
 from pytest_rustchain import plan, steps, templating
 from pytest_rustchain.environment import allowed_environment
-from pytest_rustchain.errors import MissionError, StepError
+from pytest_rustchain.errors import MissionFormatError, StepError
 from pytest_rustchain.expect import check_expectations
 from pytest_rustchain.guard import Guard, StepVerdict
 from pytest_rustchain.masking import Masker, secret_values
@@ -31,9 +66,11 @@ from pytest_rustchain.paths import resolve_in_workspace
 from pytest_rustchain.safety import LEVELS, Policy
 from pytest_rustchain.sandbox import Sandbox
 
-__all__ = ["ChainRun", "MissionRun", "RunSettings"]
+__all__ = ["ChainRun", "MissionRun", "Phase", "RunSettings", "check_safety_level", "mission_policy", "run_steps"]
 
 _TAIL_LINES = 20
+# expect keys whose lone `{{ expression }}` values keep their native value (compared, not searched).
+_NATIVE_EXPECT = frozenset({"output", "json", "exit_code"})
 _STATUS_FUNCS = ("success()", "failure()", "always()", "cancelled()")
 
 
@@ -56,6 +93,18 @@ class RunSettings:
     sleep: Callable[[float], None] = time.sleep
 
 
+def _native_keys(spec: steps.StepType) -> frozenset[str]:
+    """Parameters where a lone ``{{ expression }}`` keeps its value: those whose schema takes
+    something other than text only (``data:`` of validate_schema takes any JSON value)."""
+    props = spec.schema.get("properties", {})
+    keys = set()
+    for key, sub in props.items():
+        kind = sub.get("type") if isinstance(sub, Mapping) else None
+        if kind != "string":
+            keys.add(key)
+    return frozenset(keys)
+
+
 def _tail(text: str, lines: int = _TAIL_LINES) -> str:
     parts = text.rstrip("\n").splitlines()
     shown = parts[-lines:]
@@ -73,6 +122,17 @@ def _short(value: Any, limit: int = 300) -> str:
 
 class _StepView(dict[str, Any]):
     """``steps.x.stdout`` and ``steps.x.outputs.stdout`` both work in templates."""
+
+
+class Phase(enum.StrEnum):
+    """The phases of a step's life, in order; a failed step's result names the one that failed."""
+
+    DECIDE = "decide"
+    RENDER = "render"
+    CHECK = "check"
+    RUN = "run"
+    EXPECT = "expect"
+    CONCLUDE = "conclude"
 
 
 class MissionRun:
@@ -114,7 +174,11 @@ class MissionRun:
         secrets = secret_values(settings.source_env, settings.secret_names)
         secrets += secret_values({**mission.env, **{k: v for s in mission.steps for k, v in s.env.items()}})
         self.masker = Masker(secrets=tuple(secrets), neutralise_workflow_commands=settings.github_actions)
-        self._vars = {**mission.vars, **settings.vars_override}
+        check_safety_level(mission, settings.policy)
+        # Text given on the command line that reads as a number compares with numbers as one.
+        self._vars = {**mission.vars, **{k: templating.numeric_text(v) for k, v in settings.vars_override.items()}}
+        self._phase = Phase.DECIDE
+        self._params: Mapping[str, Any] = {}
         self._context: dict[str, Any] = {
             "vars": self._vars,
             "env": dict(base),
@@ -143,9 +207,11 @@ class MissionRun:
     # -- deciding --------------------------------------------------------------------------------
 
     def _skip(self, step: Step, reason: str, kind: SkipKind, root: str | None = None) -> StepResult:
+        because = ""
         if kind is SkipKind.FAILURE and root:
             self._bad[step.id] = root
-        return self._result(step, StepStatus.SKIPPED, reason=reason, skip_kind=kind)
+            because = self.prefix + root
+        return self._result(step, StepStatus.SKIPPED, reason=reason, skip_kind=kind, skipped_because=because)
 
     def _result(
         self, step: Step, status: StepStatus, *, verdict: StepVerdict | None = None, **fields: Any
@@ -160,6 +226,7 @@ class MissionRun:
                 family=self._family(step),
                 status=status,
                 line=step.line,
+                source=step.source or self.mission.display_path,
                 **fields,
             )
         )
@@ -202,39 +269,52 @@ class MissionRun:
         return self._skip(step, reason, SkipKind.FAILURE, root=step.id)
 
     def execute(self, step: Step) -> StepResult:
-        """Decide whether ``step`` runs, run it, and return its recorded result."""
+        """Decide whether ``step`` runs, run it, and return its recorded result; never raises an
+        ``Exception``: whatever goes wrong in any phase becomes the step's failure."""
+        self._phase = Phase.DECIDE
+        self._params = {}
+        started = time.monotonic()
+        try:
+            return self._decide(step) or self._run(step, started)
+        except Exception as exc:
+            problem = f"{self._phase}: {type(exc).__name__}: {exc}"
+            return self._fail(step, self._params, {}, [problem], time.monotonic() - started, 1)
+
+    def _decide(self, step: Step) -> StepResult | None:
+        """The skip result when ``step`` does not run, else None."""
         remaining = self._remaining()
         if remaining is not None and remaining <= 0:
             self._timed_out = True
         condition = step.condition
-        if condition != "always()":
-            bad_deps = [d for d in step.all_dependencies if d in self._bad]
-            uses_status = condition != "success()" and any(f in condition for f in _STATUS_FUNCS)
-            if self._timed_out:
-                limit = self.mission.config.mission_timeout_seconds or 0
-                return self._skip(step, f"mission timed out after {limit:g} s", SkipKind.FAILURE, root=step.id)
-            if condition == "failure()":
-                if not self._hard_failed:
-                    return self._skip(step, "if: failure() and no earlier step failed", SkipKind.CONDITION)
-            elif not uses_status:
-                if bad_deps:
-                    dep = bad_deps[0]
-                    root = self._bad[dep]
-                    how = "failed" if root == dep else f"was skipped because '{root}' failed"
-                    why = step.why(dep)
-                    reason = f"dependency '{dep}' {how}" + (f" ({why})" if why else "")
-                    return self._skip(step, reason, SkipKind.FAILURE, root=root)
-                if self._hard_failed and self.mission.config.fail_fast:
-                    first = self._hard_failed[0]
-                    return self._skip(step, f"skipped after '{first}' failed (fail_fast)", SkipKind.FAILURE, root=first)
-            if condition not in ("success()", "failure()"):
-                try:
-                    value = templating.evaluate(condition, self._status_context())
-                except templating.TemplateError as exc:
-                    return self._fail(step, {}, {}, [f"if: {exc}"], 0.0, 1)
-                if not value:
-                    return self._skip(step, f"if: {condition} is false", SkipKind.CONDITION)
-        return self._run(step)
+        if condition == "always()":
+            return None
+        bad_deps = [d for d in step.all_dependencies if d in self._bad]
+        uses_status = condition != "success()" and any(f in condition for f in _STATUS_FUNCS)
+        if self._timed_out:
+            limit = self.mission.config.mission_timeout_seconds or 0
+            return self._skip(step, f"mission timed out after {limit:g} s", SkipKind.FAILURE, root=step.id)
+        if condition == "failure()":
+            if not self._hard_failed:
+                return self._skip(step, "if: failure() and no earlier step failed", SkipKind.CONDITION)
+        elif not uses_status:
+            if bad_deps:
+                dep = bad_deps[0]
+                root = self._bad[dep]
+                how = "failed" if root == dep else f"was skipped because '{root}' failed"
+                why = step.why(dep)
+                reason = f"dependency '{dep}' {how}" + (f" ({why})" if why else "")
+                return self._skip(step, reason, SkipKind.FAILURE, root=root)
+            if self._hard_failed and self.mission.config.fail_fast:
+                first = self._hard_failed[0]
+                return self._skip(step, f"skipped after '{first}' failed (fail_fast)", SkipKind.FAILURE, root=first)
+        if condition not in ("success()", "failure()"):
+            try:
+                value = templating.evaluate(condition, self._status_context())
+            except templating.TemplateError as exc:
+                return self._fail(step, {}, {}, [f"if: {exc}"], 0.0, 1)
+            if not value:
+                return self._skip(step, f"if: {condition} is false", SkipKind.CONDITION)
+        return None
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -251,76 +331,43 @@ class MissionRun:
 
         return resolve
 
-    def _run(self, step: Step) -> StepResult:
+    def _run(self, step: Step, started: float) -> StepResult:
         spec = steps.registry()[step.step_type]
-        started = time.monotonic()
+        self._phase = Phase.RENDER
         try:
-            raw = step.parameters
-            refs: dict[str, str] = {}
-            if step.step_type == "create_file" and step.render and isinstance(raw.get("content"), str):
-                content, refs = self._single_brace(raw["content"])
-                raw = {**raw, "content": content}
-            params = self._render(step, raw, shell=spec.command_like and bool(step.parameters.get("shell")))
-            for marker, value in refs.items():
-                params["content"] = params["content"].replace(marker, value)
-            if step.template is not None:
-                params["content"] = (
-                    templating.render_string(step.template, self._context, strict=not self.mission.compat)
-                    if step.render
-                    else step.template
-                )
+            params = self._render_params(step, spec)
         except templating.TemplateError as exc:
             return self._fail(step, step.parameters, {}, [f"parameters: {exc}"], time.monotonic() - started, 1)
+        self._params = params
         env = dict(self.env)
         env.update(step.env)
-        timeout = self._timeout_for(step)
         ctx = steps.StepContext(
             step_id=step.id,
             workspace=self.workspace,
             cwd=self.workspace,
             env=env,
-            timeout=timeout,
+            timeout=self._timeout_for(step),
             mission_path=self.mission.path,
             rootdir=self.settings.rootdir,
             max_file_bytes=self.settings.max_file_bytes,
             output_cap=self.settings.output_cap,
             extras=self._extras(),
         )
+        self._phase = Phase.CHECK
         verdict = self.guard.judge(step, params, env=env)
         if verdict.blocked:
             self._mark_failed(step)
             return self._result(
                 step, StepStatus.BLOCKED, verdict=verdict, reason=verdict.explanation,
-                duration=time.monotonic() - started, params=params,
+                duration=time.monotonic() - started, params=params, phase=str(Phase.CHECK),
             )  # fmt: skip
         attempts = 0
         delay = step.retries.delay_seconds
         while True:
             attempts += 1
-            attempt_start = time.monotonic()
-            outputs: dict[str, Any] = {}
-            problems: list[str] = []
-            try:
-                outputs = spec.run(params, ctx)
-            except StepError as exc:
-                outputs = dict(exc.outputs)
-                problems.append(exc.message)
-            duration = time.monotonic() - attempt_start
-            if not problems or spec.command_like:
-                try:
-                    expect = self._render(step, step.expect, shell=False, extra={"result": outputs})
-                    problems.extend(
-                        check_expectations(
-                            expect,
-                            outputs,
-                            duration=duration,
-                            resolve=self._resolver(ctx.cwd),
-                            command_like=spec.command_like and not (problems and outputs.get("exit_code") is None),
-                        )
-                    )
-                except templating.TemplateError as exc:
-                    problems.append(f"expect: {exc}")
+            outputs, problems = self._attempt(step, spec, params, ctx)
             if not problems:
+                self._phase = Phase.CONCLUDE
                 self._remember_written(step, params)
                 self._publish(step, outputs, "passed")
                 flaky = f"passed on attempt {attempts} of {step.retries.count + 1} (flaky)" if attempts > 1 else ""
@@ -337,6 +384,59 @@ class MissionRun:
                 return self._fail(step, params, outputs, problems, time.monotonic() - started, attempts, verdict)
             self.settings.sleep(delay)
             delay *= step.retries.backoff
+
+    def _attempt(
+        self, step: Step, spec: steps.StepType, params: Mapping[str, Any], ctx: steps.StepContext
+    ) -> tuple[dict[str, Any], list[str]]:
+        """One try: ``run`` then ``expect``; (outputs, problems), problems empty when it passed."""
+        self._phase = Phase.RUN
+        attempt_start = time.monotonic()
+        outputs: dict[str, Any] = {}
+        problems: list[str] = []
+        try:
+            outputs = dict(spec.run(params, ctx))
+        except StepError as exc:
+            outputs = dict(exc.outputs)
+            problems.append(exc.message)
+        except Exception as exc:
+            # A step type's own bug fails the attempt, like a StepError, naming the exception.
+            problems.append(f"run: {type(exc).__name__}: {exc}")
+        duration = time.monotonic() - attempt_start
+        if not problems or spec.command_like:
+            self._phase = Phase.EXPECT
+            try:
+                expect = self._render(step, step.expect, extra={"result": outputs}, native_keys=_NATIVE_EXPECT)
+                problems.extend(
+                    check_expectations(
+                        expect,
+                        outputs,
+                        duration=duration,
+                        resolve=self._resolver(ctx.cwd),
+                        command_like=spec.command_like and not (problems and outputs.get("exit_code") is None),
+                    )
+                )
+            except templating.TemplateError as exc:
+                problems.append(f"expect: {exc}")
+        return outputs, problems
+
+    def _render_params(self, step: Step, spec: steps.StepType) -> dict[str, Any]:
+        raw = step.parameters
+        refs: dict[str, str] = {}
+        if step.step_type == "create_file" and step.render and isinstance(raw.get("content"), str):
+            content, refs = self._single_brace(raw["content"])
+            raw = {**raw, "content": content}
+        shell = spec.command_like and bool(step.parameters.get("shell"))
+        params = self._render(step, raw, shell_keys=frozenset({"command"}) if shell else frozenset(),
+                              native_keys=_native_keys(spec))  # fmt: skip
+        for marker, value in refs.items():
+            params["content"] = params["content"].replace(marker, value)
+        if step.template is not None:
+            params["content"] = (
+                templating.render_string(step.template, self._context, strict=not self.mission.compat)
+                if step.render
+                else step.template
+            )
+        return params
 
     _BRACE = re.compile(r"(?<!\{)\{([A-Za-z][A-Za-z0-9_-]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}(?!\})")
 
@@ -395,26 +495,34 @@ class MissionRun:
             return
 
     def _render(
-        self, step: Step, value: Mapping[str, Any], *, shell: bool, extra: Mapping[str, Any] | None = None
+        self,
+        step: Step,
+        value: Mapping[str, Any],
+        *,
+        shell_keys: frozenset[str] = frozenset(),
+        native_keys: frozenset[str] = frozenset(),
+        extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         if not step.render:
             return dict(value)
         context = self._context if extra is None else {**self._context, **extra}
-        shell_keys = frozenset({"command"}) if shell else frozenset()
         rendered: dict[str, Any] = {}
         for key, item in value.items():
             try:
                 rendered[key] = templating.render_value(
-                    {key: item}, context, strict=not self.mission.compat, shell_keys=shell_keys
-                )[key]
+                    {key: item}, context, strict=not self.mission.compat, shell_keys=shell_keys,
+                    native=key in native_keys,
+                )[key]  # fmt: skip
             except templating.TemplateError as exc:
                 # Name the parameter (or expect key), so a long step points at the one string to fix.
                 raise templating.TemplateError(f"{key}: {exc}") from None
         return rendered
 
     def _publish(self, step: Step, outputs: Mapping[str, Any], status: str) -> None:
-        view = _StepView(outputs)
-        view["outputs"] = dict(outputs)
+        # Text that reads as a number compares with numbers as one in `if:` and templates.
+        numeric = {k: templating.numeric_text(v) for k, v in outputs.items()}
+        view = _StepView(numeric)
+        view["outputs"] = dict(numeric)
         view["status"] = status
         self._context["steps"][step.id] = view
 
@@ -438,7 +546,9 @@ class MissionRun:
             tolerated_by = f"mission xfail: {mission.xfail}"
         elif mission.config.success_threshold is not None:
             tolerated_by = f"success_threshold {mission.config.success_threshold:g}"
-        if tolerated_by and self.settings.tolerate:
+        if not (tolerated_by and self.settings.tolerate):
+            tolerated_by = ""
+        if tolerated_by:
             status = StepStatus.TOLERATED
             text = f"tolerated ({tolerated_by}): " + text
             if not step.continue_on_error:
@@ -451,7 +561,7 @@ class MissionRun:
             self._mark_failed(step)
         return self._result(
             step, status, verdict=verdict, reason=text, duration=duration, outputs=outputs,
-            attempts=attempts, params=params,
+            attempts=attempts, params=params, tolerated_by=tolerated_by, phase=str(self._phase),
         )  # fmt: skip
 
     def _failure_text(
@@ -485,11 +595,11 @@ class MissionRun:
 
     def result(self) -> MissionResult:
         mission = self.mission
-        ordered = {
-            self.prefix + s.id: self.results[self.prefix + s.id]
-            for s in self._order
-            if self.prefix + s.id in self.results
-        }
+        for step in self._order:
+            if self.prefix + step.id not in self.results:
+                # Interrupted (Ctrl-C, SIGTERM) before this step had a result: it counts, as not run.
+                self._skip(step, "not run: the run stopped before this step", SkipKind.FAILURE, root=step.id)
+        ordered = {self.prefix + s.id: self.results[self.prefix + s.id] for s in self._order}
         failed = [r for r in ordered.values() if r.status in (StepStatus.FAILED, StepStatus.BLOCKED)]
         tolerated = [r for r in ordered.values() if r.status is StepStatus.TOLERATED]
         blocked = [r for r in failed if r.status is StepStatus.BLOCKED]
@@ -499,7 +609,7 @@ class MissionRun:
         threshold = mission.config.success_threshold
         message = ""
         if mission.xfail is not None and not blocked:
-            problems = failed + [r for r in tolerated if r.reason.startswith("tolerated (mission xfail")]
+            problems = failed + [r for r in tolerated if r.tolerated_by.startswith("mission xfail")]
             status = MissionStatus.XFAILED if problems else MissionStatus.XPASSED
             if status is MissionStatus.XPASSED:
                 message = f"mission marked xfail ({mission.xfail}) but every step passed"
@@ -528,6 +638,18 @@ class MissionRun:
             workspace=str(self.workspace),
             message=message,
         )
+
+
+def check_safety_level(mission: Mission, policy: Policy) -> None:
+    """A mission (or one of its next missions) may only tighten safety: raise when it loosens it."""
+    for member in (mission, *(m for _, m in followers(mission, ""))):
+        level = member.config.safety
+        if level is not None and LEVELS[level] > policy.threshold:
+            raise MissionFormatError(
+                f"config.safety: {level} is looser than the configured policy {policy.level}",
+                path=member.display_path,
+                hint="a mission may only tighten the safety level; loosen it in the pytest configuration instead",
+            )
 
 
 def mission_policy(policy: Policy, requested: str | None) -> Policy:
@@ -606,7 +728,28 @@ def run_steps(chain: ChainRun, on_result: Callable[[StepResult], None] | None = 
     return chain.result()
 
 
-def describe_error(exc: BaseException) -> str:
-    if isinstance(exc, MissionError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+def lost_result(mission: Mission, message: str, duration: float = 0.0) -> MissionResult:
+    """The result of a mission whose process died before it reported (an xdist worker crash): its
+    declared steps, next missions' included, each ``lost``, counted and not passed."""
+    lost: dict[str, StepResult] = {}
+    for prefix, member in [("", mission), *followers(mission, "next/")]:
+        for step in plan.order(member.steps):
+            lost[prefix + step.id] = StepResult(
+                step_id=prefix + step.id,
+                step_type=step.step_type,
+                family=steps.registry()[step.step_type].family if step.step_type in steps.registry() else "other",
+                status=StepStatus.LOST,
+                reason=f"lost: {message}",
+                line=step.line,
+                source=step.source or member.display_path,
+                phase="lost",
+            )
+    head = f"{len(lost)} of {len(lost)} steps lost: {message}" if lost else message
+    return MissionResult(
+        name=mission.name,
+        path=mission.display_path,
+        status=MissionStatus.ERROR,
+        steps=lost,
+        duration=duration,
+        message=head,
+    )

@@ -42,7 +42,7 @@ ANNOTATION_LIMIT = 10
 Scrub = Callable[[str], str]
 
 _PASSED_MISSION = frozenset({"passed", "xfailed"})
-_FAILED_STEP = frozenset({"failed", "blocked"})
+_FAILED_STEP = frozenset({"failed", "blocked", "lost"})
 _STEP_HEADER = re.compile(r"^(?:tolerated \((?P<why>[^)]*)\): )?step '[^']*' \([^)]*\) failed at \S+$")
 _LOCATION = re.compile(r"^(?P<path>.+?):(?P<line>\d+)(?::(?P<col>\d+))?: ")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|~&!$#])")
@@ -158,6 +158,8 @@ def _step_entry(step: Mapping[str, Any]) -> dict[str, Any]:
         "line": int(step.get("line", 0)),
         "outputs": dict(step.get("outputs") or {}),
     }
+    for key in ("skipped_because", "tolerated_by", "phase"):
+        entry[key] = str(step.get(key, ""))
     for key in ("source", "risk", "findings"):
         if key in step:
             entry[key] = step[key]
@@ -277,7 +279,8 @@ def summarize(entries: Iterable[Mapping[str, Any]]) -> RunSummary:
             else:
                 counts[2] += 1
             if step["duration"] > 0:
-                slow.append((-step["duration"], m["nodeid"], index, m["path"], step["line"], step["id"], step["type"]))
+                where = str(step.get("source") or m["path"])
+                slow.append((-step["duration"], m["nodeid"], index, where, step["line"], step["id"], step["type"]))
     slow.sort()
     slowest = tuple(
         SlowStep(duration=-d, path=path, line=line, step=sid, type=stype)
@@ -326,15 +329,14 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 3)] + "..."
 
 
-def _short_reason(reason: str) -> tuple[str, str]:
-    """(why it was tolerated, the telling line) of a step's reason: the problem, not the header."""
+def _short_reason(reason: str) -> str:
+    """The telling line of a step's reason: the problem, not the ``step 'x' failed at`` header."""
     lines = [line.strip() for line in reason.splitlines() if line.strip()]
     if not lines:
-        return "", ""
-    header = _STEP_HEADER.match(lines[0])
-    if header and len(lines) > 1:
-        return header.group("why") or "", lines[1]
-    return "", lines[0]
+        return ""
+    if _STEP_HEADER.match(lines[0]) and len(lines) > 1:
+        return lines[1]
+    return lines[0]
 
 
 def _not_counted(summary: RunSummary) -> str:
@@ -365,11 +367,11 @@ def terminal_lines(summary: RunSummary, *, verbosity: int, width: int, scrub: Sc
         if verbosity > 0:
             out.append(_cut(f"    {scrub(mission['name'])}", width))
             if mission["status"] in ("error", "skipped") and mission["message"]:
-                out.append(_cut(f"    {scrub(_short_reason(mission['message'])[1])}", width))
+                out.append(_cut(f"    {scrub(_short_reason(mission['message']))}", width))
             for step in mission["steps"]:
                 if step["status"] == "passed" and not step["flaky"]:
                     continue
-                why, reason = _short_reason(step["reason"])
+                why, reason = step.get("tolerated_by", ""), _short_reason(step["reason"])
                 status = step["status"] + (f" ({why})" if why else "") + ("" if step["counted"] else " (not counted)")
                 text = f"    {step['id']} ({step['type']}) {status}" + (f": {scrub(reason)}" if reason else "")
                 out.append(_cut(text, width))
@@ -543,7 +545,7 @@ def markdown(summary: RunSummary, *, threshold: Threshold | None, scrub: Scrub) 
     if failures:
         out += ["", "### Failures", ""]
         for mission, step in failures[:MARKDOWN_FAILURES]:
-            where = _md(scrub(mission["path"]))
+            where = _md(scrub(mission["path"] if step is None else str(step.get("source") or mission["path"])))
             if step is None:
                 out.append(f"- **{_md(scrub(mission['name']))}** ({where}): {mission['status']}")
                 text = mission["message"]

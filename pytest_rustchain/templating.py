@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+import math
 import re
 import shlex
 from collections.abc import Mapping
@@ -13,7 +15,17 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from pytest_rustchain.errors import MissionError
 
-__all__ = ["TemplateError", "Unquoted", "check_syntax", "has_template", "render_value"]
+__all__ = [
+    "NumericText",
+    "TemplateError",
+    "Unquoted",
+    "check_syntax",
+    "has_template",
+    "numeric_text",
+    "render_native",
+    "render_value",
+    "values_equal",
+]
 
 
 class TemplateError(MissionError):
@@ -31,6 +43,88 @@ class _KeepUndefined(jinja2.ChainableUndefined):
 
     def __str__(self) -> str:
         return "{{ " + (self._undefined_name or "") + " }}"
+
+
+def _number(value: Any) -> int | float | None:
+    """``value`` as a number when it is one or is text that reads as one (``"3"``, ``" 2.5"``), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def values_equal(seen: Any, want: Any) -> bool:
+    """The one comparison rule of ``expect``: equal values are equal; a number and text that reads as
+    a number compare as numbers (``"3"`` equals ``3`` and ``3.0``); text expected against another
+    value compares with that value's JSON or text form (``"true"`` equals ``True``)."""
+    if seen == want:
+        return True
+    a, b = _number(seen), _number(want)
+    if a is not None and b is not None and (isinstance(seen, (int, float)) or isinstance(want, (int, float))):
+        return a == b
+    if isinstance(want, str) and not isinstance(seen, str):
+        return json.dumps(seen) == want or str(seen) == want
+    if isinstance(seen, str) and not isinstance(want, str) and isinstance(want, bool):
+        return json.dumps(want) == seen
+    return False
+
+
+class NumericText(str):
+    """Text that reads as a number (a ``$MISSION_OUTPUT`` value ``3``): in ``if:`` and templates it
+    compares with numbers as the number, and with text as the text."""
+
+    __slots__ = ()
+
+    def _num(self, other: Any) -> tuple[int | float, int | float] | None:
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            mine = _number(str(self))
+            if mine is not None:
+                return mine, other
+        return None
+
+    def __eq__(self, other: object) -> bool:
+        pair = self._num(other)
+        return pair[0] == pair[1] if pair is not None else str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = str.__hash__
+
+    def __lt__(self, other: Any) -> bool:
+        pair = self._num(other)
+        return pair[0] < pair[1] if pair is not None else str.__lt__(self, other)
+
+    def __le__(self, other: Any) -> bool:
+        pair = self._num(other)
+        return pair[0] <= pair[1] if pair is not None else str.__le__(self, other)
+
+    def __gt__(self, other: Any) -> bool:
+        pair = self._num(other)
+        return pair[0] > pair[1] if pair is not None else str.__gt__(self, other)
+
+    def __ge__(self, other: Any) -> bool:
+        pair = self._num(other)
+        return pair[0] >= pair[1] if pair is not None else str.__ge__(self, other)
+
+
+def numeric_text(value: Any) -> Any:
+    """``value`` as ``NumericText`` when it is text that reads as a number; otherwise unchanged."""
+    if isinstance(value, str) and not isinstance(value, NumericText) and _number(value) is not None:
+        return NumericText(value)
+    return value
 
 
 def _shell_finalize(value: Any) -> Any:
@@ -141,27 +235,61 @@ def render_string(text: str, context: Mapping[str, Any], *, strict: bool = True,
         raise TemplateError(f"template failed: {type(exc).__name__}: {exc}") from None
 
 
+_SINGLE = re.compile(r"\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}", re.DOTALL)
+
+
+def _native(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _native(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_native(v) for v in value]
+    return str(value) if isinstance(value, str) else value
+
+
+def render_native(text: str, context: Mapping[str, Any], *, strict: bool = True) -> Any:
+    """A string that is exactly one ``{{ expression }}`` gives the expression's value (a list, a
+    mapping, a number, a boolean); anything else renders to text as ``render_string`` does."""
+    match = _SINGLE.fullmatch(text)
+    if match is not None:
+        try:
+            value = evaluate(match.group("expr"), context)
+        except TemplateError:
+            value = None  # render_string below gives the error its usual wording (or compat's text)
+        else:
+            if isinstance(value, (bool, int, float, Mapping, list, tuple)) and not isinstance(value, jinja2.Undefined):
+                return _native(value)
+    return render_string(text, context, strict=strict)
+
+
 def render_value(
-    value: Any, context: Mapping[str, Any], *, strict: bool = True, shell_keys: frozenset[str] = frozenset()
+    value: Any,
+    context: Mapping[str, Any],
+    *,
+    strict: bool = True,
+    shell_keys: frozenset[str] = frozenset(),
+    native: bool = False,
 ) -> Any:
     """Render every string inside ``value`` (mappings and lists are walked), once.
 
     ``shell_keys`` names the top-level keys whose strings are shell command lines: values inserted
-    there are shell-quoted.
+    there are shell-quoted. With ``native``, a string that is exactly one template expression keeps
+    the expression's value (``data: "{{ steps.p.data }}"`` is the list, not its text).
     """
     if isinstance(value, str):
+        if native:
+            return render_native(value, context, strict=strict)
         return render_string(value, context, strict=strict)
     if isinstance(value, Mapping):
         return {
             k: (
                 render_string(v, context, strict=strict, shell=True)  # noqa: S604 - quoting, nothing is run
                 if k in shell_keys and isinstance(v, str)
-                else render_value(v, context, strict=strict)
+                else render_value(v, context, strict=strict, native=native)
             )
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [render_value(v, context, strict=strict) for v in value]
+        return [render_value(v, context, strict=strict, native=native) for v in value]
     return value
 
 

@@ -18,6 +18,13 @@ import pytest_rustchain.plugin  # noqa: F401
 pytest_plugins = ["pytester"]
 
 
+@pytest.fixture(autouse=True)
+def _terminal_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytester runs lay their output out for 80 columns, whatever terminal runs the suite."""
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.delenv("LINES", raising=False)
+
+
 @pytest.fixture
 def write_mission(pytester: pytest.Pytester):  # type: ignore[no-untyped-def]
     """Write ``name.mission.yaml`` into the pytester directory from dedented YAML text."""

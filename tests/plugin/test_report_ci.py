@@ -190,7 +190,8 @@ def test_readme_shows_a_real_run(pytester: pytest.Pytester) -> None:
 
 def test_worker_killed_mid_mission(pytester: pytest.Pytester) -> None:
     """On --tx 2*popen workers (the several-machines recipe, locally), a step that kills its worker fails
-    that mission only: the other missions run and the section lists all three."""
+    that mission only: the other missions run, and the lost mission's declared steps count as lost
+    (not passed) in the section, the step rate and the JSON report."""
     readme_missions(pytester)
     (pytester.path / "missions" / "crash.mission.yaml").write_text(CRASH)
     result = pytester.runpytest(
@@ -201,12 +202,15 @@ def test_worker_killed_mid_mission(pytester: pytest.Pytester) -> None:
     assert lines[:4] == [
         "mission                                         steps    rate      time  verdict",
         "missions/build.mission.yaml                       2/5   40.0%     <t>  failed",
-        "missions/crash.mission.yaml                       0/0     n/a     <t>  error",
+        "missions/crash.mission.yaml                       0/2    0.0%     <t>  error",
         "missions/docs.mission.yaml                        1/1  100.0%     <t>  passed",
     ]
     assert "missions: 1/3 passed (33.3%)" in lines
-    assert "steps:    3/6 passed (50.0%), 1 skipped step not counted" in lines
+    assert "steps:    3/8 passed (37.5%), 1 skipped step not counted" in lines
     crashed = validate_report(pytester.path / "run.json")["missions"][1]
-    assert (crashed["name"], crashed["status"], crashed["steps"]) == ("crash", "error", [])
-    assert re.fullmatch(r"worker 'gw\d' crashed while running 'missions/crash.mission.yaml::crash'", crashed["message"])
+    assert (crashed["name"], crashed["status"], crashed["steps_total"], crashed["steps_passed"]) == (
+        "crash", "error", 2, 0)  # fmt: skip
+    assert [(s["id"], s["status"], s["counted"]) for s in crashed["steps"]] == [
+        ("first", "lost", True), ("kill-my-worker", "lost", True)]  # fmt: skip
+    assert re.search(r"worker 'gw\d' crashed while running 'missions/crash.mission.yaml::crash'", crashed["message"])
     assert result.ret == 1
