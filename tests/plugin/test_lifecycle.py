@@ -233,7 +233,7 @@ def test_run_mission_refuses_a_looser_safety_level(pytester: pytest.Pytester, wr
     """`config.safety` looser than the policy is an error through run_mission too, as under pytest."""
     write_mission("loose", "name: loose\nconfig: {safety: permissive}\nsteps: [{id: a, step_type: noop}]\n")
     pytester.makepyfile(
-        test_api="""
+        test_loose_safety="""
         import pytest
         from pytest_rustchain import MissionFormatError, run_mission
 
@@ -242,7 +242,7 @@ def test_run_mission_refuses_a_looser_safety_level(pytester: pytest.Pytester, wr
                 run_mission("loose.mission.yaml", workspace=tmp_path)
         """
     )
-    result = pytester.runpytest("-v", "test_api.py")
+    result = pytester.runpytest("-v", "test_loose_safety.py")
     result.assert_outcomes(passed=1)
 
 
