@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_rustchain import report
+from pytest_rustchain import confine, report
 from pytest_rustchain.errors import MissionError, MissionFormatError
 from pytest_rustchain.levels import LEVELS, Policy, parse_allow_rule
 from pytest_rustchain.model import Mission, MissionResult, MissionStatus, Step, StepResult, StepStatus
-from pytest_rustchain.sandbox import Sandbox, probe_sandbox
+from pytest_rustchain.sandbox import MODES, Sandbox, choose_sandbox
+from pytest_rustchain.sandbox import tcp_ports as sandbox_tcp_ports
 
 if TYPE_CHECKING:
     from pytest_rustchain.loader import Limits
@@ -68,13 +69,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--mission-sandbox",
-        choices=("auto", "bwrap", "none"),
+        choices=MODES,
         default=None,
-        help="Run command steps inside bubblewrap: auto (default, when it works), bwrap (required), none.",
+        help="Confine command steps: auto (default: bwrap, else Landlock, else none with a warning), bwrap, "
+        "landlock, none, or required (any layer, else the run stops).",
     )
     report.add_options(parser)
     parser.addini("mission_safety", "Safety policy level: permissive, standard (default), strict.", default="standard")
-    parser.addini("mission_sandbox", "auto (default), bwrap or none.", default="auto")
+    parser.addini("mission_sandbox", "auto (default), bwrap, landlock, none or required.", default="auto")
+    parser.addini(
+        "mission_allow_unix_sockets",
+        "Let sandboxed command steps open Unix sockets (host sockets such as docker.sock included).",
+        type="bool",
+        default=False,
+    )
     parser.addini("mission_allow_hosts", "Hosts or CIDRs network steps may reach.", type="args", default=[])
     parser.addini("mission_allow_commands", "Programs whose opaque-code findings are waived.", type="args", default=[])
     parser.addini("mission_allow_rules", "Rule ids to waive, optionally RULE@path::step.", type="args", default=[])
@@ -199,16 +207,29 @@ def _read_settings(config: pytest.Config) -> _SessionSettings:
         if values:
             header.append(f"rustchain: {name} from {_ini_source(config, name)}: {', '.join(values)}")
     mode = config.getoption("mission_sandbox") or str(config.getini("mission_sandbox")).strip() or "auto"
-    if mode not in ("auto", "bwrap", "none"):
-        raise pytest.UsageError(f"mission_sandbox = {mode!r} is not one of auto, bwrap, none")
-    sandbox: Sandbox | None = None
+    if mode not in MODES:
+        raise pytest.UsageError(f"mission_sandbox = {mode!r} is not one of {', '.join(MODES)}")
+    unix_sockets = bool(config.getini("mission_allow_unix_sockets"))
+    sandbox, line, error = choose_sandbox(mode, unix_sockets=unix_sockets)
+    if error is not None:
+        raise pytest.UsageError(error)
     if mode == "none":
-        header.append(f"rustchain: sandbox none (set by {_option_source(config, 'mission_sandbox', 'auto')})")
-    else:
-        sandbox, why = probe_sandbox()
-        if sandbox is None and mode == "bwrap":
-            raise pytest.UsageError(f"--mission-sandbox=bwrap: {why}")
-        header.append(f"rustchain: sandbox {'bwrap' if sandbox else 'none'} ({why})")
+        line = f"sandbox none (set by {_option_source(config, 'mission_sandbox', 'auto')})"
+    header.append(f"rustchain: {line}")
+    if sandbox is not None:
+        if allow_hosts:
+            limit = ""
+            if sandbox.layer == "landlock" and confine.landlock_abi() >= 4:
+                limit = f" (TCP connect only to ports {', '.join(map(str, sandbox_tcp_ports(allow_hosts)))})"
+            header.append(
+                f"rustchain: mission_allow_hosts opens the network to command steps{limit}: the sandbox does not"
+                " limit which hosts they reach"
+            )
+        if unix_sockets:
+            header.append(
+                f"rustchain: mission_allow_unix_sockets from {_ini_source(config, 'mission_allow_unix_sockets')}:"
+                " host Unix sockets are reachable"
+            )
     return _SessionSettings(policy=policy, header=tuple(header), sandbox=sandbox)
 
 

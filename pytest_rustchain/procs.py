@@ -15,14 +15,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pytest_rustchain.errors import StepError
 
-__all__ = ["CapturedStream", "HeadTailBuffer", "ProcessResult", "run_process"]
+__all__ = ["CapturedStream", "HeadTailBuffer", "ProcessResult", "explain_start_failure", "run_process"]
 
 _READ_CHUNK = 256 * 1024
 _WRITE_CHUNK = 64 * 1024
@@ -290,6 +290,9 @@ def _start_failure(exc: OSError, program: str, cwd: Path, env: Mapping[str, str]
     return StepError(f"cannot run '{program}' ({found}): {exc.strerror or exc}{_interpreter_note(exc, Path(found))}")
 
 
+explain_start_failure = _start_failure
+
+
 def _interpreter_note(exc: OSError, program: Path) -> str:
     """For a script whose ``#!`` interpreter is missing, which exec reports as the script being missing."""
     if exc.errno != errno.ENOENT:
@@ -531,8 +534,13 @@ def run_process(
     stdin_text: str | None = None,
     output_cap: int = 64 * 1024,
     grace: float = 2.0,
+    preexec_fn: Callable[[], None] | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> ProcessResult:
     """Run ``argv`` (no shell) with exactly ``env``, stdin from /dev/null unless ``stdin_text`` is given.
+
+    ``preexec_fn`` runs in the child before exec (confinement); when it fails nothing is run.
+    ``pass_fds`` are descriptors the program inherits.
 
     After ``timeout`` seconds the process group and any escapee get SIGTERM, then SIGKILL after ``grace``.
     Whenever the main process ends, whatever it left running is killed and reaped before this returns.
@@ -544,7 +552,15 @@ def run_process(
     _subreaper_enter()
     try:
         return _run_process(
-            argv, cwd=cwd, env=env, timeout=timeout, stdin_text=stdin_text, output_cap=output_cap, grace=grace
+            argv,
+            cwd=cwd,
+            env=env,
+            timeout=timeout,
+            stdin_text=stdin_text,
+            output_cap=output_cap,
+            grace=grace,
+            preexec_fn=preexec_fn,
+            pass_fds=tuple(pass_fds),
         )
     finally:
         _subreaper_exit()
@@ -559,6 +575,8 @@ def _run_process(
     stdin_text: str | None,
     output_cap: int,
     grace: float,
+    preexec_fn: Callable[[], None] | None,
+    pass_fds: tuple[int, ...],
 ) -> ProcessResult:
     out = HeadTailBuffer(output_cap)
     err = HeadTailBuffer(output_cap)
@@ -586,11 +604,15 @@ def _run_process(
             stdout=out_w,
             stderr=err_w,
             start_new_session=True,
+            preexec_fn=preexec_fn,
+            pass_fds=pass_fds,
         )
-    except OSError as exc:
+    except (OSError, subprocess.SubprocessError) as exc:
         for fd in (out_r, err_r, in_w):
             if fd is not None:
                 os.close(fd)
+        if not isinstance(exc, OSError):
+            raise StepError(f"cannot confine '{argv[0]}', so it was not run: {exc}") from None
         raise _start_failure(exc, argv[0], cwd, env) from None
     finally:
         # The child has its own copies; ours must go or the pipes never reach EOF.

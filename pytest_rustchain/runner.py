@@ -64,7 +64,8 @@ from pytest_rustchain.model import (
 )
 from pytest_rustchain.paths import resolve_in_workspace
 from pytest_rustchain.safety import LEVELS, Policy
-from pytest_rustchain.sandbox import Sandbox
+from pytest_rustchain.sandbox import Sandbox, sandbox_readable
+from pytest_rustchain.sandbox import tcp_ports as sandbox_tcp_ports
 
 __all__ = ["ChainRun", "MissionRun", "Phase", "RunSettings", "check_safety_level", "mission_policy", "run_steps"]
 
@@ -467,17 +468,17 @@ class MissionRun:
     def _extras(self) -> dict[str, Any]:
         if self.settings.sandbox is None:
             return {"python": self.settings.python}
+        project = self.mission.config.workspace.kind == "project"
         return {
             "python": self.settings.python,
             "sandbox": self.settings.sandbox,
             "sandbox_writable": (self.workspace, *self._support_dirs),
+            # A project checkout's .git stays read-only: hooks or config planted there would run later,
+            # outside the sandbox.
+            "sandbox_read_only": (self.workspace / ".git",) if project else (),
             "sandbox_network": bool(self.policy.allow_hosts),
-            "sandbox_readable": (
-                self.settings.rootdir,
-                Path(sys.prefix),
-                Path(sys.base_prefix),
-                Path(self.settings.python).parent,
-            ),
+            "sandbox_tcp_ports": sandbox_tcp_ports(self.policy.allow_hosts),
+            "sandbox_readable": (self.settings.rootdir, *sandbox_readable(), Path(self.settings.python).parent),
         }
 
     def _remember_written(self, step: Step, params: Mapping[str, Any]) -> None:
@@ -581,6 +582,8 @@ class MissionRun:
             lines.append(f"  exit code: {outputs['exit_code']}")
         if attempts > 1:
             lines.append(f"  attempts: {attempts}")
+        if isinstance(outputs.get("hint"), str):
+            lines.append(f"  HINT: {outputs['hint']}")
         for stream in ("stderr", "stdout"):
             text = outputs.get(stream)
             if isinstance(text, str) and text.strip():

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shlex
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from pytest_rustchain.confine import nondumpable
 from pytest_rustchain.errors import StepError
 from pytest_rustchain.paths import resolve_in_workspace
-from pytest_rustchain.procs import run_process
+from pytest_rustchain.procs import explain_start_failure, run_process
+from pytest_rustchain.sandbox import NETWORK_FAILURE, Launch
 from pytest_rustchain.steps.base import Outputs, StepContext
 
 __all__ = ["parse_output_file", "run_argv"]
@@ -63,19 +67,38 @@ def run_argv(
     os.close(fd)
     full_env["MISSION_OUTPUT"] = output_file
     sandbox = ctx.extras.get("sandbox")
-    launched = list(argv)
-    if sandbox is not None:
-        launched = sandbox.wrap(
-            argv,
-            cwd=cwd,
-            writable=ctx.extras["sandbox_writable"],
-            network=ctx.extras["sandbox_network"],
-            readable=ctx.extras.get("sandbox_readable", ()),
-        )
     try:
-        result = run_process(
-            launched, cwd=cwd, env=full_env, timeout=ctx.timeout, stdin_text=stdin, output_cap=ctx.output_cap
-        )
+        with contextlib.ExitStack() as stack:
+            launch = Launch(argv=list(argv))
+            if sandbox is not None:
+                if not sandbox.precheck(argv[0], cwd, full_env.get("PATH")):
+                    raise explain_start_failure(
+                        FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT)), argv[0], cwd, full_env
+                    )
+                launch = stack.enter_context(
+                    sandbox.launch(
+                        argv,
+                        cwd=cwd,
+                        writable=ctx.extras["sandbox_writable"],
+                        network=ctx.extras["sandbox_network"],
+                        readable=ctx.extras.get("sandbox_readable", ()),
+                        read_only=ctx.extras.get("sandbox_read_only", ()),
+                        path=full_env.get("PATH"),
+                        tcp_ports=ctx.extras.get("sandbox_tcp_ports", ()),
+                    )
+                )
+            if sandbox is None or sandbox.layer == "landlock":
+                stack.enter_context(nondumpable())
+            result = run_process(
+                launch.argv,
+                cwd=cwd,
+                env=full_env,
+                timeout=ctx.timeout,
+                stdin_text=stdin,
+                output_cap=ctx.output_cap,
+                preexec_fn=launch.preexec_fn,
+                pass_fds=launch.pass_fds,
+            )
         try:
             with open(output_file, encoding="utf-8", errors="replace") as fh:
                 step_outputs = parse_output_file(fh.read(1_048_576))
@@ -93,6 +116,16 @@ def run_argv(
         "outputs": step_outputs,
     }
     outputs.update({k: v for k, v in step_outputs.items() if k not in outputs})
+    if (
+        sandbox is not None
+        and not ctx.extras["sandbox_network"]
+        and result.exit_code != 0
+        and NETWORK_FAILURE.search(result.stderr.text + result.stdout.text)
+    ):
+        outputs["hint"] = (
+            f"the {sandbox.layer} sandbox gives command steps no network; "
+            "name the hosts this mission needs in mission_allow_hosts"
+        )
     if result.timed_out:
         raise StepError(f"timed out after {round(ctx.timeout, 2):g} s", outputs=outputs)
     return outputs

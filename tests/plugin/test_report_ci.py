@@ -120,14 +120,17 @@ def test_readme_workflow_is_the_tested_copy() -> None:
 
 
 def test_workflow_gates_pull_requests_without_secrets() -> None:
-    """The workflow runs on pull_request only, reads only, keeps no credentials and uploads the reports."""
+    """The workflow runs on pull_request only, reads only, keeps no credentials, requires a sandbox (and
+    installs bubblewrap for it) and uploads the reports."""
     doc = workflow()
     # YAML 1.1 reads the key `on` as true.
     assert list(doc[True]) == ["pull_request"]
     assert doc["permissions"] == {"contents": "read"}
     job = doc["jobs"]["missions"]
     assert job["env"] == {"MISSION_SAFETY_FLOOR": "standard"}
-    checkout, _, _, _, upload = job["steps"]
+    checkout, _, _, sandbox, _, upload = job["steps"]
+    assert "apt-get install -y -qq bubblewrap" in sandbox["run"]
+    assert "kernel.apparmor_restrict_unprivileged_userns=0" in sandbox["run"]
     assert checkout["uses"].startswith("actions/checkout@")
     assert checkout["with"] == {"persist-credentials": False}
     assert upload["uses"].startswith("actions/upload-artifact@")
@@ -137,6 +140,7 @@ def test_workflow_gates_pull_requests_without_secrets() -> None:
         "missions/",
         "-n",
         "auto",
+        "--mission-sandbox=required",
         "--mission-min-success-rate=0.9",
         "--junitxml=reports/missions.xml",
         "--mission-report=reports/missions.json",
