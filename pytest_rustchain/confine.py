@@ -81,6 +81,10 @@ _WRITABLE_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/ra
 _PR_SET_DUMPABLE = 4
 _PR_SET_SECCOMP = 22
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_SECUREBITS = 28
+_PR_CAP_AMBIENT = 47
+_PR_CAP_AMBIENT_CLEAR_ALL = 4
+_SECBIT_NOROOT_AND_LOCKED = 0x3
 _SECCOMP_MODE_FILTER = 2
 
 
@@ -242,7 +246,16 @@ def confine_child(ruleset_fd: int | None, program: bytes | None) -> Callable[[],
         fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
         fprog_address = ctypes.addressof(fprog)
 
+    root = os.geteuid() == 0
+
     def child() -> None:
+        # As root, the program would get every capability at exec, and CAP_SYS_PTRACE reads the
+        # environment of any process: "noroot" makes exec grant none.
+        if root and (
+            prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0
+            or prctl(_PR_SET_SECUREBITS, _SECBIT_NOROOT_AND_LOCKED, 0, 0, 0) != 0
+        ):
+            raise _oserror("securebits")
         if prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise _oserror("no_new_privs")
         if ruleset_fd is not None and syscall(

@@ -164,7 +164,8 @@ def _run_attacks(pytester: pytest.Pytester, targets: Targets, *args: str) -> tup
     rules = " ".join(RULES)
     pytester.makeini(f"[pytest]\nmission_allow_rules = {rules}\n")
     before = {name: _digest(canary / name) for name in FILE_ATTACKS}
-    result = pytester.runpytest(
+    # A pytest of its own, so that the secret is in the environment it started with (what /proc shows).
+    result = pytester.runpytest_subprocess(
         "-v", "-p", "no:cacheprovider", "--mission-safety=permissive", "--mission-report=run.json", *args
     )
     out = result.stdout.str()
@@ -234,5 +235,5 @@ def test_no_sandbox_lets_the_attacks_through(pytester: pytest.Pytester, targets:
     held, out = _run_attacks(pytester, targets, "--mission-sandbox=none")
     assert "sandbox none (set by --mission-sandbox=none)" in out
     # A non-root pytest is non-dumpable while steps run, so only root can read its environment.
-    expected = {name for name in held if not name.startswith("parent-environ") or os.geteuid() != 0}
-    assert {name for name, ok in held.items() if not ok} == expected, out
+    expected = {name for name in held if not name.startswith("parent-environ") or os.geteuid() == 0}
+    assert {name for name, ok in held.items() if not ok} == expected, f"{held}\n{out}"
