@@ -23,16 +23,20 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 __all__ = [
+    "ConfinementError",
     "Ruleset",
     "landlock_abi",
     "landlock_problem",
     "nondumpable",
     "seccomp_filter",
     "seccomp_problem",
+    "start_confined",
 ]
+
+_T = TypeVar("_T")
 
 # System call numbers shared by x86_64 and aarch64 (the generic table starts these at 424+).
 _SYS_LANDLOCK_CREATE_RULESET = 444
@@ -163,6 +167,10 @@ def landlock_problem() -> str | None:
     return seccomp_problem()
 
 
+class ConfinementError(Exception):
+    """The kernel refused a ruleset or to confine a thread: nothing was started."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Ruleset:
     """What a confined step may change: directories it may write below, and whether it may use the network."""
@@ -176,6 +184,12 @@ class Ruleset:
 
     def create(self) -> int:
         """Build the Landlock ruleset in the kernel and return its descriptor (close it after the launch)."""
+        try:
+            return self._create()
+        except OSError as exc:
+            raise ConfinementError(str(exc)) from None
+
+    def _create(self) -> int:
         abi = landlock_abi()
         handled_fs = _FS_WRITES_V1 | (_FS_REFER if abi >= 2 else 0) | (_FS_TRUNCATE if abi >= 3 else 0)
         handled_net = _NET_CONNECT_TCP if abi >= 4 and self.network and self.tcp_ports else 0
@@ -235,38 +249,58 @@ class Ruleset:
             os.close(parent)
 
 
-def confine_child(ruleset_fd: int | None, program: bytes | None) -> Callable[[], None]:
-    """The function to run in the child between fork and exec; everything it needs is already built."""
+def _confine_this_thread(ruleset_fd: int | None, program: bytes | None) -> None:
+    """Give up privileges, enforce the ruleset and install the filter, for the calling thread only."""
     libc = _libc()
     prctl = libc.prctl
-    syscall = libc.syscall
-    fprog = None
+    # As root, a program gets every capability at exec, and CAP_SYS_PTRACE reads the environment of any
+    # process: "noroot" makes exec grant none.
+    if os.geteuid() == 0 and (
+        prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0
+        or prctl(_PR_SET_SECUREBITS, _SECBIT_NOROOT_AND_LOCKED, 0, 0, 0) != 0
+    ):
+        raise _oserror("securebits")
+    if prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise _oserror("no_new_privs")
+    if ruleset_fd is not None and libc.syscall(
+        ctypes.c_long(_SYS_LANDLOCK_RESTRICT_SELF), ruleset_fd, ctypes.c_uint32(0)
+    ):
+        raise _oserror("landlock_restrict_self")
     if program is not None:
         buffer = ctypes.create_string_buffer(program, len(program))
         fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
-        fprog_address = ctypes.addressof(fprog)
-
-    root = os.geteuid() == 0
-
-    def child() -> None:
-        # As root, the program would get every capability at exec, and CAP_SYS_PTRACE reads the
-        # environment of any process: "noroot" makes exec grant none.
-        if root and (
-            prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0
-            or prctl(_PR_SET_SECUREBITS, _SECBIT_NOROOT_AND_LOCKED, 0, 0, 0) != 0
-        ):
-            raise _oserror("securebits")
-        if prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            raise _oserror("no_new_privs")
-        if ruleset_fd is not None and syscall(
-            ctypes.c_long(_SYS_LANDLOCK_RESTRICT_SELF), ruleset_fd, ctypes.c_uint32(0)
-        ):
-            raise _oserror("landlock_restrict_self")
-        if fprog is not None and prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, fprog_address, 0, 0) != 0:
+        if prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
             raise _oserror("seccomp")
 
-    child.keep = (fprog, program and buffer)  # type: ignore[attr-defined]  # alive as long as the closure
-    return child
+
+def start_confined(ruleset_fd: int | None, program: bytes | None, start: Callable[[], _T]) -> _T:
+    """Call ``start`` (which starts a process) in a new thread that is confined first, and return its result.
+
+    Landlock, seccomp, no-new-privileges and capabilities belong to a thread and pass to the processes it
+    forks, so the step's process starts confined while the rest of pytest stays as it was, and the
+    fast vfork path of ``subprocess`` still applies (a ``preexec_fn`` would force a full fork). The
+    thread ends right after the start.
+    """
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            _confine_this_thread(ruleset_fd, program)
+        except OSError as exc:
+            outcome.append(ConfinementError(str(exc)))
+            return
+        try:
+            outcome.append((start(),))
+        except BaseException as exc:  # handed to the calling thread, raised there
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, name="rustchain-confined-start", daemon=True)
+    thread.start()
+    thread.join()
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return cast("_T", result[0])
 
 
 # --- seccomp -----------------------------------------------------------------------------------------

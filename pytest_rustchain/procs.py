@@ -534,12 +534,12 @@ def run_process(
     stdin_text: str | None = None,
     output_cap: int = 64 * 1024,
     grace: float = 2.0,
-    preexec_fn: Callable[[], None] | None = None,
+    start_in: Callable[[Callable[[], subprocess.Popen[bytes]]], subprocess.Popen[bytes]] | None = None,
     pass_fds: Sequence[int] = (),
 ) -> ProcessResult:
     """Run ``argv`` (no shell) with exactly ``env``, stdin from /dev/null unless ``stdin_text`` is given.
 
-    ``preexec_fn`` runs in the child before exec (confinement); when it fails nothing is run.
+    ``start_in`` wraps the start of the process (confinement); when it fails nothing is run.
     ``pass_fds`` are descriptors the program inherits.
 
     After ``timeout`` seconds the process group and any escapee get SIGTERM, then SIGKILL after ``grace``.
@@ -559,7 +559,7 @@ def run_process(
             stdin_text=stdin_text,
             output_cap=output_cap,
             grace=grace,
-            preexec_fn=preexec_fn,
+            start_in=start_in,
             pass_fds=tuple(pass_fds),
         )
     finally:
@@ -575,7 +575,7 @@ def _run_process(
     stdin_text: str | None,
     output_cap: int,
     grace: float,
-    preexec_fn: Callable[[], None] | None,
+    start_in: Callable[[Callable[[], subprocess.Popen[bytes]]], subprocess.Popen[bytes]] | None,
     pass_fds: tuple[int, ...],
 ) -> ProcessResult:
     out = HeadTailBuffer(output_cap)
@@ -596,24 +596,26 @@ def _run_process(
     try:
         # Popen looks the program up in env's PATH, as exec would: resolving it here first with
         # shutil.which costs more than the lookup exec does anyway, so which only explains failures.
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL if in_r is None else in_r,
-            stdout=out_w,
-            stderr=err_w,
-            start_new_session=True,
-            preexec_fn=preexec_fn,
-            pass_fds=pass_fds,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
+        def spawn() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL if in_r is None else in_r,
+                stdout=out_w,
+                stderr=err_w,
+                start_new_session=True,
+                pass_fds=pass_fds,
+            )
+
+        proc = spawn() if start_in is None else start_in(spawn)
+    except BaseException as exc:
         for fd in (out_r, err_r, in_w):
             if fd is not None:
                 os.close(fd)
-        if not isinstance(exc, OSError):
-            raise StepError(f"cannot confine '{argv[0]}', so it was not run: {exc}") from None
-        raise _start_failure(exc, argv[0], cwd, env) from None
+        if isinstance(exc, OSError):
+            raise _start_failure(exc, argv[0], cwd, env) from None
+        raise
     finally:
         # The child has its own copies; ours must go or the pipes never reach EOF.
         for fd in (out_w, err_w, in_r):

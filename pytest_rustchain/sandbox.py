@@ -43,7 +43,8 @@ class Launch:
     """How to start one confined program: its argv, what the child does before exec, descriptors it keeps."""
 
     argv: list[str]
-    preexec_fn: Callable[[], None] | None = None
+    start_in: Callable[[Callable[[], subprocess.Popen[bytes]]], subprocess.Popen[bytes]] | None = None
+    """Runs the start of the process (in a confined thread), or None to start it here."""
     pass_fds: tuple[int, ...] = ()
 
 
@@ -174,7 +175,7 @@ class Landlock(_Common):
         fd = rules.create()
         try:
             program = confine.seccomp_filter(unix_sockets=self.unix_sockets, network=network)
-            yield Launch(argv=list(argv), preexec_fn=confine.confine_child(fd, program))
+            yield Launch(argv=list(argv), start_in=functools.partial(confine.start_confined, fd, program))
         finally:
             os.close(fd)
 

@@ -7,10 +7,10 @@ import errno
 import os
 import shlex
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from pytest_rustchain.confine import nondumpable
+from pytest_rustchain.confine import ConfinementError, nondumpable
 from pytest_rustchain.errors import StepError
 from pytest_rustchain.paths import resolve_in_workspace
 from pytest_rustchain.procs import explain_start_failure, run_process
@@ -43,6 +43,15 @@ def parse_output_file(text: str) -> dict[str, str]:
     return out
 
 
+@contextlib.contextmanager
+def _confinement_errors(program: str) -> Iterator[None]:
+    try:
+        yield
+    except ConfinementError as exc:
+        message = f"cannot confine '{program}', so it was not run: {exc}\nHINT: run with --mission-sandbox=bwrap"
+        raise StepError(message) from None
+
+
 def run_argv(
     argv: Sequence[str],
     ctx: StepContext,
@@ -68,7 +77,7 @@ def run_argv(
     full_env["MISSION_OUTPUT"] = output_file
     sandbox = ctx.extras.get("sandbox")
     try:
-        with contextlib.ExitStack() as stack:
+        with contextlib.ExitStack() as stack, _confinement_errors(argv[0]):
             launch = Launch(argv=list(argv))
             if sandbox is not None:
                 if not sandbox.precheck(argv[0], cwd, full_env.get("PATH")):
@@ -96,7 +105,7 @@ def run_argv(
                 timeout=ctx.timeout,
                 stdin_text=stdin,
                 output_cap=ctx.output_cap,
-                preexec_fn=launch.preexec_fn,
+                start_in=launch.start_in,
                 pass_fds=launch.pass_fds,
             )
         try:

@@ -21,16 +21,17 @@ def _run(
     fd = rules.create()
     try:
         program = confine.seccomp_filter(unix_sockets=unix_sockets, network=rules.network)
-        return subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=cwd,
-            preexec_fn=confine.confine_child(fd, program),
-            capture_output=True,
-            text=True,
-            check=False,
+        proc = confine.start_confined(
+            fd,
+            program,
+            lambda: subprocess.Popen(
+                [sys.executable, "-c", code], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            ),
         )
     finally:
         os.close(fd)
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def test_writes_only_below_the_writable_directories(tmp_path: Path) -> None:
@@ -105,3 +106,18 @@ def test_parent_environment_is_out_of_reach(tmp_path: Path) -> None:
     )
     proc = _run(code, confine.Ruleset(writable=(tmp_path,)), cwd=tmp_path)
     assert proc.stdout.strip() == "refused", proc.stderr
+
+
+def test_the_calling_thread_stays_unconfined(tmp_path: Path) -> None:
+    """Only the process started in the confined thread is confined, never pytest itself."""
+    rules = confine.Ruleset(writable=(tmp_path / "nowhere",))
+    _run("pass", rules, cwd=tmp_path)
+    (tmp_path / "still-writable.txt").write_text("ok")
+    assert (tmp_path / "still-writable.txt").read_text() == "ok"
+
+
+@pytest.mark.skipif(confine.landlock_abi() < 4, reason="TCP port rules need Landlock ABI 4")
+def test_refused_ruleset_is_a_confinement_error(tmp_path: Path) -> None:
+    """A ruleset the kernel refuses raises ConfinementError, so the step is not run unconfined."""
+    with pytest.raises(confine.ConfinementError, match="landlock_add_rule"):
+        confine.Ruleset(writable=(tmp_path,), network=True, tcp_ports=(70000,)).create()
