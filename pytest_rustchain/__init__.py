@@ -9,16 +9,27 @@ __all__ = [
     "MissionError",
     "MissionFormatError",
     "MissionResult",
+    "MissionStatus",
+    "Outputs",
+    "PathUse",
+    "SkipKind",
+    "StepContext",
+    "StepError",
     "StepResult",
     "StepStatus",
+    "StepType",
+    "__version__",
     "load_mission",
     "run_mission",
 ]
 
 if TYPE_CHECKING:
     from pytest_rustchain.api import load_mission, run_mission
-    from pytest_rustchain.errors import MissionError, MissionFormatError
-    from pytest_rustchain.model import Mission, MissionResult, StepResult, StepStatus
+    from pytest_rustchain.errors import MissionError, MissionFormatError, StepError
+    from pytest_rustchain.model import Mission, MissionResult, MissionStatus, SkipKind, StepResult, StepStatus
+    from pytest_rustchain.steps.base import Outputs, PathUse, StepContext, StepType
+
+    __version__: str
 
 # pytest imports the plugin in every run of every project that has it installed; the loader, the
 # template engine and the shell parser are imported when a mission is first needed, not before.
@@ -27,14 +38,29 @@ _WHERE = {
     "run_mission": "pytest_rustchain.api",
     "MissionError": "pytest_rustchain.errors",
     "MissionFormatError": "pytest_rustchain.errors",
+    "StepError": "pytest_rustchain.errors",
     "Mission": "pytest_rustchain.model",
     "MissionResult": "pytest_rustchain.model",
+    "MissionStatus": "pytest_rustchain.model",
+    "SkipKind": "pytest_rustchain.model",
     "StepResult": "pytest_rustchain.model",
     "StepStatus": "pytest_rustchain.model",
+    # The extension API: what a step type in a plugin or conftest.py needs.
+    "Outputs": "pytest_rustchain.steps.base",
+    "PathUse": "pytest_rustchain.steps.base",
+    "StepContext": "pytest_rustchain.steps.base",
+    "StepType": "pytest_rustchain.steps.base",
 }
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib import metadata
+
+        try:
+            return metadata.version("pytest-rustchain")
+        except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+            return "0+unknown"
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'pytest_rustchain' has no attribute {name!r}")

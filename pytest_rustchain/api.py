@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from pytest_rustchain import loader
 from pytest_rustchain.model import Mission, MissionResult
 from pytest_rustchain.runner import ChainRun, RunSettings, run_steps
+from pytest_rustchain.workspace import create_workspace
 
 __all__ = ["load_mission", "run_mission"]
 
@@ -34,25 +34,19 @@ def run_mission(
     compat: bool = False,
     rootdir: str | Path | None = None,
 ) -> MissionResult:
-    """Run a mission in ``workspace`` (a fresh temporary directory when omitted) and return its result."""
+    """Run a mission in ``workspace`` (a fresh temporary directory when omitted) and return its result.
+
+    The mission's HOME and TMPDIR live in a temporary directory that is removed afterwards;
+    ``workspace: project`` missions run in ``rootdir``, ``{copy: dir}`` ones start from a copy.
+    Raises ``MissionFormatError`` when the mission loosens the safety policy.
+    """
     loaded = mission if isinstance(mission, Mission) else load_mission(mission, compat=compat, rootdir=rootdir)
     root = Path(rootdir).resolve() if rootdir is not None else Path.cwd()
     settings = RunSettings(rootdir=root, vars_override=dict(vars or {}))
-    if workspace is None:
-        with tempfile.TemporaryDirectory(prefix="mission-") as tmp:
-            return _run(loaded, Path(tmp), settings)
-    return _run(loaded, Path(workspace), settings)
-
-
-def _run(mission: Mission, base: Path, settings: RunSettings) -> MissionResult:
-    base.mkdir(parents=True, exist_ok=True)
-    workspace = base / "workspace" if any(base.iterdir()) else base
-    workspace.mkdir(exist_ok=True)
-    support = Path(tempfile.mkdtemp(prefix="mission-home-"))
-    home, tmpdir = support / "home", support / "tmp"
-    home.mkdir()
-    tmpdir.mkdir()
-    try:
-        return run_steps(ChainRun(mission, workspace=workspace, home=home, tmpdir=tmpdir, settings=settings))
-    finally:
-        shutil.rmtree(support, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="mission-") as tmp:
+        target = None if workspace is None else Path(workspace)
+        if target is not None and target.is_dir() and any(target.iterdir()):
+            target = target / "workspace"  # never run in a directory that already holds files
+        space = create_workspace(loaded, base=Path(tmp), rootdir=root, workspace=target)
+        chain = ChainRun(loaded, workspace=space.path, home=space.home, tmpdir=space.tmpdir, settings=settings)
+        return run_steps(chain)

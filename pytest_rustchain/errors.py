@@ -66,12 +66,3 @@ class StepError(MissionError):
 
 class PathEscapeError(StepError):
     """A file step's path leaves the workspace or touches something it must not."""
-
-
-class UnsafeStepError(MissionError):
-    """The safety policy blocks a step; ``explanation`` is the full BLOCKED block."""
-
-    def __init__(self, step_id: str, explanation: str) -> None:
-        self.step_id = step_id
-        self.explanation = explanation
-        super().__init__(explanation)

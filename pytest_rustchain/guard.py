@@ -13,6 +13,7 @@ from pytest_rustchain.model import Step
 from pytest_rustchain.safety import Finding, Policy, Verdict, analyse_command, analyse_env, analyse_path, explain
 from pytest_rustchain.safety import verdict as decide
 from pytest_rustchain.safety.rules import analyse_url
+from pytest_rustchain.steps.base import registry
 from pytest_rustchain.steps.code import TOOLS, tool_argv
 from pytest_rustchain.steps.command import build_argv
 
@@ -20,24 +21,6 @@ __all__ = ["Guard", "StepVerdict"]
 
 _TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 _LOOKUP = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
-
-# Which parameters of a file step are paths, and what the step does with each.
-_PATH_OPS: dict[str, tuple[tuple[str, str], ...]] = {
-    "create_file": (("path", "write"),),
-    "edit_file": (("path", "write"),),
-    "delete_file": (("path", "delete"),),
-    "copy_file": (("source", "read"), ("destination", "write")),
-    "move_file": (("source", "delete"), ("destination", "write")),
-    "read_file": (("path", "read"),),
-    "list_directory": (("path", "read"),),
-    "parse_json": (("path", "read"),),
-    "parse_yaml": (("path", "read"),),
-    "validate_schema": (("path", "read"), ("schema_path", "read")),
-    "compile_code": (("path", "read"),),
-    "run_tests": (("path", "read"),),
-    "lint_code": (("path", "read"),),
-    "format_code": (("path", "read"),),
-}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,11 +118,15 @@ class Guard:
             url = params.get("url")
             if isinstance(url, str):
                 found += analyse_url(url, self.policy.allow_hosts)
-        for key, op in _PATH_OPS.get(step.step_type, ()):
+        spec = registry().get(step.step_type)
+        for key, use in spec.paths.items() if spec is not None else ():
             value = params.get(key)
-            if isinstance(value, str) and value:
-                recursive = bool(params.get("recursive")) or (op == "delete" and step.step_type == "move_file")
-                found += analyse_path(value, op=op, workspace=self.workspace, recursive=recursive)  # type: ignore[arg-type]
+            if use == "cwd" or not isinstance(value, str) or not value:
+                continue  # a working directory is judged with the command that runs there
+            # Moving a path away deletes it, whole trees too.
+            op: Literal["read", "write", "delete"] = "delete" if use == "move" else use
+            recursive = bool(params.get("recursive")) or use == "move"
+            found += analyse_path(value, op=op, workspace=self.workspace, recursive=recursive)
         return tuple(found)
 
     def _command_findings(

@@ -6,7 +6,6 @@ import functools
 import json
 import posixpath
 import re
-import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -566,9 +565,7 @@ def load_mission(
 
 # -- inferred dependencies ---------------------------------------------------------------------
 
-_PATH_PARAMS = ("path", "source", "destination", "working_dir")
 _STEP_REF = re.compile(r"steps\s*(?:\.\s*([A-Za-z][A-Za-z0-9_]*)|\[\s*['\"]([A-Za-z][A-Za-z0-9_-]*)['\"]\s*\])")
-_SEPARATORS = frozenset({"&&", "||", ";", "|", "&"})
 
 
 def _norm(rel: str, base: str = "") -> str | None:
@@ -579,36 +576,12 @@ def _norm(rel: str, base: str = "") -> str | None:
 
 
 def _created_paths(step: Step) -> list[str]:
-    params = step.parameters
-    if step.step_type == "create_file":
-        return [p for p in (_norm(params.get("path", "")),) if p]
-    if step.step_type in ("copy_file", "move_file"):
-        return [p for p in (_norm(params.get("destination", "")),) if p]
-    if step.step_type == "command":
-        base = _norm(params.get("working_dir", ".")) or "."
-        command = params.get("command", "")
-        try:
-            words = shlex.split(command, comments=True) if isinstance(command, str) else []
-        except ValueError:
-            return []
-        words += [str(a) for a in params.get("args", ())]
-        made: list[str] = []
-        in_mkdir = False
-        for word in words:
-            if word in _SEPARATORS or word.endswith(";"):
-                in_mkdir = False
-                word = word.rstrip(";")
-                if not word:
-                    continue
-            if posixpath.basename(word) == "mkdir":
-                in_mkdir = True
-                continue
-            if in_mkdir and not word.startswith("-"):
-                norm = _norm(word, base)
-                if norm and norm != ".":
-                    made.append(norm)
-        return made
-    return []
+    """What ``step`` makes, as its step type declares: its ``write`` paths and what ``creates`` reads."""
+    spec = steps.registry()[step.step_type]
+    made = [step.parameters.get(key, "") for key in spec.path_params("write")]
+    if spec.creates is not None:
+        made += spec.creates(step.parameters)
+    return [p for p in (_norm(m) for m in made) if p and p != "."]
 
 
 def _referenced_steps(step: Step) -> list[str]:
@@ -663,10 +636,8 @@ def infer_dependencies(built: list[Step]) -> list[Step]:
                 )
             inferred.append((ref, f"inferred: uses steps.{ref}"))
             declared[step.id].add(ref)
-        if step.step_type != "command" or "working_dir" in step.parameters:
-            targets = [(key, p) for key in _PATH_PARAMS if (p := _norm(step.parameters.get(key, ""))) and p != "."]
-        else:
-            targets = []
+        path_keys = steps.registry()[step.step_type].path_params()
+        targets = [(key, p) for key in path_keys if (p := _norm(step.parameters.get(key, ""))) and p != "."]
         for position, earlier, created in creators if targets else ():
             if position >= index:
                 break

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import os
-import shutil
 import signal
 import threading
 import warnings
@@ -506,6 +505,7 @@ class MissionItem(pytest.Function):
 
     def run_mission(self, subtests: pytest.Subtests, tmp_path_factory: pytest.TempPathFactory) -> None:
         from pytest_rustchain.runner import ChainRun
+        from pytest_rustchain.workspace import create_workspace
 
         if self.load_error is not None:
             self.user_properties.append(("mission_status", "error"))
@@ -518,20 +518,8 @@ class MissionItem(pytest.Function):
         self._check_dist()
         keep = self.config.getoption("mission_keep_workspace") or self.config.getini("mission_keep_workspace")
         base = tmp_path_factory.mktemp(f"mission-{self.name}"[:40], numbered=True)
-        home, tmpdir = base / "home", base / "tmp"
-        home.mkdir()
-        tmpdir.mkdir()
-        kind = mission.config.workspace.kind
-        if kind == "project":
-            workspace = Path(self.config.rootpath)
-        else:
-            workspace = base / "workspace"
-            if kind == "copy":
-                assert mission.config.workspace.copy_from is not None
-                shutil.copytree(mission.config.workspace.copy_from, workspace, symlinks=True)
-            else:
-                workspace.mkdir()
-        chain = ChainRun(mission, workspace=workspace, home=home, tmpdir=tmpdir, settings=self._settings())
+        space = create_workspace(mission, base=base, rootdir=Path(self.config.rootpath))
+        chain = ChainRun(mission, workspace=space.path, home=space.home, tmpdir=space.tmpdir, settings=self._settings())
         interrupted: KeyboardInterrupt | None = None
         try:
             for run, step in chain:
@@ -554,9 +542,7 @@ class MissionItem(pytest.Function):
                 self.result = result = replace(result, status=MissionStatus.ERROR, message=f"interrupted ({why})")
                 # pytest makes no report for an interrupted test: hand the result to the reporter.
                 report.record_unfinished(self.config, self.nodeid, result)
-            passed = result.status in (MissionStatus.PASSED, MissionStatus.XFAILED)
-            if keep == "never" or (keep == "failed" and passed):
-                shutil.rmtree(base, ignore_errors=True)
+            space.cleanup(passed=result.passed, keep=str(keep))
             rate = result.success_rate
             self.user_properties.extend(
                 [
@@ -573,63 +559,22 @@ class MissionItem(pytest.Function):
 
     def _dry_run(self, subtests: pytest.Subtests) -> None:
         """Score every step on its raw parameters; create nothing, run nothing."""
-        from pytest_rustchain import plan
-        from pytest_rustchain.environment import allowed_environment
-        from pytest_rustchain.guard import Guard
-        from pytest_rustchain.runner import followers, mission_policy
+        from pytest_rustchain.dryrun import dry_run
 
-        mission = self.mission
-        assert mission is not None
-        policy = mission_policy(_session_settings(self.config).policy, mission.config.safety)
-        rows: list[dict[str, Any]] = []
-        blocked: list[str] = []
-        settings = self._settings()
-        allowed_env = allowed_environment(settings.source_env, settings.pass_env)
-        for prefix, member in [("", mission), *followers(mission, "next/")]:
-            kind = member.config.workspace.kind
-            # A stand-in path: the real workspace does not exist in a dry run and is never made.
-            workspace = Path(self.config.rootpath) if kind == "project" else Path("/mission-workspace") / member.stem
-            guard = Guard(policy=policy, workspace=workspace, workspace_kind=kind, mission_path=member.display_path)
-            # What templates will render to is known before the run for these names; steps' outputs
-            # and the timestamp are not.
-            known = {
-                "python": settings.python,
-                "workspace": str(workspace),
-                "vars": {**member.vars, **settings.vars_override},
-                "env": {**allowed_env, **member.env},
-                "mission": {"name": member.name, "path": member.display_path, "stem": member.stem},
-            }
-            for step in plan.order(member.steps):
-                verdict = guard.judge_raw(step, known)
-                written = step.parameters.get("content", step.template)
-                if step.step_type == "create_file" and isinstance(written, str):
-                    guard.remember_written(str(step.parameters.get("path", "")), written)
-                label = prefix + step.id
-                deps = [*step.depends_on, *(f"{d} ({why})" for d, why in step.inferred)]
-                rows.append(
-                    {
-                        "step": label,
-                        "type": step.step_type,
-                        "risk": verdict.score,
-                        "verdict": "BLOCKED" if verdict.blocked else "allowed",
-                        "rules": sorted({f.rule_id for f in verdict.verdict.findings}),
-                        "depends_on": deps,
-                    }
-                )
-                if verdict.blocked:
-                    blocked.append(verdict.explanation)
-                self.current_step = step
-                try:
-                    with subtests.test(msg=label):
-                        if verdict.blocked:
-                            pytest.fail(verdict.explanation, pytrace=False)
-                except (pytest.fail.Exception, pytest.skip.Exception):
-                    continue  # -x/--maxfail: the dry run still lists every step
+        assert self.mission is not None
+        judged = dry_run(self.mission, self._settings())
+        for row in judged.rows:
+            self.current_step = row.step
+            try:
+                with subtests.test(msg=row.label):
+                    if row.blocked:
+                        pytest.fail(row.explanation, pytrace=False)
+            except (pytest.fail.Exception, pytest.skip.Exception):
+                continue  # -x/--maxfail: the dry run still lists every step
         self.current_step = None
-        self.dry_rows = rows
-        if blocked:
-            head = f"{len(blocked)} of {len(rows)} steps would be blocked (policy {policy.level})"
-            pytest.fail("\n\n".join([head, *blocked]), pytrace=False)
+        self.dry_rows = [row.to_dict() for row in judged.rows]
+        if judged.blocked:
+            pytest.fail(judged.message(), pytrace=False)
 
 
 class MissionFixture:
@@ -652,19 +597,16 @@ class MissionFixture:
     def run(self, path: str | Path | Mission, *, vars: dict[str, Any] | None = None) -> MissionResult:
         """Run a mission in a fresh workspace under ``tmp_path`` and return its result."""
         from pytest_rustchain.runner import ChainRun, run_steps
+        from pytest_rustchain.workspace import create_workspace
 
         loaded = path if isinstance(path, Mission) else self.load(path)
         self._count += 1
-        base = self._tmp_path / f"mission-{self._count}"
-        workspace, home, tmpdir = base / "workspace", base / "home", base / "tmp"
-        for directory in (workspace, home, tmpdir):
-            directory.mkdir(parents=True)
-        if loaded.config.workspace.kind == "copy" and loaded.config.workspace.copy_from is not None:
-            shutil.copytree(loaded.config.workspace.copy_from, workspace, dirs_exist_ok=True, symlinks=True)
-        elif loaded.config.workspace.kind == "project":
-            workspace = Path(self._config.rootpath)
+        space = create_workspace(
+            loaded, base=self._tmp_path / f"mission-{self._count}", rootdir=Path(self._config.rootpath)
+        )
         settings = MissionItem._settings_for(self._config, dict(vars or {}))
-        return run_steps(ChainRun(loaded, workspace=workspace, home=home, tmpdir=tmpdir, settings=settings))
+        chain = ChainRun(loaded, workspace=space.path, home=space.home, tmpdir=space.tmpdir, settings=settings)
+        return run_steps(chain)
 
 
 @pytest.fixture

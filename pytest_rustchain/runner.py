@@ -482,18 +482,9 @@ class MissionRun:
         }
 
     def _remember_written(self, step: Step, params: Mapping[str, Any]) -> None:
-        key = {"create_file": "path", "edit_file": "path", "copy_file": "destination", "move_file": "destination"}
-        rel = params.get(key.get(step.step_type, ""), None)
-        if not isinstance(rel, str):
-            return
-        try:
-            target = resolve_in_workspace(self.workspace, rel)
-            if target.is_file() and target.stat().st_size <= 256 * 1024:
-                self.guard.remember_written(
-                    target.relative_to(self.workspace).as_posix(), target.read_text("utf-8", "replace")
-                )
-        except (StepError, OSError, ValueError):
-            return
+        """Scripts this step wrote, as they are on disk: running one later is judged as its text."""
+        for rel, text in written_text(step, params, workspace=self.workspace):
+            self.guard.remember_written(rel, text)
 
     def _render(
         self,
@@ -756,3 +747,36 @@ def lost_result(mission: Mission, message: str, duration: float = 0.0) -> Missio
         duration=duration,
         message=head,
     )
+
+
+_SCRIPT_LIMIT = 256 * 1024
+
+
+def written_text(
+    step: Step, params: Mapping[str, Any], *, workspace: Path | None = None, raw: bool = False
+) -> list[tuple[str, str]]:
+    """(workspace-relative path, text) of each file ``step`` writes, as its step type declares them.
+
+    With ``raw`` (the dry run) the text is the step's ``content`` parameter (or template) as written;
+    otherwise it is read back from ``workspace`` after the step ran.
+    """
+    spec = steps.registry()[step.step_type]
+    out: list[tuple[str, str]] = []
+    for key in spec.path_params("write"):
+        rel = params.get(key)
+        if not isinstance(rel, str) or not rel:
+            continue
+        if raw:
+            text = params.get(spec.content, step.template) if spec.content else None
+            if isinstance(text, str):
+                out.append((rel, text))
+            continue
+        if workspace is None:
+            continue
+        try:
+            target = resolve_in_workspace(workspace, rel)
+            if target.is_file() and target.stat().st_size <= _SCRIPT_LIMIT:
+                out.append((target.relative_to(workspace).as_posix(), target.read_text("utf-8", "replace")))
+        except (StepError, OSError, ValueError):
+            continue
+    return out

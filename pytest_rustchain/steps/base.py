@@ -6,12 +6,13 @@ import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pytest_rustchain.errors import StepError
 
 __all__ = [
     "Outputs",
+    "PathUse",
     "StepContext",
     "StepError",
     "StepType",
@@ -47,6 +48,10 @@ class StepContext:
 
 StepFunc = Callable[[Mapping[str, Any], StepContext], Outputs]
 
+PathUse = Literal["read", "write", "delete", "move", "cwd"]
+"""What a step does with a path parameter: reads it, writes it, deletes it (recursively with
+``recursive: true``), moves it away (deleted, whole trees too), or runs in it (``working_dir``)."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepType:
@@ -65,6 +70,21 @@ class StepType:
     """Used for the per-type success rate table (file operations, commands, ...)."""
     command_like: bool = False
     """True when outputs carry exit_code/stdout/stderr (enables those ``expect`` keys)."""
+    paths: Mapping[str, PathUse] = field(default_factory=dict)
+    """The parameters that name workspace paths and what the step does there. The safety check judges
+    each one (containment, protected files), a later step that uses a path under one this step
+    writes depends on it, and the dry run lists them: third-party step types get all of that by
+    declaring their paths here."""
+    content: str | None = None
+    """The parameter whose text the step writes to its ``write`` path (create_file's ``content``):
+    a script written so is judged as that text when a later step runs it, also in the dry run."""
+    creates: Callable[[Mapping[str, Any]], list[str]] | None = None
+    """Workspace paths the step makes beyond its ``write`` paths, read from its raw parameters
+    (``mkdir`` in a command line), for inferred dependencies."""
+
+    def path_params(self, use: PathUse | None = None) -> tuple[str, ...]:
+        """The names of the path parameters (those with ``use`` when given)."""
+        return tuple(k for k, v in self.paths.items() if use is None or v == use)
 
 
 _REGISTRY: dict[str, StepType] = {}

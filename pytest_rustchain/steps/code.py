@@ -111,4 +111,8 @@ for _name, _family in (
     ("lint_code", "lint"),
     ("format_code", "format"),
 ):
-    register(StepType(name=_name, schema=SCHEMA, run=_runner(_name), family=_family, command_like=True))
+    register(
+        StepType(
+            name=_name, schema=SCHEMA, run=_runner(_name), family=_family, command_like=True, paths={"path": "read"}
+        )
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 from collections.abc import Mapping
 from typing import Any
@@ -64,6 +65,35 @@ def build_argv(params: Mapping[str, Any]) -> list[str]:
     return [*head, *args]
 
 
+_SEPARATORS = frozenset({"&&", "||", ";", "|", "&"})
+
+
+def created_dirs(params: Mapping[str, Any]) -> list[str]:
+    """Directories a command line plainly makes (``mkdir -p out/x``), relative to the workspace."""
+    working_dir = params.get("working_dir", ".")
+    base = working_dir if isinstance(working_dir, str) else "."
+    command = params.get("command", "")
+    try:
+        words = shlex.split(command, comments=True) if isinstance(command, str) else []
+    except ValueError:
+        return []
+    words += [str(a) for a in params.get("args", ())]
+    made: list[str] = []
+    in_mkdir = False
+    for word in words:
+        if word in _SEPARATORS or word.endswith(";"):
+            in_mkdir = False
+            word = word.rstrip(";")
+            if not word:
+                continue
+        if posixpath.basename(word) == "mkdir":
+            in_mkdir = True
+            continue
+        if in_mkdir and not word.startswith("-") and not word.startswith(("/", "~")):
+            made.append(posixpath.join(base, word))
+    return made
+
+
 def _command(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
     env = {k: _word(v) for k, v in params.get("env", {}).items()}
     return run_argv(build_argv(params), ctx, working_dir=params.get("working_dir"), env=env, stdin=params.get("stdin"))
@@ -77,4 +107,14 @@ register(
         family="other",
     )
 )
-register(StepType(name="command", schema=COMMAND_SCHEMA, run=_command, family="commands", command_like=True))
+register(
+    StepType(
+        name="command",
+        schema=COMMAND_SCHEMA,
+        run=_command,
+        family="commands",
+        command_like=True,
+        paths={"working_dir": "cwd"},
+        creates=created_dirs,
+    )
+)

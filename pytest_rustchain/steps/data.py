@@ -355,6 +355,14 @@ def validate_schema(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
     raise StepError("\n".join(lines), outputs={"valid": False, "errors": errors})
 
 
-register(StepType(name="parse_json", schema=PARSE_SCHEMA, run=parse_json, family=FAMILY))
-register(StepType(name="parse_yaml", schema=PARSE_SCHEMA, run=parse_yaml, family=FAMILY))
-register(StepType(name="validate_schema", schema=VALIDATE_SCHEMA_SCHEMA, run=validate_schema, family=FAMILY))
+register(StepType(name="parse_json", schema=PARSE_SCHEMA, run=parse_json, family=FAMILY, paths={"path": "read"}))
+register(StepType(name="parse_yaml", schema=PARSE_SCHEMA, run=parse_yaml, family=FAMILY, paths={"path": "read"}))
+register(
+    StepType(
+        name="validate_schema",
+        schema=VALIDATE_SCHEMA_SCHEMA,
+        run=validate_schema,
+        family=FAMILY,
+        paths={"path": "read", "schema_path": "read"},
+    )
+)

@@ -27,7 +27,7 @@ from pytest_rustchain.paths import (
     resolve_in_workspace,
     workspace_parts,
 )
-from pytest_rustchain.steps.base import Outputs, StepContext, StepFunc, StepType, register
+from pytest_rustchain.steps.base import Outputs, PathUse, StepContext, StepFunc, StepType, register
 
 __all__ = ["EDIT_MODES", "FAMILY"]
 
@@ -614,6 +614,16 @@ def list_directory(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
     return {"entries": entries, "count": len(entries)}
 
 
+_PATHS: dict[str, dict[str, PathUse]] = {
+    "create_file": {"path": "write"},
+    "edit_file": {"path": "write"},
+    "delete_file": {"path": "delete"},
+    "copy_file": {"source": "read", "destination": "write"},
+    "move_file": {"source": "move", "destination": "write"},
+    "read_file": {"path": "read"},
+    "list_directory": {"path": "read"},
+}
+
 for _name, _schema, _run in (
     ("create_file", CREATE_FILE_SCHEMA, create_file),
     ("edit_file", EDIT_FILE_SCHEMA, edit_file),
@@ -623,4 +633,13 @@ for _name, _schema, _run in (
     ("read_file", READ_FILE_SCHEMA, read_file),
     ("list_directory", LIST_DIRECTORY_SCHEMA, list_directory),
 ):
-    register(StepType(name=_name, schema=_schema, run=_run, family=FAMILY))
+    register(
+        StepType(
+            name=_name,
+            schema=_schema,
+            run=_run,
+            family=FAMILY,
+            paths=_PATHS[_name],
+            content="content" if _name == "create_file" else None,
+        )
+    )

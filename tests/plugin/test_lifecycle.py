@@ -312,3 +312,41 @@ def test_sigterm_stops_the_step_tree_and_writes_reports(
         ("later", "skipped"),
     ]
     assert (report["totals"]["steps_counted"], report["totals"]["steps_passed"]) == (3, 1)
+
+
+def test_third_party_step_type_paths_are_checked_and_infer_dependencies(
+    pytester: pytest.Pytester, write_mission: WriteMission
+) -> None:
+    """A conftest step type that declares `paths` gets the safety check on them and inferred edges."""
+    pytester.makeconftest(
+        """
+        from pytest_rustchain import StepType
+
+        def _peek(params, ctx):
+            return {"text": (ctx.workspace / params["file"]).read_text()}
+
+        def pytest_rustchain_step_types():
+            schema = {"type": "object", "properties": {"file": {"type": "string"}}}
+            return [StepType(name="peek", schema=schema, run=_peek, paths={"file": "read"})]
+        """
+    )
+    write_mission(
+        "peek",
+        """
+        name: peek
+        config: {fail_fast: false}
+        steps:
+          - id: make
+            step_type: create_file
+            parameters: {path: out/a.txt, content: hi}
+          - id: look
+            step_type: peek
+            parameters: {file: out/a.txt}
+          - id: secret
+            step_type: peek
+            parameters: {file: .git/config}
+        """,
+    )
+    result = pytester.runpytest("-v", "--mission-dry-run")
+    result.stdout.fnmatch_lines(["*look*peek*after: make (inferred: uses out/a.txt)*", "*BLOCKED*secret*"])
+    assert "RC-SEC-003" in result.stdout.str()

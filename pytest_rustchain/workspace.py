@@ -1,0 +1,58 @@
+"""A mission's directories: the workspace (tmp, project or a copy), its own HOME and TMPDIR, kept or removed."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_rustchain.model import Mission
+
+__all__ = ["KEEP_CHOICES", "Workspace", "create_workspace", "stand_in_workspace"]
+
+KEEP_CHOICES = ("failed", "always", "never")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workspace:
+    """Where one mission (and its next missions) runs."""
+
+    path: Path
+    """The directory steps run in: the pytest rootdir for ``workspace: project``."""
+    home: Path
+    tmpdir: Path
+    base: Path
+    """The directory that holds ``home``, ``tmp`` and (unless ``project``) the workspace: what cleanup removes."""
+
+    def cleanup(self, *, passed: bool, keep: str = "failed") -> bool:
+        """Remove everything under ``base`` unless ``keep`` says to keep it; True when removed."""
+        if keep == "always" or (keep == "failed" and not passed):
+            return False
+        shutil.rmtree(self.base, ignore_errors=True)
+        return True
+
+
+def create_workspace(mission: Mission, *, base: Path, rootdir: Path, workspace: Path | None = None) -> Workspace:
+    """Make ``base/home``, ``base/tmp`` and the workspace the mission asks for.
+
+    ``workspace`` puts a ``tmp`` or ``copy`` workspace at that directory instead of ``base/workspace``
+    (the Python API's ``run_mission(workspace=...)``); ``project`` always runs in ``rootdir``.
+    """
+    home, tmpdir = base / "home", base / "tmp"
+    home.mkdir(parents=True, exist_ok=True)
+    tmpdir.mkdir(exist_ok=True)
+    spec = mission.config.workspace
+    if spec.kind == "project":
+        return Workspace(path=rootdir, home=home, tmpdir=tmpdir, base=base)
+    path = workspace if workspace is not None else base / "workspace"
+    path.mkdir(parents=True, exist_ok=True)
+    if spec.kind == "copy" and spec.copy_from is not None:
+        shutil.copytree(spec.copy_from, path, symlinks=True, dirs_exist_ok=True)
+    return Workspace(path=path.resolve(), home=home, tmpdir=tmpdir, base=base)
+
+
+def stand_in_workspace(mission: Mission, rootdir: Path) -> Path:
+    """The workspace path a dry run judges steps against: nothing is created there."""
+    if mission.config.workspace.kind == "project":
+        return rootdir
+    return Path("/mission-workspace") / mission.stem
