@@ -664,7 +664,10 @@ def pytest_runtest_makereport(
         report.mission_dry_run = {"path": item.display_path, "name": item.name, "rows": item.dry_rows}  # type: ignore[attr-defined]
     if call.when == "call" and step is None and item.result is not None:
         # Plain builtin data crosses xdist intact; the controller aggregates it.
-        report.mission = item.result.to_dict()  # type: ignore[attr-defined]
+        from pytest_rustchain.graph import add_dependencies
+
+        data = item.result.to_dict()
+        report.mission = add_dependencies(data, item.mission) if item.mission is not None else data  # type: ignore[attr-defined]
     return report
 
 

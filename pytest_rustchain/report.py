@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_rustchain import history, summary
+from pytest_rustchain import graph, history, summary
 from pytest_rustchain.model import MissionResult
 from pytest_rustchain.summary import RunSummary, Threshold
 
@@ -54,6 +54,18 @@ def add_options(parser: pytest.Parser) -> None:
         default=False,
         help="Print the run history of the selected missions (kept in pytest's cache): each run's rate and "
         "each step's outcomes. With --collect-only it prints the table without running anything.",
+    )
+    group.addoption(
+        "--mission-html",
+        metavar="PATH",
+        default=None,
+        help="Write one self-contained HTML page of every mission: dependency graph, steps, outputs.",
+    )
+    group.addoption(
+        "--mission-graph",
+        metavar="DIR",
+        default=None,
+        help="Write each mission's dependency graph to DIR as Mermaid (.mmd) and Graphviz DOT (.dot).",
     )
     parser.addini("mission_min_success_rate", "Least overall step success rate (0..1) for the run to pass.", default="")
     parser.addini(
@@ -110,6 +122,17 @@ def _history_runs(config: pytest.Config) -> int:
     return runs
 
 
+def _dir_option(config: pytest.Config, name: str) -> Path | None:
+    raw = config.getoption(name)
+    if not raw:
+        return None
+    path = Path(os.path.abspath(Path(str(raw)).expanduser()))  # noqa: PTH100 - keep symlinks as given
+    if path.exists() and not path.is_dir():
+        flag = "--" + name.replace("_", "-")
+        raise pytest.UsageError(f"{flag}={raw} is a file\n  HINT: give a directory, e.g. {flag}=graphs")
+    return path
+
+
 def configure(config: pytest.Config) -> None:
     """Create and register the reporter (controller and workers)."""
     reporter = MissionReporter(
@@ -118,6 +141,8 @@ def configure(config: pytest.Config) -> None:
         report_path=_path_option(config, "mission_report"),
         summary_path=_path_option(config, "mission_summary"),
         junit_path=_junit_path(config),
+        html_path=_path_option(config, "mission_html"),
+        graph_dir=_dir_option(config, "mission_graph"),
     )
     config.stash[_REPORTER] = reporter
     config.pluginmanager.register(reporter, "rustchain-reporter")
@@ -176,6 +201,8 @@ class MissionReporter:
         report_path: Path | None,
         summary_path: Path | None,
         junit_path: Path | None = None,
+        html_path: Path | None = None,
+        graph_dir: Path | None = None,
     ) -> None:
         self.config = config
         self.junit_path = junit_path
@@ -183,6 +210,8 @@ class MissionReporter:
         self.threshold = threshold
         self.report_path = report_path
         self.summary_path = summary_path
+        self.html_path = html_path
+        self.graph_dir = graph_dir
         self.worker = hasattr(config, "workerinput")
         # A dry run runs nothing, so it has no success rate and no gate.
         self.active = not self.worker and not config.getoption("mission_dry_run", False)
@@ -295,7 +324,8 @@ class MissionReporter:
             if self.gate[0] and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
         self._keep_history(result)
-        if self.report_path is not None:
+        document: dict[str, Any] = {}
+        if self.report_path or self.summary_path or self.html_path or self.graph_dir:
             document = summary.report_document(
                 result,
                 created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -306,9 +336,17 @@ class MissionReporter:
                 safety=self._safety_lines(),
                 scrub=self.scrub,
             )
+        if self.report_path is not None:
             self._write("mission report", self.report_path, json.dumps(document, ensure_ascii=False) + "\n")
+        if self.html_path is not None:
+            from pytest_rustchain import htmlreport
+
+            self._write("mission HTML report", self.html_path, htmlreport.render(document))
+        if self.graph_dir is not None:
+            self._write_graphs(self.graph_dir, document["missions"])
         if self.summary_path is not None:
             text = summary.markdown(result, threshold=self.threshold, scrub=self.scrub)
+            text += graph.markdown_graphs(document["missions"])
             self._write("mission summary", self.summary_path, text)
             step_summary = os.environ.get("GITHUB_STEP_SUMMARY", "")
             if step_summary and not result.empty:
@@ -380,6 +418,15 @@ class MissionReporter:
                 if str(line).startswith("rustchain: "):
                     lines.append(str(line).removeprefix("rustchain: "))
         return lines
+
+    def _write_graphs(self, directory: Path, missions: list[dict[str, Any]]) -> None:
+        try:
+            written = graph.write_graphs(missions, directory)
+        except OSError as exc:
+            self.problems.append(f"could not write the mission graphs to {directory}: {exc}")
+        else:
+            if written:
+                self.written.append((f"mission graphs ({len(written) // 2})", directory))
 
     def _write(self, what: str, path: Path, text: str, *, announce: bool = True) -> None:
         """Write through a temporary file renamed into place: a reader never sees half a report."""

@@ -160,7 +160,7 @@ def _step_entry(step: Mapping[str, Any]) -> dict[str, Any]:
     }
     for key in ("skipped_because", "tolerated_by", "phase"):
         entry[key] = str(step.get(key, ""))
-    for key in ("source", "risk", "findings"):
+    for key in ("source", "risk", "findings", "depends_on", "inferred"):
         if key in step:
             entry[key] = step[key]
     return entry
@@ -427,8 +427,9 @@ def _report_step(step: Mapping[str, Any], scrub: Scrub) -> dict[str, Any]:
     out["outputs"] = _plain_out(step["outputs"], scrub)
     if "source" in out:
         out["source"] = scrub(str(out["source"]))
-    if "findings" in out:
-        out["findings"] = _plain_out(out["findings"], scrub)
+    for key in ("findings", "depends_on", "inferred"):
+        if key in out:
+            out[key] = _plain_out(out[key], scrub)
     return out
 
 

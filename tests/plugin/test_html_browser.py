@@ -1,0 +1,166 @@
+"""The --mission-html page opened in a real headless Chromium: what a person sees, clicks and loads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browserkit import Browser, find_chromium
+from pytest_httpserver import HTTPServer
+
+CHROMIUM = find_chromium()
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium is not installed (apt-get install chromium): the page is not checked in a browser",
+)
+
+BUILD = """
+name: "Build <script>window.__pwned = 1</script> & ship"
+steps:
+  - id: prepare
+    step_type: create_file
+    parameters: {path: out/a.txt, content: hi}
+  - id: build
+    step_type: command
+    depends_on: [prepare]
+    parameters: {command: sh, args: [-c, "echo '<img src=x onerror=window.__pwned=2>'; echo boom-marker >&2; exit 3"]}
+  - id: read
+    step_type: read_file
+    parameters: {path: out/a.txt}
+  - id: report
+    step_type: noop
+    depends_on: [build, read]
+  - id: cleanup
+    step_type: noop
+    if: always()
+"""
+
+TIDY = """
+name: Tidy passes
+steps:
+  - id: one
+    step_type: noop
+  - id: two
+    step_type: noop
+    depends_on: [one]
+  - id: three
+    step_type: noop
+    depends_on: [one, two]
+"""
+
+COLLECT = """
+(() => Array.from(document.querySelectorAll("details.mission")).map((d) => ({
+  name: d.querySelector("summary .name").textContent,
+  steps: Array.from(d.querySelectorAll("tr.step")).map((tr) => tr.dataset.step),
+  nodes: Array.from(d.querySelectorAll(".graph g.node")).map((g) => g.dataset.step),
+  edges: Array.from(d.querySelectorAll(".graph path.edge")).map(
+    (p) => [p.dataset.from, p.dataset.to, p.classList.contains("inferred")]),
+})))()
+"""
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    assert CHROMIUM is not None
+    started = Browser(CHROMIUM, tmp_path / "chromium-profile")
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def _report(pytester: pytest.Pytester, write_mission: Any) -> tuple[Path, dict[str, Any]]:
+    write_mission("build", BUILD)
+    write_mission("tidy", TIDY)
+    result = pytester.runpytest("--mission-html=out/report.html", "--mission-report=out/report.json")
+    assert result.ret == 1
+    page = pytester.path / "out" / "report.html"
+    return page, json.loads((pytester.path / "out" / "report.json").read_text(encoding="utf-8"))
+
+
+def _click(browser: Browser, session: str, selector: str) -> None:
+    """A real mouse click (press and release) at the middle of the element, as a person would."""
+    where = browser.evaluate(
+        session,
+        f"""(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView({{block: "center"}});
+        const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()""",
+    )
+    for kind in ("mousePressed", "mouseReleased"):
+        browser.call(
+            "Input.dispatchMouseEvent",
+            {"type": kind, "x": where[0], "y": where[1], "button": "left", "clickCount": 1},
+            session=session,
+        )
+
+
+def test_every_mission_step_node_and_edge_is_drawn(
+    pytester: pytest.Pytester, write_mission: Any, browser: Browser
+) -> None:
+    """The rendered page lists every mission and step, with one graph node per step and one edge per
+    dependency (inferred ones marked), and mission text shows as text, never as markup."""
+    page, report = _report(pytester, write_mission)
+    session = browser.open(page.as_uri())
+    assert browser.evaluate(session, "document.body.dataset.ready") == "1"
+    browser.evaluate(session, 'document.getElementById("expand-all").click()')
+    drawn = browser.evaluate(session, COLLECT)
+    expected = []
+    for mission in report["missions"]:
+        ids = [s["id"] for s in mission["steps"]]
+        edges = [[d, s["id"], False] for s in mission["steps"] for d in s["depends_on"]]
+        edges += [[d["step"], s["id"], True] for s in mission["steps"] for d in s["inferred"]]
+        expected.append({"name": mission["name"], "steps": ids, "nodes": ids, "edges": sorted(edges)})
+    for mission in drawn:
+        mission["edges"].sort()
+    assert sorted(drawn, key=lambda m: m["name"]) == sorted(expected, key=lambda m: m["name"])
+    build = next(m for m in drawn if m["name"].startswith("Build"))
+    assert ["prepare", "read", True] in build["edges"]
+    assert build["name"] == "Build <script>window.__pwned = 1</script> & ship"
+    assert browser.evaluate(session, "[window.__pwned === undefined, document.scripts.length]") == [True, 2]
+    assert browser.problems(session) == []
+
+
+def test_failed_step_output_expands_on_click(pytester: pytest.Pytester, write_mission: Any, browser: Browser) -> None:
+    """A failed mission opens by itself; clicking its failed step shows the step's output, and clicking a
+    graph node brings its step row into view with its details open."""
+    page, _ = _report(pytester, write_mission)
+    session = browser.open(page.as_uri())
+    row = 'details.mission[data-status="failed"] tr.step[data-step="build"]'
+    shown = f"document.querySelector({json.dumps(row)}).nextElementSibling.getClientRects().length > 0"
+    assert browser.evaluate(session, "document.querySelector('details.mission[data-status=\"failed\"]').open") is True
+    assert browser.evaluate(session, shown) is False
+    _click(browser, session, row + " button.toggle")
+    assert browser.evaluate(session, shown) is True
+    text = browser.evaluate(session, f"document.querySelector({json.dumps(row)}).nextElementSibling.innerText")
+    assert "boom-marker" in text
+    assert "<img src=x onerror=window.__pwned=2>" in text
+    assert browser.evaluate(session, "window.__pwned === undefined") is True
+    _click(browser, session, 'details.mission[data-status="failed"] .graph g.node[data-step="read"]')
+    read = 'details.mission[data-status="failed"] tr.step[data-step="read"]'
+    assert browser.evaluate(session, f"document.querySelector({json.dumps(read)}).classList.contains('focus')") is True
+    assert browser.evaluate(session, f"document.querySelector({json.dumps(read)}).nextElementSibling.innerText")
+    assert browser.problems(session) == []
+
+
+def test_no_request_leaves_the_page(
+    pytester: pytest.Pytester, write_mission: Any, browser: Browser, httpserver: HTTPServer
+) -> None:
+    """Opening and using the page loads nothing but the file itself, and its Content-Security-Policy
+    stops even a script in the page from reaching a server."""
+    page, _ = _report(pytester, write_mission)
+    session = browser.open(page.as_uri())
+    browser.evaluate(session, 'document.getElementById("expand-all").click()')
+    _click(browser, session, 'tr.step[data-step="build"] button.toggle')
+    assert browser.problems(session) == []
+    assert browser.requests(session) == [page.as_uri()]
+    url = httpserver.url_for("/beacon")
+    outcome = browser.evaluate(
+        session,
+        f"""(async () => {{ new Image().src = {json.dumps(url)} + "?img";
+        try {{ await fetch({json.dumps(url)}); return "fetched"; }} catch (e) {{ return "refused"; }} }})()""",
+    )
+    assert outcome == "refused"
+    assert httpserver.log == []
+    assert any("Content Security Policy" in p for p in browser.problems(session))
