@@ -422,6 +422,25 @@ MARKDOWN = """\
     at $.steps[0].depend_on
     HINT: did you mean 'depends_on'? Free-form data goes under 'metadata' or a key starting with 'x-'.
   ```
+
+### Graphs of failed missions
+
+**Beta builds and lints** (beta.mission.yaml)
+
+```mermaid
+flowchart LR
+  classDef passed fill:#d7f5dd,stroke:#1a7f37,color:#1f2328
+  classDef failed fill:#ffd8d3,stroke:#cf222e,color:#1f2328
+  classDef blocked fill:#ffd8d3,stroke:#8b0000,color:#1f2328
+  classDef tolerated fill:#fff1c2,stroke:#9a6700,color:#1f2328
+  classDef skipped fill:#eaeef2,stroke:#6e7781,color:#1f2328
+  s0["fetch (noop): passed"]:::passed
+  s1["build (command): tolerated"]:::tolerated
+  s2["lint (command): failed"]:::failed
+  s3["package (noop): skipped"]:::skipped
+  s4["cleanup (noop): passed"]:::passed
+  s2 --> s3
+```
 """
 
 
