@@ -90,7 +90,7 @@ EXEC_UNKNOWN_OUTSIDE = _rule(
     "code",
     H,
     "program that cannot be identified, given a path outside the workspace",
-    "$(echo rm) -rf /",
+    "$X -rf /",
     _ALLOW_COMMAND,
 )
 EXEC_PACKAGE = _rule(
@@ -207,7 +207,7 @@ PERS_STARTUP = _rule(
     "persistence",
     H,
     "writes a shell startup or login file",
-    "echo x >> ~/.bashrc, ~/.ssh/authorized_keys, /etc/profile.d/",
+    "echo x >> ~/.bashrc, echo x >> ~/.ssh/authorized_keys, cp x /etc/profile.d/",
 )
 PERS_SCHEDULE = _rule(
     "RC-PERS-002", "persistence", H, "schedules jobs or services", "crontab x, systemctl enable x, at"
@@ -218,7 +218,7 @@ PERS_GIT_CONFIG = _rule(
     "persistence",
     H,
     "git configuration that runs code or outlives the mission",
-    "git config --global ..., git config core.hooksPath x, git -c core.fsmonitor=x",
+    "git config --global core.hooksPath x, git config --system user.name x, git -c core.fsmonitor=x status",
 )
 
 # Secrets
@@ -338,7 +338,22 @@ PARSE_LIMIT = _rule(
     "analysis",
     M,
     "could not analyse: nested too deeply",
-    "sh -c \"sh -c 'sh -c ...'\"",
+    "( ( ( ... ) ) ) nested 400 levels deep",
+)
+PARSE_BUDGET = _rule(
+    "RC-PARSE-003",
+    "analysis",
+    M,
+    "could not analyse: too complex to analyse",
+    "f0(){ f1;f1;...; }; f1(){ f2;f2;...; } ... seven levels of ten calls",
+    "split the script into smaller steps, or " + _ALLOW_RULE,
+)
+LINK_OUT = _rule(
+    "RC-FS-011",
+    "filesystem",
+    M,
+    "symbolic link to a place outside the workspace (later paths through it are judged by the target)",
+    "ln -s /etc e",
 )
 
 

@@ -126,3 +126,6 @@ class Script:
     redirects: list[Redirect] = field(default_factory=list)
     assignments: list[tuple[str, Word]] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    links: dict[str, str | None] = field(default_factory=dict)
+    """Symbolic links the line makes: workspace-relative link path to the absolute target (None when
+    the target cannot be known). Paths through them are judged by where they point."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import fnmatch
 import posixpath
 import re
 from dataclasses import dataclass
@@ -178,7 +179,8 @@ def locate(word: Word, cwd: tuple[str, ...] | None, ws: str) -> list[Loc]:
         values = _expand_braces(word.value) if word.brace else [word.value]
         locs: list[Loc] = []
         for value in values:
-            locs.extend(locate_text(value, cwd, ws, home=word.home, glob=word.glob))
+            home = word.home or (word.brace and value.startswith("~"))
+            locs.extend(locate_text(value, cwd, ws, home=home, glob=word.glob))
         return locs
     shape = word.shape
     prefix = shape[: shape.index(UNKNOWN)] if UNKNOWN in shape else shape
@@ -230,14 +232,46 @@ _SECRET_ABS = re.compile(
 )
 
 
+_SECRET_KEY_FILE = re.compile(r"\.(?:pem|key|p12|pfx|jks|keystore|ppk)$", re.I)
+_PUBLIC_CERTS = re.compile(
+    r"^/(?:etc/ssl/certs|etc/ca-certificates|etc/pki/ca-trust|usr/share/ca-certificates|usr/lib/ssl/certs)/"
+)
+_SECRET_SAMPLES = (
+    "~/.ssh/id_rsa",
+    "~/.ssh/id_ed25519",
+    "~/.aws/credentials",
+    "~/.docker/config.json",
+    "~/.netrc",
+    "~/.git-credentials",
+    "~/.kube/config",
+    "~/.gnupg/private-keys-v1.d/x.key",
+    "~/.config/gh/hosts.yml",
+    "~/.npmrc",
+    "~/.pypirc",
+    "~/.vault-token",
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/sudoers",
+    "/etc/ssl/private/x.key",
+    "/proc/1/environ",
+    "/proc/self/environ",
+    "/run/secrets/x",
+    "/var/run/secrets/x",
+)
+"""Typical secret files; a glob (``~/.s?h/*``, ``/e?c/shadow``) that may match one is a secret read."""
+
+
 def is_secret_path(display: str) -> bool:
     """True for paths that hold credentials (``~/.ssh``, ``/proc/*/environ``); ``display`` uses ``~``."""
     home = _HOME_ABS.match(display)
     if home is not None:
         display = "~" + display[home.end() :]
-    if display.startswith("~"):
-        return bool(_SECRET_HOME.match(display))
-    return bool(_SECRET_ABS.match(display))
+    if _SECRET_KEY_FILE.search(display) and not _PUBLIC_CERTS.match(display):
+        return True
+    found = bool((_SECRET_HOME if display.startswith("~") else _SECRET_ABS).match(display))
+    if not found and any(ch in display for ch in "*?["):
+        found = any(fnmatch.fnmatchcase(sample, display) for sample in _SECRET_SAMPLES)
+    return found
 
 
 def shape_display(word: Word, cwd: tuple[str, ...] | None, ws: str) -> list[str]:

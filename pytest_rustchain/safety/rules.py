@@ -17,7 +17,16 @@ from pytest_rustchain.safety import catalog as R
 from pytest_rustchain.safety import programs
 from pytest_rustchain.safety.facts import UNKNOWN, Command, Redirect, Script, Word, literal
 from pytest_rustchain.safety.findings import Finding, Rule
-from pytest_rustchain.safety.paths import Loc, Where, is_secret_path, locate, shape_display
+from pytest_rustchain.safety.paths import (
+    HOME_ROOT,
+    Loc,
+    Where,
+    display_path,
+    is_secret_path,
+    locate,
+    shape_display,
+    where_of,
+)
 from pytest_rustchain.safety.shell import find_start_points, read_argv, read_line
 
 __all__ = [
@@ -84,6 +93,10 @@ _NOT_READERS = frozenset(
         "typeset",
         "set",
         "realpath",
+        "rm",
+        "rmdir",
+        "unlink",
+        "touch",
     }
 )
 _CODE_RUNNERS = frozenset({"eval", "trap", "su", "watch", "flock", "script", *programs.SHELLS})
@@ -378,6 +391,10 @@ class _Judge:
     ws: str
     project: bool
     out: list[Finding] = field(default_factory=list)
+    links: dict[str, str | None] = field(default_factory=dict)
+    """Symbolic links the line makes (workspace-relative link to absolute target)."""
+    disk: str | None = None
+    """The workspace's real path when it exists: links already on disk are followed too."""
 
     def add(self, rule: Rule, evidence: str, *, detail: str = "", subject: str = "") -> None:
         self.out.append(rule.finding(evidence, detail=detail, subject=subject))
@@ -390,8 +407,13 @@ class _Judge:
                 self.add(R.PARSE_FAILED, issue.evidence)
             elif issue.kind == "depth":
                 self.add(R.PARSE_LIMIT, issue.evidence)
+            elif issue.kind == "budget":
+                self.add(R.PARSE_BUDGET, issue.evidence)
             elif issue.kind == "fork-bomb":
                 self.add(R.PROC_FORK_BOMB, issue.evidence)
+        self.links = dict(script.links)
+        for link, target in script.links.items():
+            self.link(link, target)
         for name, word in script.assignments:
             if programs.is_loader_variable(name):
                 self.add(R.ENV_LOADER, f"{name}={word.text}", detail=name)
@@ -402,8 +424,52 @@ class _Judge:
 
     # ----------------------------------------------------------------- paths
 
-    def locs(self, word: Word, cwd: tuple[str, ...] | None) -> list[Loc]:
-        return locate(word, cwd, self.ws)
+    def link(self, link: str, target: str | None) -> None:
+        ev = f"ln -s {display_path(target) if target else '?'} {link}"
+        if target is None:
+            self.add(R.LINK_OUT, ev, detail="target cannot be known")
+            return
+        where, rel = where_of(target, self.ws)
+        if where is Where.INSIDE:
+            if ".git" in rel.split("/"):
+                self.add(R.FS_GIT_DIR, ev, detail=f"link {link} -> {rel or '.'}")
+        elif where is not Where.SINK:
+            self.add(R.LINK_OUT, ev, detail=f"{link} -> {display_path(target)}")
+
+    def locs(self, word: Word, cwd: tuple[str, ...] | None, *, through: bool = True) -> list[Loc]:
+        """Where ``word`` points; ``through``: a path that is itself a link is judged by its target."""
+        found = locate(word, cwd, self.ws)
+        if not self.links and self.disk is None:
+            return found
+        return [self.follow(loc, through) for loc in found]
+
+    def follow(self, loc: Loc, through: bool) -> Loc:
+        if loc.where is not Where.INSIDE or not loc.rel:
+            return loc
+        rel = loc.rel
+        for link, target in self.links.items():
+            if rel.startswith(link + "/") or (through and rel == link):
+                if target is None:
+                    return Loc(where=Where.UNKNOWN, display=f"{rel} (through a link)")
+                return self.relocated(target + rel[len(link) :], self.ws)
+        if self.disk is not None:
+            full = posixpath.join(self.disk, rel)
+            if through:
+                real = os.path.realpath(full)
+            else:
+                real = posixpath.join(os.path.realpath(posixpath.dirname(full)), posixpath.basename(full))
+            if real != posixpath.normpath(full):
+                return self.relocated(real, self.disk)
+        return loc
+
+    @staticmethod
+    def relocated(path: str, ws: str) -> Loc:
+        """A path reached through a link, classified by where it really is."""
+        path = posixpath.normpath(path)
+        where, rel = where_of(path, ws)
+        if where is Where.INSIDE:
+            return Loc(where=where, path=path, rel=rel, display=rel or ".", covers_root=rel == "")
+        return Loc(where=where, path=path, display=display_path(path))
 
     def target(
         self,
@@ -415,10 +481,15 @@ class _Judge:
         destructive: bool = False,
         cwd: tuple[str, ...] | None = None,
         evidence: str | None = None,
+        through: bool | None = None,
     ) -> None:
         """Judge ``word`` as something ``c`` writes (``op`` write/meta), deletes or moves."""
         ev = c.display if evidence is None else evidence
-        for loc in self.locs(word, c.cwd if cwd is None else cwd):
+        if through is None:
+            through = op not in ("delete", "move")
+        for loc in self.locs(word, c.cwd if cwd is None else cwd, through=through):
+            if word.value is not None and _own_home(loc, op):
+                continue
             self.judge_loc(loc, ev, op=op, recursive=recursive, destructive=destructive)
 
     def judge_loc(self, loc: Loc, ev: str, *, op: str, recursive: bool = False, destructive: bool = False) -> None:
@@ -478,7 +549,7 @@ class _Judge:
             if loc.where is Where.SOCKET:
                 self.add(R.NET_REVERSE_SHELL, ev, detail=loc.display)
                 continue
-            if r.write:
+            if r.write and not (r.target.value is not None and _own_home(loc, "write")):
                 self.judge_loc(loc, ev, op="write")
             if r.read:
                 self.read_loc(loc, ev)
@@ -505,6 +576,9 @@ class _Judge:
         for wrapper in c.wrappers:
             if wrapper in _PRIV_WRAPPERS:
                 self.add(R.PRIV_ESCALATE, ev, detail=wrapper, subject=wrapper)
+            elif wrapper == "systemd-run":
+                # A transient unit outlives the step (and with a timer, runs again later).
+                self.add(R.PERS_SCHEDULE, ev, detail=wrapper)
         for name, _word in c.env:
             if programs.is_loader_variable(name):
                 self.add(R.ENV_LOADER, ev, detail=name)
@@ -611,6 +685,7 @@ class _Judge:
         if c.program in _NOT_READERS:
             return
         cwd_inside = c.cwd is not None and all(p == self.ws or p.startswith(self.ws + "/") for p in c.cwd)
+        links = bool(self.links) or self.disk is not None
         for arg in c.args:
             value = arg.value
             word = arg
@@ -619,6 +694,8 @@ class _Judge:
                     continue
                 if (
                     cwd_inside
+                    and not arg.brace
+                    and not links
                     and value[0] not in "/~@-"
                     and ".." not in value
                     and "config" not in value
@@ -666,6 +743,18 @@ class _Judge:
         if c.stdin is not None:
             return not (c.stdin_is_text and c.stdin.value is not None)
         return any(u.literal_output is None for u in c.upstream)
+
+
+def _own_home(loc: Loc, op: str) -> bool:
+    """A known path below ``~`` (not ``~`` itself, nor everything in it): each mission has its own
+    HOME, so ``rm -rf ~/.cache/pip`` or ``cp x ~/.config/app/`` stay in the mission. Startup files
+    are still judged (RC-PERS-001), and so are reads of secrets."""
+    if loc.where is not Where.OUTSIDE or not loc.path.startswith(HOME_ROOT + "/"):
+        return False
+    first = loc.path[len(HOME_ROOT) + 1 :].split("/", 1)[0]
+    if not first or first == ".." or any(ch in first for ch in "*?["):
+        return False
+    return not (op != "delete" and _STARTUP.match(_home_display(loc.display)))
 
 
 def _home_display(display: str) -> str:
@@ -757,7 +846,8 @@ def _ln(j: _Judge, c: Command) -> None:
     else:
         links = []
     for word in links:
-        j.target(c, word, op="write")
+        # The link itself is written, not what an existing link of that name points to.
+        j.target(c, word, op="write", through=False)
 
 
 _WRITE_ARGS = {
@@ -1585,7 +1675,9 @@ def _git_config(j: _Judge, c: Command, rest: Sequence[Word]) -> None:
         f.startswith("--unset") or f == "--remove-section" for f in o.flags
     )
     files = list(o.values.get("-f", ())) + list(o.values.get("--file", ()))
-    scope_outside = bool(o.flags & {"--global", "--system"})
+    # ``--global`` writes ~/.gitconfig, and every mission has its own HOME: only keys that run code
+    # matter there. ``--system`` and files outside the workspace outlive the mission.
+    scope_outside = "--system" in o.flags
     for word in files:
         for loc in j.locs(word, c.cwd):
             if loc.where is not Where.INSIDE:
@@ -1599,11 +1691,14 @@ def _git_config(j: _Judge, c: Command, rest: Sequence[Word]) -> None:
             j.add(R.SEC_GIT_CREDENTIALS, c.display, detail=key)
         return
     if scope_outside:
-        j.add(R.PERS_GIT_CONFIG, c.display, detail="--global" if "--global" in o.flags else "scope")
+        j.add(R.PERS_GIT_CONFIG, c.display, detail="--system" if "--system" in o.flags else "scope")
         return
     value = (positional[1].value or "") if len(positional) > 1 else ""
     lowered = key.lower()
     runs_code = _GIT_CODE_KEYS.match(lowered) or (lowered.startswith("alias.") and value.startswith("!"))
+    if lowered == "safe.directory" and "--global" in o.flags:
+        # Trusts repositories for git processes that use this HOME: the mission's own.
+        runs_code = False
     if runs_code and not unsetting:
         j.add(R.PERS_GIT_CONFIG, c.display, detail=key)
 
@@ -1615,19 +1710,85 @@ def _forge(j: _Judge, c: Command) -> None:
     j.add(R.NET_PUSH, c.display, detail=c.program or "", subject=c.program or "")
 
 
+_GLOBAL_WITH_ARG = {
+    "docker": frozenset(
+        {"-H", "--host", "-c", "--context", "--config", "-l", "--log-level", "--tlscacert", "--tlscert", "--tlskey"}
+    ),
+    "podman": frozenset(
+        {"--url", "-c", "--connection", "--root", "--runroot", "--storage-driver", "--log-level", "--remote"}
+    ),
+    "nerdctl": frozenset({"-H", "--address", "-n", "--namespace", "--host", "--snapshotter"}),
+}
+
+
 def _subcommand(c: Command) -> str | None:
+    with_arg = _GLOBAL_WITH_ARG.get(c.program or "", frozenset())
+    skip = False
     for word in c.args:
         value = word.value
+        if skip:
+            skip = False
+            continue
         if value is None:
             return None
         if not value.startswith("-"):
             return value
+        skip = value in with_arg
     return None
+
+
+_INSTALL_SUBS = frozenset({"install", "i", "add", "download", "wheel"})
+_VCS_URL = re.compile(r"^(?:git|hg|svn|bzr)\+|^[A-Za-z][A-Za-z0-9+.-]*://|^git@|^github:|^gitlab:|^bitbucket:")
+
+
+def _installs_from_outside(j: _Judge, c: Command, sub: str | None) -> None:
+    """``pip install URL``, ``npm install URL``, ``pip install ./dir``: code from outside the index runs
+    (setup scripts, ``.pth`` files, lifecycle scripts)."""
+    program = c.program or ""
+    args = list(c.args)
+    if program == "uv" and sub == "pip" and len(args) > 1:
+        sub = args[1].value
+    if sub not in _INSTALL_SUBS:
+        return
+    values = [w.value for w in args]
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        if i > 0 and values[i - 1] in (
+            "-r",
+            "--requirement",
+            "-c",
+            "--constraint",
+            "-i",
+            "--index-url",
+            "--extra-index-url",
+            "-f",
+            "--find-links",
+            "--prefix",
+            "--target",
+            "-t",
+            "--root",
+            "--registry",
+        ):
+            continue
+        spec = value.split("@", 1)[1].strip() if " @ " in value or "@ " in value else value
+        if _VCS_URL.match(spec):
+            j.add(R.EXEC_PACKAGE, c.display, detail=f"{program} installs from {spec}", subject=program)
+        elif value in ("-e", "--editable") and i + 1 < len(values) and values[i + 1] is not None:
+            continue
+        elif not value.startswith("-") and (value.startswith(("./", "../", "/", "~")) or value == "."):
+            j.add(
+                R.EXEC_WORKSPACE,
+                c.display,
+                detail=f"{program} installs {value} and runs its build code",
+                subject=program,
+            )
 
 
 def _package_tools(j: _Judge, c: Command) -> None:
     program = c.program or ""
     sub = _subcommand(c)
+    _installs_from_outside(j, c, sub)
     publish = _PUBLISH.get(program)
     if publish is not None and sub in publish:
         j.add(R.NET_PUSH, c.display, detail=f"{program} {sub}", subject=program)
@@ -1637,7 +1798,7 @@ def _package_tools(j: _Judge, c: Command) -> None:
             j.add(R.EXEC_WORKSPACE, c.display, detail=f"{program} {sub}", subject=program)
         elif sub == "dlx" or (program == "bun" and sub == "x"):
             j.add(R.EXEC_PACKAGE, c.display, subject=program)
-    if program in ("docker", "podman", "nerdctl"):
+    if program in ("docker", "podman", "nerdctl", "docker-compose", "podman-compose"):
         _container(j, c, sub)
     if program in ("pipx", "uv") and sub in ("run", "tool"):
         values = [w.value for w in c.args]
@@ -1665,8 +1826,14 @@ _CONTAINER_HOST_FLAGS = (
 
 def _container(j: _Judge, c: Command, sub: str | None) -> None:
     values = [w.value for w in c.args]
-    if sub == "container" and len(values) > 1:
-        sub = values[1]
+    if sub == "container" and sub in values and values.index(sub) + 1 < len(values):
+        sub = values[values.index(sub) + 1]
+    if sub in ("compose", "stack") or c.program in ("docker-compose", "podman-compose"):
+        rest = [v for v in values if v is not None and not v.startswith("-")]
+        if any(v in ("up", "run", "create", "start", "deploy", "exec", "restart") for v in rest):
+            # The compose file decides mounts and privileges: through the daemon, that is host root.
+            j.add(R.EXEC_WORKSPACE, c.display, detail="the compose file's containers run", subject=c.program or "")
+        return
     if sub not in ("run", "create", "exec"):
         return
     args = list(c.args)
@@ -1687,7 +1854,7 @@ def _container(j: _Judge, c: Command, sub: str | None) -> None:
         elif value.startswith(("--volume=", "--mount=")):
             spec = _tail(word, value.index("=") + 1)
         elif value.startswith("-v") and len(value) > 2 and not value.startswith("--"):
-            spec = _tail(word, 2)
+            spec = _tail(word, 3 if value.startswith("-v=") else 2)
         if spec is None:
             continue
         text = spec.value if spec.value is not None else spec.shape
@@ -1835,11 +2002,10 @@ def _awk(j: _Judge, c: Command) -> None:
             j.add(R.EXEC_WORKSPACE, c.display, subject=c.program or "awk")
     if files or not o.positional:
         return
+    # system(), pipes and ``print > file`` are read by the shell reader (shell.py ``_awk``).
     program = o.positional[0]
-    if program.value is None:
-        j.add(R.EXEC_INLINE, c.display, subject=c.program or "awk")
-    elif "system" in program.value or "|" in program.value:
-        j.add(R.EXEC_INLINE, c.display, detail="awk runs commands", subject=c.program or "awk")
+    if program.value is not None and re.search(r"\bin\s+ENVIRON\b", program.value):
+        j.add(R.SEC_ENV_DUMP, c.display, detail="awk ENVIRON")
 
 
 def _find(j: _Judge, c: Command) -> None:
@@ -1904,7 +2070,10 @@ _HANDLERS: dict[str, Callable[[_Judge, Command], None]] = {
     "nawk": _awk,
     "find": _find,
     **dict.fromkeys(_FORGE_CLIS, _forge),
-    **dict.fromkeys((*_PUBLISH, *_JS_PMS, "pipx", "nerdctl", "pdm"), _package_tools),
+    **dict.fromkeys(
+        (*_PUBLISH, *_JS_PMS, "pipx", "nerdctl", "pdm", "pip", "pip3", "docker-compose", "podman-compose"),
+        _package_tools,
+    ),
     **dict.fromkeys((*_ADMIN, *_PRIV_WRAPPERS), _privileged),
     **dict.fromkeys((*_PKG_SYSTEM, "pacman"), _system_packages),
     **dict.fromkeys(_SCHEDULERS, _scheduler),
@@ -1949,7 +2118,7 @@ def analyse_command(
     """
     ws = _ws(workspace)
     where = None if cwd is None else os.fspath(cwd)
-    judge = _Judge(ws=ws, project=workspace_kind == "project")
+    judge = _Judge(ws=ws, project=workspace_kind == "project", disk=_on_disk(ws))
     if isinstance(command, str):
         if shell:
             script = read_line(command, workspace=ws, cwd=where, written_scripts=written_scripts, env=env)
@@ -1968,6 +2137,13 @@ def analyse_command(
             script = read_argv(argv, workspace=ws, cwd=where, written_scripts=written_scripts, env=env)
     judge.script(script)
     return _dedupe(judge.out)
+
+
+def _on_disk(ws: str) -> str | None:
+    """The workspace's real path when it exists (at run time), so links on disk can be followed."""
+    if not os.path.isdir(ws):  # noqa: PTH112 - one stat per analysis, on the hot path
+        return None
+    return os.path.realpath(ws)
 
 
 def analyse_path(

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
-from pytest_rustchain.safety import programs
+from pytest_rustchain.safety import programs, runners
 from pytest_rustchain.safety.facts import UNKNOWN, Command, Issue, Redirect, Script, Word, literal
 from pytest_rustchain.safety.paths import HOME_ROOT, Where, locate, where_of
 
@@ -30,6 +30,14 @@ _SCRIPT_COST = 4
 """Nesting budget one nested script uses up (it costs several Python frames)."""
 _MAX_CWDS = 8
 _MAX_FANOUT = 4
+WORK_BUDGET = 20_000
+"""Work units (statements and words visited) one analysis may spend. Function calls, nested scripts
+and loops multiply the work; past the budget the reader stops and reports the line as too complex."""
+
+
+class _Exhausted(Exception):
+    """The work budget ran out."""
+
 
 _STATEMENTS = frozenset(
     {
@@ -132,9 +140,11 @@ class _State:
     path_ws: bool = False
     files: dict[str, str | None] = field(default_factory=dict)
     fetched: set[str] = field(default_factory=set)
+    positional: tuple[Word, ...] | None = None
+    """``$1 ...`` as separate words, when every one of them is known to exist (``"$@"``)."""
 
     def copy(self) -> _State:
-        return _State(self.cwd, dict(self.vars), self.path_ws, dict(self.files), set(self.fetched))
+        return _State(self.cwd, dict(self.vars), self.path_ws, dict(self.files), set(self.fetched), self.positional)
 
     def merge(self, other: _State) -> None:
         """Join two possible states after a branch: what differs becomes a set or unknown."""
@@ -152,6 +162,8 @@ class _State:
             if self.files.get(rel, "") != other.files.get(rel, ""):
                 self.files[rel] = None
         self.fetched |= other.fetched
+        if self.positional != other.positional:
+            self.positional = None
 
 
 def _unknown_word(text: str, *sources: Word | None) -> Word:
@@ -349,6 +361,13 @@ class _Reader:
         self.flattening = False
         self.src = b""
         """Source bytes of the tree being walked; node offsets index into it."""
+        self.units = 0
+        self.aliases: dict[str, str] = {}
+
+    def tick(self) -> None:
+        self.units += 1
+        if self.units > WORK_BUDGET:
+            raise _Exhausted
 
     def text(self, node: Node) -> str:
         return self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
@@ -418,6 +437,7 @@ class _Reader:
         try:
             stack = [root]
             while stack:
+                self.tick()
                 node = stack.pop()
                 kind = node.type
                 if kind == "command":
@@ -502,6 +522,7 @@ class _Reader:
             self.stmt(child, st, ctx._replace(bg=bg) if bg != ctx.bg else ctx)
 
     def stmt(self, node: Node, st: _State, ctx: _Ctx) -> None:
+        self.tick()
         if ctx.level > _MAX_NODE_DEPTH:
             self.too_deep(node, st)
             return
@@ -906,14 +927,19 @@ class _Reader:
             if not _PLAIN_SPECIAL.search(raw):
                 # Most words are plain text: skip the general evaluator.
                 return [Word(text=raw, value=raw, shape=raw)]
+        if st.positional is not None and _is_all_args(node, self.text):
+            # ``"$@"`` and ``$@`` are the positional parameters, each its own word.
+            return list(st.positional)
         acc = _Acc()
         self.part(node, st, ctx, acc, quoted=False)
         word = acc.build()
         if acc.split and word.value is not None:
-            return [
-                Word(text=piece, value=piece, shape=piece, glob=any(c in piece for c in "*?["))
-                for piece in word.value.split()
-            ]
+            ifs = st.vars.get("IFS")
+            if ifs is not None and ifs.value is not None:
+                pieces = [p for p in re.split("[" + re.escape(ifs.value or " ") + "]", word.value) if p]
+            else:
+                pieces = word.value.split()
+            return [Word(text=piece, value=piece, shape=piece, glob=any(c in piece for c in "*?[")) for piece in pieces]
         return [word]
 
     def word(self, node: Node, st: _State, ctx: _Ctx) -> Word:
@@ -946,11 +972,18 @@ class _Reader:
         elif kind in ("string", "translated_string"):
             self.string(node, st, ctx, acc)
         elif kind == "concatenation":
+            plain: list[str] = []
             for child in node.children:
                 if child.is_named:
+                    if child.type == "word":
+                        plain.append(self.text(child))
                     self.part(child, st, ctx, acc, quoted=quoted)
                 else:
                     acc.lit(self.text(child))
+            if not quoted and plain and plain[0].startswith("{"):
+                # tree-sitter splits ``{/a,b}`` into the words ``{``, ``/a,b`` and ``}``.
+                joined = "".join(plain)
+                acc.brace = acc.brace or ("," in joined and "}" in joined)
         elif kind in ("simple_expansion", "expansion"):
             self.expansion(node, st, ctx, acc, quoted=quoted)
         elif kind == "command_substitution":
@@ -1052,7 +1085,13 @@ class _Reader:
             acc.home = True
         acc.lit(known.value, stripped)
         if not quoted:
-            if any(c.isspace() for c in known.value):
+            ifs = st.vars.get("IFS")
+            seps = ifs.value if ifs is not None and ifs.value is not None else " \t\n"
+            if ifs is not None and ifs.value is None:
+                # IFS holds something unknown: the value may split anywhere.
+                acc.unknown(stripped)
+                return
+            if any(c in seps for c in known.value):
                 acc.split = True
             if any(c in known.value for c in "*?["):
                 acc.glob = True
@@ -1139,11 +1178,21 @@ class _Reader:
                 path_ws = self.path_in_workspace(var_word, st)
         cwd = st.cwd
         via_path = False
+        expanded: set[str] = set()
         while True:
             if not words:
                 return
             first = words[0]
             name = first.value
+            if name is not None and name in self.aliases and name not in expanded and not wrappers:
+                # dash and bash -c expand aliases defined on an earlier line of the same script.
+                expanded.add(name)
+                try:
+                    head = [literal(p) for p in shlex.split(self.aliases[name])]
+                except ValueError:
+                    head = [_unknown_word(self.aliases[name])]
+                words = head + words[1:]
+                continue
             if name is None:
                 self.emit_command(
                     None,
@@ -1278,7 +1327,7 @@ class _Reader:
         """Analyse a workspace script whose content is known; returns (analysed, downloaded)."""
         if rel is None:
             return False, False
-        fetched = rel in st.fetched
+        fetched = rel in st.fetched or any(d.endswith("/") and rel.startswith(d) for d in st.fetched)
         certain = rel in st.files and st.files[rel] is not None
         contents = [c for c in (st.files.get(rel), self.written.get(rel)) if c is not None]
         changed = rel in st.files and st.files[rel] is None
@@ -1306,6 +1355,11 @@ class _Reader:
         via_path: bool,
     ) -> None:
         code, script, module, rest, stdin_flag = _interpreter_args(interp, words[1:])
+        if module and rest and rest[0].value == "pip" and interp.family == "python":
+            # ``python -m pip install x`` is pip.
+            self.emit_command(base, words[:1], env, redirects, stdin, st, ctx, wrappers, cwd=cwd, via_path=via_path)
+            self.simple([literal("pip"), *rest[1:]], [], redirects, stdin, st, ctx, (*wrappers, base))
+            return
         is_shell = interp.family == "shell"
         analysed = False
         fetched = False
@@ -1438,7 +1492,31 @@ class _Reader:
         elif targets[0].value == "-":
             st.cwd = None
         else:
-            st.cwd = self.chdir(targets[0], st.cwd)
+            target = targets[0]
+            cdpath = st.vars.get("CDPATH")
+            value = target.value
+            if cdpath is not None and cdpath.value != "" and (value is None or not value.startswith(("/", "."))):
+                # CDPATH entries are tried before the current directory.
+                if cdpath.value is None or value is None:
+                    st.cwd = None
+                    return
+                dirs: list[str] = []
+                for entry in cdpath.value.split(":"):
+                    found = self.chdir(literal(f"{entry or '.'}/{value}"), st.cwd)
+                    if found is None:
+                        st.cwd = None
+                        return
+                    dirs.extend(found)
+                here = self.chdir(target, st.cwd)
+                if here is None:
+                    st.cwd = None
+                    return
+                joined = tuple(dict.fromkeys([*dirs, *here]))
+                st.cwd = joined if len(joined) <= _MAX_CWDS else None
+                return
+            st.cwd = self.chdir(target, st.cwd)
+            if st.cwd is None and value is None:
+                st.cwd = _unknown_below(target, self.ws)
 
     def track_files(self, command: Command, st: _State) -> None:
         """Remember what this command wrote, so a later ``bash x.sh`` on the same line is judged."""
@@ -1462,6 +1540,15 @@ class _Reader:
                 if rel is not None:
                     st.fetched.add(rel)
                     st.files[rel] = None
+        elif program == "git":
+            dest = _clone_dest(command.args)
+            if dest is not None:
+                rel = self.rel_of(dest, command.cwd)
+                if rel is not None:
+                    # Every file of a fresh clone came from the network.
+                    st.fetched.add(rel.rstrip("/") + "/" if rel else "")
+        elif program == "ln":
+            self.link(command)
         elif program not in _READ_ONLY and (st.files or self.written):
             for arg in command.args:
                 if arg.value is None or arg.value.startswith("-"):
@@ -1469,6 +1556,51 @@ class _Reader:
                 rel = self.rel_of(arg, command.cwd)
                 if rel is not None and (rel in st.files or rel in self.written):
                     st.files[rel] = None
+
+    def link(self, command: Command) -> None:
+        """Record ``ln -s TARGET LINK``: later paths through LINK are judged by TARGET."""
+        values = [a.value for a in command.args]
+        options = [v for v in values if v is not None and v.startswith("-") and v != "-"]
+        if not any(v == "--symbolic" or (not v.startswith("--") and "s" in v) for v in options):
+            return
+        positional = [a for a in command.args if a.value is None or not a.value.startswith("-") or a.value == "-"]
+        directory = next(
+            (
+                command.args[i + 1]
+                for i, v in enumerate(values)
+                if v in ("-t", "--target-directory") and i + 1 < len(values)
+            ),
+            None,
+        )
+        if directory is not None:
+            positional = [a for a in positional if a is not directory]
+        if not positional:
+            return
+        target = positional[0]
+        if directory is not None:
+            link = literal(f"{directory.value}/{posixpath.basename((target.value or '').rstrip('/'))}")
+        elif len(positional) >= 2:
+            link = positional[-1]
+        elif target.value is not None:
+            link = literal(posixpath.basename(target.value.rstrip("/")) or ".")
+        else:
+            return
+        rel = self.rel_of(link, command.cwd)
+        if rel is None:
+            return
+        if target.value is None and not target.home:
+            self.script.links[rel] = None
+            return
+        if target.home:
+            value = target.value or "~"
+            rest = value.split("/", 1)[1] if "/" in value else ""
+            absolute = posixpath.normpath(f"{HOME_ROOT}/{rest}")
+        elif (target.value or "").startswith("/"):
+            absolute = posixpath.normpath(target.value or "/")
+        else:
+            # A relative target is relative to the directory holding the link.
+            absolute = posixpath.normpath(posixpath.join(self.ws, posixpath.dirname(rel), target.value or ""))
+        self.script.links[rel] = absolute
 
     def rel_of(self, word: Word, cwd: tuple[str, ...] | None) -> str | None:
         if word.value is None:
@@ -1499,6 +1631,7 @@ def _bind_positional(st: _State, args: Sequence[Word]) -> None:
     else:
         st.vars["@"] = st.vars["*"] = _unknown_word("$@", *rest)
     st.vars["#"] = literal(str(len(rest)))
+    st.positional = tuple(rest)
 
 
 def _join_words(words: Sequence[Word]) -> Word:
@@ -1511,6 +1644,17 @@ def _join_words(words: Sequence[Word]) -> Word:
         fetches=any(w.fetches for w in words),
         decodes=any(w.decodes for w in words),
     )
+
+
+def _is_all_args(node: Node, text: Callable[[Node], str]) -> bool:
+    """``$@``, ``"$@"``, ``${@}``, ``$*``: the whole word is the positional parameters."""
+    kind = node.type
+    if kind == "string":
+        named = node.named_children
+        return len(named) == 1 and _is_all_args(named[0], text) and text(node) in ('"$@"', '"${@}"')
+    if kind in ("simple_expansion", "expansion"):
+        return text(node) in ("$@", "${@}", "$*", "${*}")
+    return False
 
 
 _SHALLOW_LEAVES = frozenset({"word", "raw_string", "ansi_c_string", "number", "string_content"})
@@ -1537,6 +1681,44 @@ def _is_shallow(node: Node) -> bool:
     return False
 
 
+def _clone_dest(args: Sequence[Word]) -> Word | None:
+    """The directory ``git clone URL [DIR]`` creates, when it is known."""
+    values = [a.value for a in args]
+    if "clone" not in values:
+        return None
+    rest = list(args[values.index("clone") + 1 :])
+    with_arg = {"-b", "--branch", "-o", "--origin", "--depth", "-c", "--config", "--reference", "-u", "--upload-pack"}
+    positional: list[Word] = []
+    i = 0
+    while i < len(rest):
+        value = rest[i].value
+        if value is not None and value.startswith("-"):
+            i += 2 if value in with_arg else 1
+            continue
+        positional.append(rest[i])
+        i += 1
+    if len(positional) >= 2:
+        return positional[1]
+    if positional and positional[0].value is not None:
+        name = posixpath.basename(positional[0].value.rstrip("/"))
+        name = name.removesuffix(".git")
+        return literal(name) if name else None
+    return None
+
+
+def _unknown_below(target: Word, ws: str) -> tuple[str, ...] | None:
+    """``cd /proc/$PPID``: an unknown directory below a known one that is not an ancestor of the
+    workspace is still outside it; ``*`` stands for the unknown part (secret patterns match it)."""
+    shape = target.shape
+    prefix = shape[: shape.index(UNKNOWN)] if UNKNOWN in shape else shape
+    if not prefix.startswith("/"):
+        return None
+    base = posixpath.normpath(prefix.rsplit("/", 1)[0] or "/")
+    if base == "/" or ws == base or ws.startswith(base.rstrip("/") + "/"):
+        return None
+    return (base + "/*",)
+
+
 def _mktemp_path(args: Sequence[Word], st: _State) -> str | None:
     """Where ``$(mktemp)`` creates its file: under TMPDIR unless the arguments say otherwise."""
     tmpdir = st.vars.get("TMPDIR")
@@ -1550,6 +1732,7 @@ def _mktemp_path(args: Sequence[Word], st: _State) -> str | None:
 
 
 def _assign_state(target: _State, source: _State) -> None:
+    target.positional = source.positional
     target.cwd = source.cwd
     target.vars = source.vars
     target.path_ws = source.path_ws
@@ -1677,19 +1860,36 @@ def _literal_output(program: str | None, args: Sequence[Word], stdin: tuple[Word
     return None
 
 
+_SHORT_WITH_ARG = {
+    "curl": frozenset("oAbcCdDeEFHKmQrTuUwXxYyz"),
+    "wget": frozenset("oaOPTtwlQeiBUDIXAR"),
+}
+
+
 def _download_targets(program: str, args: Sequence[Word]) -> list[Word]:
     out: list[Word] = []
-    flags = ("-o", "--output") if program == "curl" else ("-O", "--output-document")
+    letter, long = ("o", "--output") if program == "curl" else ("O", "--output-document")
+    with_arg = _SHORT_WITH_ARG[program]
     for i, arg in enumerate(args):
         value = arg.value
         if value is None:
             continue
-        if value in flags and i + 1 < len(args):
+        if value == long and i + 1 < len(args):
             out.append(args[i + 1])
-        elif value.startswith(flags[1] + "="):
+        elif value.startswith(long + "="):
             out.append(literal(value.split("=", 1)[1]))
-        elif program == "wget" and value.startswith("-O") and len(value) > 2 and value != "-O-":
-            out.append(literal(value[2:]))
+        elif value.startswith("-") and not value.startswith("--") and len(value) > 1:
+            # Short options bundle: ``-fsSLo file``, ``-qO file``, ``-ofile``.
+            for j, ch in enumerate(value[1:], start=1):
+                if ch == letter:
+                    rest = value[j + 1 :]
+                    if rest:
+                        out.append(literal(rest))
+                    elif i + 1 < len(args):
+                        out.append(args[i + 1])
+                    break
+                if ch in with_arg:
+                    break
     return [w for w in out if w.value != "-"]
 
 
@@ -1944,6 +2144,7 @@ _WRAPPERS: dict[str, Callable[[list[Word]], _Peeled | None]] = {
         frozenset({"-o", "-e", "-p", "-s", "-u", "-a", "-b", "-E", "-I", "-O", "-P", "-S", "-X"})
     ),
     "ltrace": _simple_wrapper(frozenset({"-o", "-e", "-p", "-s", "-u", "-a", "-n", "-l"})),
+    **{name: _simple_wrapper(with_arg) for name, with_arg in runners.WRAPPERS.items()},
 }
 """Programs that run the rest of their arguments as a command (``sudo rm`` is ``rm`` run by sudo)."""
 
@@ -2194,6 +2395,15 @@ def _xargs(
         i += 1
     template = words[i:] or [literal("echo")]
     item = _unknown_word("<input>")
+    if any(u.fetches for u in ctx.upstream) or any(u.decodes for u in ctx.upstream):
+        # The items are the upstream's output: downloaded or decoded text.
+        item = Word(
+            text="<input>",
+            value=None,
+            shape=UNKNOWN,
+            fetches=any(u.fetches for u in ctx.upstream),
+            decodes=any(u.decodes for u in ctx.upstream),
+        )
     if ctx.upstream and ctx.upstream[-1].program == "find":
         starts = find_start_points(ctx.upstream[-1].args)
         if len(starts) == 1:
@@ -2336,10 +2546,7 @@ def _git(
             rest = [w for w in rest if (w.value or "") not in ("--recursive", "-q", "--quiet")]
             if rest:
                 scripts.append(_join_words(rest))
-        elif value in ("-x", "--exec") and "rebase" in values[:i] and i + 2 < len(words):
-            scripts.append(words[i + 2])
-        elif value is not None and value.startswith("--exec="):
-            scripts.append(literal(value.split("=", 1)[1]))
+    _run_found(r, runners.commands_of("git", words[1:]), st, ctx, (*wrappers, base), cwd)
     for script in scripts:
         if script.value is not None:
             r.nested(script.value, st.copy(), ctx, evidence=script.text)
@@ -2399,6 +2606,300 @@ def _trap(
     )
 
 
+def _run_found(
+    r: _Reader,
+    found: Sequence[runners.Found],
+    st: _State,
+    ctx: _Ctx,
+    wrappers: tuple[str, ...],
+    cwd: tuple[str, ...] | None,
+) -> None:
+    """Analyse the commands a program was told to run, as if they ran directly."""
+    for item in found:
+        if item.argv:
+            r.simple(list(item.argv), [], (), None, st.copy(), ctx._replace(upstream=()), wrappers)
+        elif item.script is not None:
+            _run_string(r, item.script, st, ctx, wrappers, cwd)
+
+
+def _run_string(
+    r: _Reader, script: Word, st: _State, ctx: _Ctx, wrappers: tuple[str, ...], cwd: tuple[str, ...] | None
+) -> None:
+    """A shell string some program runs with ``sh -c``; when it cannot be known, it is opaque."""
+    if script.script is not None:
+        r.nested(script.script, st.copy(), ctx._replace(upstream=()), evidence=script.text)
+        return
+    r.skeleton(script, st.copy(), ctx, evidence=script.text)
+    r.emit_command("sh", [literal("sh"), literal("-c"), script], [], (), None, st, ctx, wrappers, cwd=cwd, code=script)
+
+
+def _option_runner(
+    r: _Reader,
+    base: str,
+    words: list[Word],
+    env: list[tuple[str, Word]],
+    redirects: tuple[Redirect, ...],
+    stdin: tuple[Word, bool] | None,
+    st: _State,
+    ctx: _Ctx,
+    wrappers: tuple[str, ...],
+    cwd: tuple[str, ...] | None,
+    via_path: bool,
+) -> None:
+    """``zip -TT CMD``, ``vim -c '!CMD'``, ``tmux new CMD``: see the ``runners`` table."""
+    r.emit_command(base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd, via_path=via_path)
+    _run_found(r, runners.commands_of(base, words[1:]), st, ctx, (*wrappers, base), cwd)
+
+
+_SED_ADDR = r"(?:\d+(?:~\d+)?|\$|/(?:\\.|[^/\\\n])*/[IM]*)"
+_SED_E = re.compile(
+    r"(?:^|[;\n{}])\s*(?:" + _SED_ADDR + r"(?:\s*,\s*" + _SED_ADDR + r")?)?\s*!?\s*e(?:[ \t]+([^\n]*))?(?=\s|;|}|$)"
+)
+_SED_S_E = re.compile(r"s(.)(?:\\.|(?!\1).)*\1(?:\\.|(?!\1).)*\1[gpiImMw0-9]*e")
+
+
+def sed_scripts(args: Sequence[Word]) -> list[Word]:
+    """The scripts of a ``sed`` command: ``-e``/``--expression`` values, else the first operand."""
+    scripts: list[Word] = []
+    operands: list[Word] = []
+    files = False
+    i = 0
+    n = len(args)
+    while i < n:
+        value = args[i].value
+        if value in ("-e", "--expression") and i + 1 < n:
+            scripts.append(args[i + 1])
+            i += 2
+            continue
+        if value in ("-f", "--file", "-l", "--line-length") and i + 1 < n:
+            files = files or value in ("-f", "--file")
+            i += 2
+            continue
+        if value is not None and value.startswith("--expression="):
+            scripts.append(literal(value.split("=", 1)[1]))
+        elif value is not None and value.startswith("-e") and len(value) > 2 and not value.startswith("--"):
+            scripts.append(literal(value[2:]))
+        elif value is None or not value.startswith("-") or value == "-":
+            operands.append(args[i])
+        i += 1
+    if not scripts and not files and operands:
+        scripts.append(operands[0])
+    return scripts
+
+
+def _sed(
+    r: _Reader,
+    base: str,
+    words: list[Word],
+    env: list[tuple[str, Word]],
+    redirects: tuple[Redirect, ...],
+    stdin: tuple[Word, bool] | None,
+    st: _State,
+    ctx: _Ctx,
+    wrappers: tuple[str, ...],
+    cwd: tuple[str, ...] | None,
+    via_path: bool,
+) -> None:
+    """GNU sed's ``e CMD`` runs CMD; a bare ``e`` or ``s///e`` runs the input text as commands."""
+    runs_input = False
+    commands: list[Word] = []
+    for script in sed_scripts(words[1:]):
+        text = script.value
+        if text is None:
+            continue
+        for m in _SED_E.finditer(text):
+            cmd = (m.group(1) or "").strip()
+            if cmd:
+                commands.append(literal(cmd))
+            else:
+                runs_input = True
+        if _SED_S_E.search(text):
+            runs_input = True
+    r.emit_command(
+        base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd, via_path=via_path, reads_stdin=runs_input
+    )
+    for cmd in commands:
+        _run_string(r, cmd, st, ctx, (*wrappers, base), cwd)
+
+
+_AWK_ARG = frozenset({"-F", "-v", "-f", "--file", "--assign", "--field-separator", "-i", "--include", "-l", "--load"})
+_AWK_STRING = r'"(?:\\.|[^"\\])*"'
+_AWK_SYSTEM = re.compile(r"\bsystem\s*\(\s*(" + _AWK_STRING + r"|[A-Za-z_]\w*\s*\)|)")
+_AWK_PIPE_TO = re.compile(r"\|\s*&?\s*(" + _AWK_STRING + r"|[A-Za-z_]\w*)?")
+_AWK_PIPE_FROM = re.compile(r"(" + _AWK_STRING + r"|[A-Za-z_]\w*)\s*\|\s*getline")
+_AWK_WRITE = re.compile(r"(?<![<>=!])(>>?)\s*(" + _AWK_STRING + r"|[A-Za-z_]\w*|\$?\(?[^;}\s]*)")
+_AWK_PRINT = re.compile(r"\b(?:print|printf)\b")
+
+
+def _awk_value(token: str, variables: Mapping[str, Word]) -> Word | None:
+    """An awk expression that is a string literal or a ``-v`` variable; None when it is computed."""
+    token = token.strip().rstrip(")").strip()
+    if token.startswith('"') and token.endswith('"') and len(token) >= 2:
+        return literal(decode_escapes(token[1:-1]))
+    return variables.get(token)
+
+
+def _awk(
+    r: _Reader,
+    base: str,
+    words: list[Word],
+    env: list[tuple[str, Word]],
+    redirects: tuple[Redirect, ...],
+    stdin: tuple[Word, bool] | None,
+    st: _State,
+    ctx: _Ctx,
+    wrappers: tuple[str, ...],
+    cwd: tuple[str, ...] | None,
+    via_path: bool,
+) -> None:
+    """awk's ``system()``, pipes and ``print > file``, with ``-v`` variables filled in."""
+    args = words[1:]
+    variables: dict[str, Word] = {}
+    program: Word | None = None
+    has_file = False
+    i = 0
+    n = len(args)
+    while i < n:
+        value = args[i].value
+        if value is None:
+            program = args[i]
+            break
+        if value in ("-v", "--assign") and i + 1 < n:
+            name, eq, val = (args[i + 1].value or "").partition("=")
+            if eq:
+                variables[name] = literal(decode_escapes(val))
+            elif args[i + 1].value is None and "=" in args[i + 1].shape:
+                variables[args[i + 1].shape.split("=", 1)[0]] = _unknown_word(args[i + 1].text)
+            i += 2
+            continue
+        if value.startswith("-v") and "=" in value:
+            name, _, val = value[2:].partition("=")
+            variables[name] = literal(decode_escapes(val))
+            i += 1
+            continue
+        if value in ("-f", "--file"):
+            has_file = True
+        if value == "--":
+            program = args[i + 1] if i + 1 < n else None
+            break
+        if value.startswith("-") and value != "-":
+            i += 2 if value in _AWK_ARG else 1
+            continue
+        program = args[i]
+        break
+    code: Word | None = None
+    runs_input = False
+    commands: list[Word] = []
+    writes: list[Word] = []
+    if program is not None and not has_file:
+        text = program.value
+        if text is None:
+            code = program
+        else:
+            for m in _AWK_SYSTEM.finditer(text):
+                found = _awk_value(m.group(1), variables)
+                if found is None:
+                    runs_input = True
+                else:
+                    commands.append(found)
+            for m in _AWK_PIPE_TO.finditer(text):
+                if text[m.start() : m.start() + 2] == "||":
+                    continue
+                expr = m.group(1) or ""
+                if expr == "getline":
+                    continue
+                found = _awk_value(expr, variables) if expr else None
+                if found is None:
+                    runs_input = True
+                else:
+                    commands.append(found)
+                    first = (found.value or "").split(" ", 1)[0].rsplit("/", 1)[-1]
+                    if first in programs.SHELLS or programs.interpreter_for(first) is not None:
+                        # ``print ... | "sh"``: what awk prints is run as code.
+                        runs_input = True
+            for m in _AWK_PIPE_FROM.finditer(text):
+                found = _awk_value(m.group(1), variables)
+                if found is None:
+                    runs_input = True
+                else:
+                    commands.append(found)
+            if _AWK_PRINT.search(text):
+                for m in _AWK_WRITE.finditer(text):
+                    before = text[: m.start()]
+                    if not _AWK_PRINT.search(before.rsplit(";", 1)[-1].rsplit("{", 1)[-1]):
+                        continue
+                    found = _awk_value(m.group(2), variables)
+                    if found is None:
+                        writes.append(_unknown_word(m.group(2)))
+                    else:
+                        writes.append(found)
+    if runs_input and not ctx.upstream and stdin is None:
+        # It runs text taken from its input files: that code cannot be judged.
+        code = program
+    r.emit_command(
+        base,
+        words,
+        env,
+        redirects,
+        stdin,
+        st,
+        ctx,
+        wrappers,
+        cwd=cwd,
+        via_path=via_path,
+        code=code,
+        reads_stdin=runs_input and code is None,
+    )
+    for target in writes:
+        r.script.redirects.append(Redirect(op=">", target=target, cwd=cwd, write=True, read=False))
+    for cmd in commands:
+        _run_string(r, cmd, st, ctx, (*wrappers, base), cwd)
+
+
+def _set(
+    r: _Reader,
+    base: str,
+    words: list[Word],
+    env: list[tuple[str, Word]],
+    redirects: tuple[Redirect, ...],
+    stdin: tuple[Word, bool] | None,
+    st: _State,
+    ctx: _Ctx,
+    wrappers: tuple[str, ...],
+    cwd: tuple[str, ...] | None,
+    via_path: bool,
+) -> None:
+    """``set -- a b c`` (or ``set a b``) sets the positional parameters."""
+    args = words[1:]
+    values = [a.value for a in args]
+    if "--" in values:
+        _bind_positional(st, [literal("sh"), *args[values.index("--") + 1 :]])
+    elif args and values[0] is not None and not values[0].startswith(("-", "+")):
+        _bind_positional(st, [literal("sh"), *args])
+    r.emit_command(base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd, via_path=via_path)
+
+
+def _alias(
+    r: _Reader,
+    base: str,
+    words: list[Word],
+    env: list[tuple[str, Word]],
+    redirects: tuple[Redirect, ...],
+    stdin: tuple[Word, bool] | None,
+    st: _State,
+    ctx: _Ctx,
+    wrappers: tuple[str, ...],
+    cwd: tuple[str, ...] | None,
+    via_path: bool,
+) -> None:
+    """``alias name='rm -rf'``: a later line that starts with ``name`` runs the alias text."""
+    for arg in words[1:]:
+        name, eq, value = (arg.value or arg.shape).partition("=")
+        if eq and name and not name.startswith("-"):
+            r.aliases[name] = value if arg.value is not None else "${__rc_unknown}"
+    r.emit_command(base, words, env, redirects, stdin, st, ctx, wrappers, cwd=cwd, via_path=via_path)
+
+
 _SPECIAL: dict[str, _Special] = {
     "trap": _trap,
     "eval": _eval,
@@ -2408,10 +2909,21 @@ _SPECIAL: dict[str, _Special] = {
     "xargs": _xargs,
     "parallel": _parallel,
     "su": _shell_string,
+    "sg": _shell_string,
     "watch": _shell_string,
     "flock": _shell_string,
     "script": _shell_string,
     "git": _git,
+    "sed": _sed,
+    "gsed": _sed,
+    "awk": _awk,
+    "gawk": _awk,
+    "mawk": _awk,
+    "nawk": _awk,
+    "busybox-awk": _awk,
+    "set": _set,
+    "alias": _alias,
+    **{name: _option_runner for row in runners.RUNNERS for name in row.programs if name != "git"},
 }
 
 
@@ -2465,14 +2977,21 @@ def read_line(
     """Read a shell command line into facts. ``workspace`` is absolute and normalised."""
     reader = _Reader(workspace=workspace, written=_normalise_keys(written_scripts))
     st = _initial_state(workspace, cwd, env, reader)
+    # Under ``shell: true`` the script runs as ``/bin/sh -c``: ``$0`` is the shell itself.
+    st.vars.setdefault("0", literal("/bin/sh"))
     try:
         reader.source(text, st, _Ctx())
+    except _Exhausted:
+        reader.script.issues.append(Issue(kind="budget", evidence=text[:80]))
     except RecursionError:
         reader.script.issues.append(Issue(kind="depth", evidence=text[:80]))
         reader.flattening = False
         root, raw = _parse(text)
         reader.src = raw
-        reader.flat(root, st)
+        try:
+            reader.flat(root, st)
+        except _Exhausted:
+            reader.script.issues.append(Issue(kind="budget", evidence=text[:80]))
     return reader.script
 
 
@@ -2507,6 +3026,8 @@ def read_argv(
     if words:
         try:
             reader.simple(words, [], (), None, st, _Ctx())
+        except _Exhausted:
+            reader.script.issues.append(Issue(kind="budget", evidence=" ".join(argv)[:80]))
         except RecursionError:
             reader.script.issues.append(Issue(kind="depth", evidence=" ".join(argv)[:80]))
     return reader.script

@@ -95,7 +95,7 @@ def test_blocked_step_fails_mission_despite_threshold(pytester: pytest.Pytester,
             step_type: noop
           - id: cleanup
             step_type: command
-            parameters: {command: "rm -rf ~/.cache"}
+            parameters: {command: "rm -rf ~"}
         """,
     )
     result = pytester.runpytest("-v", "--junitxml=junit.xml")
@@ -226,7 +226,7 @@ def test_floor_and_mission_tightening(
 def test_allow_rules_are_scoped_and_shown_in_header(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """An allow entry scoped to one step unblocks only that step, and the header names its file."""
     pytester.makeini("[pytest]\nmission_allow_rules = RC-PERS-004@a.mission.yaml::cfg\n")
-    step = "steps: [{id: cfg, step_type: command, parameters: {command: git config --global user.name bot}}]\n"
+    step = "steps: [{id: cfg, step_type: command, parameters: {command: git config --global core.hooksPath hooks}}]\n"
     write_mission("a", "name: a\n" + step)
     write_mission("b", "name: b\n" + step)
     result = pytester.runpytest("-v")

@@ -45,7 +45,7 @@ def test_unknown_template_parts_raise_but_do_not_block(tmp_path: Path) -> None:
     maybe = _step("command", shell=True, command="rm -rf {{ steps.probe.stdout }}")  # noqa: S604 - a mission step, judged not run
     verdict = guard.judge_raw(maybe)
     assert verdict.score == 100 and not verdict.blocked
-    always = _step("command", shell=True, command="rm -rf ~/{{ steps.probe.stdout }}")  # noqa: S604 - a mission step, judged not run
+    always = _step("command", shell=True, command="rm -rf /srv/{{ steps.probe.stdout }}")  # noqa: S604 - a mission step, judged not run
     assert guard.judge_raw(always).blocked
 
 
