@@ -18,6 +18,7 @@ __all__ = [
     "StepResult",
     "StepStatus",
     "StepType",
+    "Substeps",
     "__version__",
     "load_mission",
     "run_mission",
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from pytest_rustchain.api import load_mission, run_mission
     from pytest_rustchain.errors import MissionError, MissionFormatError, StepError
     from pytest_rustchain.model import Mission, MissionResult, MissionStatus, SkipKind, StepResult, StepStatus
-    from pytest_rustchain.steps.base import Outputs, PathUse, StepContext, StepType
+    from pytest_rustchain.steps.base import Outputs, PathUse, StepContext, StepType, Substeps
 
     __version__: str
 
@@ -50,6 +51,7 @@ _WHERE = {
     "PathUse": "pytest_rustchain.steps.base",
     "StepContext": "pytest_rustchain.steps.base",
     "StepType": "pytest_rustchain.steps.base",
+    "Substeps": "pytest_rustchain.steps.base",
 }
 
 

@@ -323,10 +323,10 @@ def pytest_configure(config: pytest.Config) -> None:
     _catch_signals(config)
     if config.hook.pytest_rustchain_step_types.get_hookimpls() or config.hook.pytest_rustchain_tools.get_hookimpls():
         _add_extensions(config)
-    _session_settings(config)
+    settings = _session_settings(config)
     if config.getoption("mission_dry_run", False):
         config.pluginmanager.register(_DryRunTable(), "rustchain-dry-run")
-    report.configure(config)
+    report.configure(config, safety=tuple(line.removeprefix("rustchain: ") for line in settings.header))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -524,13 +524,15 @@ class MissionItem(pytest.Function):
         try:
             for run, step in chain:
                 self.current_step = step
-                try:
-                    with subtests.test(msg=run.prefix + step.id):
-                        _report_step(chain.execute(run, step))
-                except (pytest.fail.Exception, pytest.skip.Exception):
-                    # Under -x/--maxfail pytest re-raises subtest outcomes; the mission keeps control
-                    # so its always() steps still run, and pytest stops after the mission.
-                    continue
+                outcomes = [chain.execute(run, step), *run.substeps(step)]
+                for outcome in outcomes:
+                    try:
+                        with subtests.test(msg=outcome.step_id):
+                            _report_step(outcome)
+                    except (pytest.fail.Exception, pytest.skip.Exception):
+                        # Under -x/--maxfail pytest re-raises subtest outcomes; the mission keeps
+                        # control so its always() steps still run, and pytest stops after the mission.
+                        continue
         except KeyboardInterrupt as exc:
             interrupted = exc
             raise

@@ -133,10 +133,12 @@ def _dir_option(config: pytest.Config, name: str) -> Path | None:
     return path
 
 
-def configure(config: pytest.Config) -> None:
-    """Create and register the reporter (controller and workers)."""
+def configure(config: pytest.Config, *, safety: tuple[str, ...] = ()) -> None:
+    """Create and register the reporter (controller and workers); ``safety`` are the lines that say
+    the effective safety policy and where its settings came from (the JSON report's ``safety``)."""
     reporter = MissionReporter(
         config,
+        safety=safety,
         threshold=_threshold(config),
         report_path=_path_option(config, "mission_report"),
         summary_path=_path_option(config, "mission_summary"),
@@ -203,8 +205,10 @@ class MissionReporter:
         junit_path: Path | None = None,
         html_path: Path | None = None,
         graph_dir: Path | None = None,
+        safety: tuple[str, ...] = (),
     ) -> None:
         self.config = config
+        self.safety = list(safety)
         self.junit_path = junit_path
         self.durations: dict[str, dict[str, float]] = {}
         self.threshold = threshold
@@ -333,7 +337,7 @@ class MissionReporter:
                 exit_status=int(session.exitstatus),
                 threshold=self.threshold,
                 versions=_versions(),
-                safety=self._safety_lines(),
+                safety=self.safety,
                 scrub=self.scrub,
             )
         if self.report_path is not None:
@@ -409,15 +413,6 @@ class MissionReporter:
         cache.set(history.CACHE_KEY, current)
         self.history = current
         self.notices = history.notices(previous, current, [m["nodeid"] for m in result.missions])
-
-    def _safety_lines(self) -> list[str]:
-        """The effective safety policy and where its allow-lists came from: the plugin's header lines."""
-        lines: list[str] = []
-        for part in self.config.hook.pytest_report_header(config=self.config, start_path=self.config.rootpath):
-            for line in [part] if isinstance(part, str) else part:
-                if str(line).startswith("rustchain: "):
-                    lines.append(str(line).removeprefix("rustchain: "))
-        return lines
 
     def _write_graphs(self, directory: Path, missions: list[dict[str, Any]]) -> None:
         try:

@@ -180,6 +180,8 @@ class MissionRun:
         self._vars = {**mission.vars, **{k: templating.numeric_text(v) for k, v in settings.vars_override.items()}}
         self._phase = Phase.DECIDE
         self._params: Mapping[str, Any] = {}
+        self._subs: list[StepResult] = []
+        self._substeps: dict[str, tuple[StepResult, ...]] = {}
         self._context: dict[str, Any] = {
             "vars": self._vars,
             "env": dict(base),
@@ -274,12 +276,51 @@ class MissionRun:
         ``Exception``: whatever goes wrong in any phase becomes the step's failure."""
         self._phase = Phase.DECIDE
         self._params = {}
+        self._subs = []
         started = time.monotonic()
         try:
-            return self._decide(step) or self._run(step, started)
+            result = self._decide(step) or self._run(step, started)
         except Exception as exc:
             problem = f"{self._phase}: {type(exc).__name__}: {exc}"
-            return self._fail(step, self._params, {}, [problem], time.monotonic() - started, 1)
+            result = self._fail(step, self._params, {}, [problem], time.monotonic() - started, 1)
+        if self._subs:
+            self._substeps[step.id] = tuple(self._record(sub) for sub in self._subs)
+        return result
+
+    def substeps(self, step: Step) -> tuple[StepResult, ...]:
+        """The sub-steps ``step`` reported through ``ctx.substep``, in order (recorded after it)."""
+        return self._substeps.get(step.id, ())
+
+    def _substep_recorder(self, step: Step) -> steps.Substeps:
+        family = self._family(step)
+
+        def record(
+            name: str,
+            *,
+            passed: bool,
+            reason: str = "",
+            outputs: Mapping[str, Any] | None = None,
+            duration: float = 0.0,
+        ) -> None:
+            tolerated_by = "" if passed else self._tolerated_by(step)
+            status = StepStatus.PASSED if passed else StepStatus.TOLERATED if tolerated_by else StepStatus.FAILED
+            self._subs.append(
+                StepResult(
+                    step_id=f"{self.prefix}{step.id}/{name}",
+                    step_type=step.step_type,
+                    family=family,
+                    status=status,
+                    reason=(f"tolerated ({tolerated_by}): " if tolerated_by else "") + reason,
+                    tolerated_by=tolerated_by,
+                    duration=duration,
+                    outputs=dict(outputs or {}),
+                    line=step.line,
+                    source=step.source or self.mission.display_path,
+                    phase="" if passed else str(Phase.RUN),
+                )
+            )
+
+        return record
 
     def _decide(self, step: Step) -> StepResult | None:
         """The skip result when ``step`` does not run, else None."""
@@ -353,6 +394,7 @@ class MissionRun:
             max_file_bytes=self.settings.max_file_bytes,
             output_cap=self.settings.output_cap,
             extras=self._extras(),
+            substep=self._substep_recorder(step),
         )
         self._phase = Phase.CHECK
         verdict = self.guard.judge(step, params, env=env)
@@ -391,6 +433,7 @@ class MissionRun:
     ) -> tuple[dict[str, Any], list[str]]:
         """One try: ``run`` then ``expect``; (outputs, problems), problems empty when it passed."""
         self._phase = Phase.RUN
+        self._subs.clear()  # a retried attempt's sub-steps are replaced by the next attempt's
         attempt_start = time.monotonic()
         outputs: dict[str, Any] = {}
         problems: list[str] = []
@@ -530,16 +573,7 @@ class MissionRun:
     ) -> StepResult:
         self._publish(step, outputs, "failed")
         text = self._failure_text(step, params, outputs, problems, attempts)
-        mission = self.mission
-        tolerated_by = ""
-        if step.continue_on_error:
-            tolerated_by = "continue_on_error"
-        elif mission.xfail is not None:
-            tolerated_by = f"mission xfail: {mission.xfail}"
-        elif mission.config.success_threshold is not None:
-            tolerated_by = f"success_threshold {mission.config.success_threshold:g}"
-        if not (tolerated_by and self.settings.tolerate):
-            tolerated_by = ""
+        tolerated_by = self._tolerated_by(step)
         if tolerated_by:
             status = StepStatus.TOLERATED
             text = f"tolerated ({tolerated_by}): " + text
@@ -555,6 +589,18 @@ class MissionRun:
             step, status, verdict=verdict, reason=text, duration=duration, outputs=outputs,
             attempts=attempts, params=params, tolerated_by=tolerated_by, phase=str(self._phase),
         )  # fmt: skip
+
+    def _tolerated_by(self, step: Step) -> str:
+        """What tolerates a failure of ``step`` (empty when nothing does, or under --runxfail)."""
+        mission = self.mission
+        tolerated_by = ""
+        if step.continue_on_error:
+            tolerated_by = "continue_on_error"
+        elif mission.xfail is not None:
+            tolerated_by = f"mission xfail: {mission.xfail}"
+        elif mission.config.success_threshold is not None:
+            tolerated_by = f"success_threshold {mission.config.success_threshold:g}"
+        return tolerated_by if self.settings.tolerate else ""
 
     def _failure_text(
         self, step: Step, params: Mapping[str, Any], outputs: Mapping[str, Any], problems: list[str], attempts: int
@@ -593,7 +639,10 @@ class MissionRun:
             if self.prefix + step.id not in self.results:
                 # Interrupted (Ctrl-C, SIGTERM) before this step had a result: it counts, as not run.
                 self._skip(step, "not run: the run stopped before this step", SkipKind.FAILURE, root=step.id)
-        ordered = {self.prefix + s.id: self.results[self.prefix + s.id] for s in self._order}
+        ordered: dict[str, StepResult] = {}
+        for step in self._order:
+            ordered[self.prefix + step.id] = self.results[self.prefix + step.id]
+            ordered.update((sub.step_id, sub) for sub in self._substeps.get(step.id, ()))
         failed = [r for r in ordered.values() if r.status in (StepStatus.FAILED, StepStatus.BLOCKED)]
         tolerated = [r for r in ordered.values() if r.status is StepStatus.TOLERATED]
         blocked = [r for r in failed if r.status is StepStatus.BLOCKED]

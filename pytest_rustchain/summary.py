@@ -10,6 +10,7 @@ from fractions import Fraction
 from typing import Any
 
 from pytest_rustchain.masking import neutralise_workflow_commands
+from pytest_rustchain.model import MissionResult, MissionStatus, StepResult
 
 __all__ = [
     "REPORT_FORMAT",
@@ -143,79 +144,56 @@ def parse_threshold(raw: str) -> Threshold:
 # -- mission entries (plain dicts: they cross xdist, and the JSON report is made of them) -----------
 
 
-def _step_entry(step: Mapping[str, Any]) -> dict[str, Any]:
-    entry = {
-        "id": str(step.get("id", "")),
-        "type": str(step.get("type", "")),
-        "family": str(step.get("family", "")),
-        "status": str(step.get("status", "")),
-        "reason": str(step.get("reason", "")),
-        "skip_kind": str(step.get("skip_kind", "")),
-        "counted": bool(step.get("counted", False)),
-        "flaky": bool(step.get("flaky", False)),
-        "duration": float(step.get("duration", 0.0)),
-        "attempts": int(step.get("attempts", 1)),
-        "line": int(step.get("line", 0)),
-        "outputs": dict(step.get("outputs") or {}),
-    }
-    for key in ("skipped_because", "tolerated_by", "phase"):
-        entry[key] = str(step.get(key, ""))
-    for key in ("source", "risk", "findings", "depends_on", "inferred"):
-        if key in step:
-            entry[key] = step[key]
+def _step_entry(step: StepResult) -> dict[str, Any]:
+    entry = step.to_dict(max_output_chars=2**62)  # trimmed once, where a report writes it
+    entry.pop("params", None)
     return entry
 
 
-def mission_entry(nodeid: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The summary's record of a mission that ran, from ``mission_result_to_dict`` data."""
-    steps = [_step_entry(s) for s in data.get("steps", ())]
-    counted = [s for s in steps if s["counted"]]
-    passed = sum(1 for s in counted if s["status"] == "passed")
+def mission_entry(nodeid: str, data: Mapping[str, Any] | MissionResult) -> dict[str, Any]:
+    """The summary's record of a mission: the typed result rebuilt with ``MissionResult.from_dict``
+    (a worker's report data) and its counts and rate taken from it, computed in one place."""
+    result = data if isinstance(data, MissionResult) else MissionResult.from_dict(data)
+    steps = [_step_entry(s) for s in result.steps.values()]
+    if not isinstance(data, MissionResult):
+        # Keys other reporters added to a step's data (its dependencies for the graphs) stay with it.
+        extra = {str(s.get("id")): s for s in data.get("steps", ()) if isinstance(s, Mapping)}
+        for step_entry in steps:
+            step_entry.update((k, v) for k, v in extra.get(step_entry["id"], {}).items() if k not in step_entry)
     entry: dict[str, Any] = {
         "nodeid": nodeid,
-        "name": str(data.get("name", "")),
-        "path": str(data.get("path", "")) or nodeid.split("::", 1)[0],
-        "status": str(data.get("status", "error")),
-        "duration": float(data.get("duration", 0.0)),
-        "workspace": str(data.get("workspace", "")),
-        "message": str(data.get("message", "")),
-        "steps_total": len(counted),
-        "steps_passed": passed,
-        "success_rate": passed / len(counted) if counted else None,
-        "flaky_steps": [s["id"] for s in steps if s["flaky"]],
+        "name": result.name,
+        "path": result.path or nodeid.split("::", 1)[0],
+        "status": result.status.value,
+        "duration": result.duration,
+        "workspace": result.workspace,
+        "message": result.message,
+        "steps_total": result.steps_total,
+        "steps_passed": result.steps_passed,
+        "success_rate": result.success_rate,
+        "flaky_steps": [s.step_id for s in result.steps.values() if s.flaky],
         "steps": steps,
     }
-    risks = [s["risk"] for s in steps if isinstance(s.get("risk"), int)]
+    risks = [s.risk for s in result.steps.values()]
     if risks:
         entry["risk_max"] = max(risks)
     return entry
 
 
 def error_entry(nodeid: str, *, name: str, message: str, duration: float = 0.0) -> dict[str, Any]:
-    """A mission that could not run (a broken file, a setup error, a crashed worker): failed, 0 steps."""
-    return _empty_entry(nodeid, name=name, status="error", message=message, duration=duration)
+    """A mission that could not run (a broken file, a setup error): failed, 0 steps."""
+    return _empty_entry(nodeid, name=name, status=MissionStatus.ERROR, message=message, duration=duration)
 
 
 def skipped_entry(nodeid: str, *, name: str, reason: str) -> dict[str, Any]:
     """A mission skipped as a whole (``marks: [skip]``): shown, never counted."""
-    return _empty_entry(nodeid, name=name, status="skipped", message=reason, duration=0.0)
+    return _empty_entry(nodeid, name=name, status=MissionStatus.SKIPPED, message=reason, duration=0.0)
 
 
-def _empty_entry(nodeid: str, *, name: str, status: str, message: str, duration: float) -> dict[str, Any]:
-    return {
-        "nodeid": nodeid,
-        "name": name,
-        "path": nodeid.split("::", 1)[0],
-        "status": status,
-        "duration": duration,
-        "workspace": "",
-        "message": message,
-        "steps_total": 0,
-        "steps_passed": 0,
-        "success_rate": None,
-        "flaky_steps": [],
-        "steps": [],
-    }
+def _empty_entry(nodeid: str, *, name: str, status: MissionStatus, message: str, duration: float) -> dict[str, Any]:
+    path = nodeid.split("::", 1)[0]
+    result = MissionResult(name=name, path=path, status=status, steps={}, duration=duration, message=message)
+    return mission_entry(nodeid, result)
 
 
 # -- aggregation ------------------------------------------------------------------------------------

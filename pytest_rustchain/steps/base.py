@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pytest_rustchain.errors import StepError
 
@@ -16,6 +16,7 @@ __all__ = [
     "StepContext",
     "StepError",
     "StepType",
+    "Substeps",
     "closest",
     "register",
     "registry",
@@ -23,6 +24,20 @@ __all__ = [
 ]
 
 Outputs = dict[str, Any]
+
+
+class Substeps(Protocol):
+    """Records one sub-step of a running step (an agent's tool call, one item of a batch)."""
+
+    def __call__(
+        self,
+        name: str,
+        *,
+        passed: bool,
+        reason: str = "",
+        outputs: Mapping[str, Any] | None = None,
+        duration: float = 0.0,
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +59,11 @@ class StepContext:
     output_cap: int = 64 * 1024
     """Bytes of head and of tail kept of each captured stream."""
     extras: Mapping[str, Any] = field(default_factory=dict)
+    substep: Substeps | None = None
+    """Call ``ctx.substep("call-1", passed=True, outputs={...})`` to report a sub-step: it becomes a
+    counted result ``<step>/<name>`` (a subtest of its own under pytest) right after its step.
+    A failed sub-step fails the mission as a failed step does; whether the step itself fails is up to
+    the step type (raise ``StepError``). Sub-steps of an attempt that is retried are dropped."""
 
 
 StepFunc = Callable[[Mapping[str, Any], StepContext], Outputs]

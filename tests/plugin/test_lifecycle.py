@@ -350,3 +350,34 @@ def test_third_party_step_type_paths_are_checked_and_infer_dependencies(
     result = pytester.runpytest("-v", "--mission-dry-run")
     result.stdout.fnmatch_lines(["*look*peek*after: make (inferred: uses out/a.txt)*", "*BLOCKED*secret*"])
     assert "RC-SEC-003" in result.stdout.str()
+
+
+def test_sub_steps_are_counted_subtests(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
+    """Sub-steps a step type reports through ctx.substep are subtests `<step>/<name>`, counted once
+    each in the section and the JSON report; a failed one fails the mission."""
+    pytester.makeconftest(
+        """
+        from pytest_rustchain import StepType
+
+        def _agent(params, ctx):
+            ctx.substep("call-1", passed=True, outputs={"tool": "ls"})
+            ctx.substep("call-2", passed=False, reason="the tool said no")
+            return {"answer": 42}
+
+        def pytest_rustchain_step_types():
+            return [StepType(name="agent", schema={"type": "object"}, run=_agent)]
+        """
+    )
+    write_mission("agent", "name: agent\nsteps:\n  - id: think\n    step_type: agent\n")
+    result = pytester.runpytest("-v", "--mission-report=r.json")
+    result.stdout.fnmatch_lines(
+        ["*SUBPASSED[[]think[]]*", "*SUBPASSED[[]think/call-1[]]*", "*SUBFAILED[[]think/call-2[]]*"]
+    )
+    assert "steps:    2/3 passed (66.6%)" in result.stdout.lines
+    steps = _report(pytester)["missions"][0]["steps"]
+    assert [(s["id"], s["status"]) for s in steps] == [
+        ("think", "passed"),
+        ("think/call-1", "passed"),
+        ("think/call-2", "failed"),
+    ]
+    assert result.ret == 1

@@ -24,3 +24,11 @@ def test_shipped_missions_pass(pytester: pytest.Pytester, dist: list[str]) -> No
     # parseoutcomes reads "35 subtests passed" as {"subtests": 35}; the two tolerated failures are xfails.
     assert outcomes.get("subtests", 0) >= 30
     assert outcomes.get("xfailed") == 2
+    # The README's showcase run at the top is this run: same missions, same counted steps.
+    readme = (MISSIONS.parent / "README.md").read_text(encoding="utf-8")
+    showcase = readme[readme.index("$ pytest missions/ -v") :]
+    showcase = showcase[: showcase.index("```")]
+    for line in result.stdout.lines:
+        if line.startswith(("missions: ", "steps:    ")):
+            assert line in showcase, f"README showcase differs from a real run: {line!r}"
+    assert f"collected {len(missions)} items" in showcase
