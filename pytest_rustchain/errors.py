@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+def shorten_values(message: str, values: Iterable[Any], *, limit: int = 80, total: int = 300) -> str:
+    """``message`` with long quoted values cut, never its reason.
+
+    Validation messages (jsonschema's) quote the offending value first and give the reason after it
+    (``'xxx...' is too long``): each value's ``repr`` that is longer than ``limit`` is cut in place. A
+    message still longer than ``total`` keeps its beginning and its end, where the reason is.
+    """
+    for value in values:
+        shown = repr(value)
+        if len(shown) > limit and shown in message:
+            message = message.replace(shown, f"{shown[: limit - 4]}...{shown[-1]} ({len(shown)} chars)", 1)
+    if len(message) > total:
+        half = total // 2
+        message = f"{message[:half]} ... ({len(message)} chars) ... {message[-half:]}"
+    return message
 
 
 class MissionError(Exception):
@@ -53,6 +71,37 @@ class MissionFormatError(MissionError):
         if self.hint:
             lines.append(f"  HINT: {self.hint}")
         return "\n".join(lines)
+
+
+class MissionFormatErrors(MissionFormatError):
+    """Several independent errors of one mission file, reported together (the first ``limit`` of them).
+
+    Its fields are the first error's, so one-line views (a JUnit message, an annotation) point there.
+    """
+
+    def __init__(self, errors: Sequence[MissionFormatError], *, limit: int = 10) -> None:
+        self.errors = tuple(errors)
+        self.limit = limit
+        first = self.errors[0]
+        super().__init__(
+            first.what,
+            path=first.path,
+            line=first.line,
+            col=first.col,
+            json_path=first.json_path,
+            hint=first.hint,
+            details=first.details,
+        )
+
+    def render(self) -> str:
+        errors = getattr(self, "errors", ())
+        if len(errors) <= 1:
+            return super().render()
+        shown = errors[: self.limit]
+        parts = [e.render() for e in shown]
+        more = f"; the first {len(shown)} are shown" if len(errors) > len(shown) else ""
+        parts.append(f"{len(errors)} errors in {self.path or 'this mission'}{more}")
+        return "\n\n".join(parts)
 
 
 class StepError(MissionError):

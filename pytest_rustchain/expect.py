@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Mapping
@@ -22,6 +23,39 @@ def _trim(value: Any, limit: int = 200) -> str:
     if len(text) > limit:
         text = text[: limit // 2] + f" ... ({len(text)} chars) ... " + text[-limit // 2 :]
     return text
+
+
+_DIFF_LINES = 40
+
+
+def _lines_of(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return value.splitlines()
+    try:
+        return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    except (TypeError, ValueError):
+        return repr(value).splitlines()
+
+
+def _show(value: Any) -> str:
+    """A value as YAML readers tell types apart: text quoted, numbers and the rest as written."""
+    return repr(_trim(value)) if isinstance(value, str) else _trim(value)
+
+
+def _mismatch(what: str, seen: Any, want: Any) -> str:
+    """``what is X (expected Y)``, or for long or multi-line values a line diff, as pytest gives for
+    ``assert a == b``: cutting both values in the middle would hide the line that differs."""
+    long_or_lines = any(
+        isinstance(v, (str, list, dict)) and (len(_lines_of(v)) > 1 or len(str(v)) > 200) for v in (seen, want)
+    )
+    if not long_or_lines:
+        return f"{what} is {_show(seen)} (expected {_show(want)})"
+    diff = list(difflib.unified_diff(_lines_of(want), _lines_of(seen), "expected", "actual", n=2, lineterm=""))
+    if not diff:
+        return f"{what} is {_show(seen)} (expected {_show(want)})"
+    if len(diff) > _DIFF_LINES:
+        diff = [*diff[:_DIFF_LINES], f"[... {len(diff) - _DIFF_LINES} more diff lines]"]
+    return "\n".join([f"{what} differs from the expected value (-expected +actual):", *(f"  {d}" for d in diff)])
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -143,7 +177,7 @@ def check_expectations(
             failures.append(f"json: {check['path']}: {exc.args[0]}")
             continue
         if "equals" in check and not values_equal(value, check["equals"]):
-            failures.append(f"json: {check['path']} is {_trim(value)} (expected {_trim(check['equals'])})")
+            failures.append(_mismatch(f"json: {check['path']}", value, check["equals"]))
     limit = expect.get("max_duration_seconds")
     if limit is not None and duration > limit:
         failures.append(f"max_duration_seconds: took {duration:.2f} s (limit {limit:g} s)")
@@ -151,5 +185,5 @@ def check_expectations(
         if key not in outputs:
             failures.append(f"output: the step has no output {key!r} (outputs: {', '.join(sorted(outputs))})")
         elif not values_equal(outputs[key], want):
-            failures.append(f"output: {key} is {_trim(outputs[key])!r} (expected {_trim(want)!r})")
+            failures.append(_mismatch(f"output: {key}", outputs[key], want))
     return failures

@@ -6,18 +6,19 @@ import functools
 import json
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+import shlex
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import fastjsonschema
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
 from pytest_rustchain import plan, steps, templating
-from pytest_rustchain.errors import MissionFormatError
+from pytest_rustchain.errors import MissionFormatError, MissionFormatErrors, shorten_values
 from pytest_rustchain.model import Mission, MissionConfig, Retries, Step, WorkspaceSpec
 from pytest_rustchain.safety.programs import is_loader_variable
 from pytest_rustchain.steps import tool as tool_steps
@@ -33,8 +34,15 @@ __all__ = [
     "sniff_mission",
 ]
 
+_T = TypeVar("_T")
+
 #: RustChain's parameter spellings, accepted in compatibility mode.
-COMPAT_PARAM_ALIASES = {"working_directory": "working_dir", "file_path": "path", "cwd": "working_dir"}
+COMPAT_PARAM_ALIASES = {
+    "working_directory": "working_dir",
+    "file_path": "path",
+    "cwd": "working_dir",
+    "tool_name": "tool",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,12 +216,12 @@ def _unknown_keys(error: ValidationError) -> list[str]:
 
 
 def _schema_error(
-    ctx: _Ctx, error: ValidationError, *, where: str = "", known: Iterable[str] = ()
+    ctx: _Ctx, error: ValidationError, *, where: str = "", known: Iterable[str] = (), key: str | None = None
 ) -> MissionFormatError:
     path: JsonPath = tuple(error.absolute_path)
     if error.validator == "additionalProperties":
         unknown = _unknown_keys(error)
-        key = unknown[0] if unknown else "?"
+        key = key or (unknown[0] if unknown else "?")
         schema = error.schema if isinstance(error.schema, Mapping) else {}
         choices = list(known) or list(schema.get("properties", {}))
         match = steps.closest(key, choices)
@@ -221,12 +229,19 @@ def _schema_error(
         if not where:
             hint += " Free-form data goes under 'metadata' or a key starting with 'x-'."
         return ctx.error(f"unknown key '{key}'{where}", (*path, key), hint=hint, at_key=True)
+    hint = _value_hint(path, error.instance)
     if error.validator == "type":
         expected = error.validator_value
         exp = " or ".join(expected) if isinstance(expected, list) else expected
-        return ctx.error(f"expected {exp}, got {_describe(error.instance)}{where}", path)
+        return ctx.error(f"expected {exp}, got {_describe(error.instance)}{where}", path, hint=hint)
     if error.validator == "required":
-        return ctx.error(f"{error.message}{where}", path)
+        if (
+            "'tool' is a required" in error.message
+            and isinstance(error.instance, dict)
+            and "tool_name" in error.instance
+        ):
+            hint = "RustChain's tool_name is written tool here: tool: " + str(error.instance["tool_name"])
+        return ctx.error(f"{error.message}{where}", path, hint=hint)
     if error.validator == "pattern" and path and path[-1] == "id":
         return ctx.error(
             f"invalid step id {error.instance!r}{where}",
@@ -234,13 +249,43 @@ def _schema_error(
             hint="ids start with a letter and use only letters, digits, '-' and '_' (at most 64)",
         )
     if error.validator in ("maximum", "exclusiveMinimum", "minimum", "exclusiveMaximum"):
-        return ctx.error(f"{_describe(error.instance)} is out of range: {error.message}{where}", path)
+        return ctx.error(f"{_describe(error.instance)} is out of range: {_message(error)}{where}", path, hint=hint)
     if error.validator == "minItems" and path == ("steps",):
         return ctx.error("a mission needs at least one step", path)
     if error.validator == "oneOf" and error.context:
         best = jsonschema.exceptions.best_match(error.context)
-        return ctx.error(f"{best.message}{where}", path)
-    return ctx.error(f"{error.message}{where}", path)
+        return ctx.error(f"{_message(best)}{where}", path, hint=hint)
+    return ctx.error(f"{_message(error)}{where}", path, hint=hint)
+
+
+_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds|m|min|minutes|h)$")
+_LIST_KEYS = frozenset({"depends_on", "args", "marks", "next_missions", "exclude"})
+
+
+def _value_hint(path: JsonPath, value: Any) -> str:
+    """How a value of the wrong type is written, for the mistakes people make coming from elsewhere."""
+    key = next((p for p in reversed(path) if isinstance(p, str)), "")
+    if key == "retries" and isinstance(value, int) and not isinstance(value, bool):
+        return f"retries is a mapping: retries: {{count: {value}}} (add delay_seconds and backoff as needed)"
+    if key == "success_threshold" and isinstance(value, (int, float)) and 1 < value <= 100:
+        return f"a rate of {value:g}% is written {value / 100:g}"
+    if key in _LIST_KEYS and isinstance(value, str):
+        words = shlex.split(value) if key == "args" else [value]
+        return f"write a list: {key}: [{', '.join(words)}]"
+    if isinstance(value, str):
+        if _NUMBER.match(value.strip()):
+            return f"drop the quotes to make it a number: {key}: {value.strip()}"
+        duration = _DURATION.match(value.strip())
+        if duration:
+            number = float(duration.group(1)) * {"m": 60, "min": 60, "minutes": 60, "h": 3600}.get(duration.group(2), 1)
+            return f"write the number of seconds: {key}: {number:g}"
+    return ""
+
+
+def _message(error: ValidationError) -> str:
+    """jsonschema's message with a long quoted value cut, and its reason kept."""
+    return shorten_values(error.message, (error.instance, error.validator_value))
 
 
 def _walk_strings(value: Any, path: JsonPath) -> Iterable[tuple[JsonPath, str]]:
@@ -314,7 +359,9 @@ def _confined(ctx: _Ctx, rel: str, where: JsonPath, what: str, options: LoadOpti
     return target
 
 
-def _read(path: Path, display: str, options: LoadOptions, warnings: list[str]) -> tuple[_Ctx, dict[str, Any]]:
+def _read(
+    path: Path, display: str, options: LoadOptions, warnings: list[str], problems: list[MissionFormatError]
+) -> tuple[_Ctx, dict[str, Any]]:
     """Load one YAML file and check the mission schema (steps are checked one by one later)."""
     loaded = load_yaml_file(path, display_path=display, max_bytes=options.limits.max_file_bytes)
     ctx = _Ctx(display, loaded, path)
@@ -324,37 +371,105 @@ def _read(path: Path, display: str, options: LoadOptions, warnings: list[str]) -
     if not (_is_valid_fast("top", data)):
         errors = list(_top_validator().iter_errors(data))
         if errors:
-            raise _schema_error(ctx, jsonschema.exceptions.best_match(errors))
+            found = _schema_errors(ctx, errors)
+            problems.extend(found)
+            places = {
+                e.absolute_path[0] if e.absolute_path else None for e in errors if e.validator != "additionalProperties"
+            }
+            if not isinstance(data, dict) or None in places or "steps" in places:
+                # The file's shape is wrong: what it holds cannot be checked further.
+                raise _together(problems)
+            # Unknown keys and wrong values elsewhere than in the steps: leave them out and go on, so
+            # the steps' errors are reported in the same run (the mission never runs).
+            known = set(mission_schema().get("properties", {}))
+            data = {k: v for k, v in data.items() if (k in known or k.startswith("x-")) and k not in places}
     result: dict[str, Any] = data
     return ctx, result
 
 
+def _together(problems: list[MissionFormatError]) -> MissionFormatError:
+    """One error for the user: the only one, or all of them (each once, by file, then line)."""
+    unique = list({p.render(): p for p in problems}.values())
+    files = list(dict.fromkeys(p.path for p in unique))
+    unique.sort(key=lambda p: (files.index(p.path), p.line or 0, p.col or 0))
+    return unique[0] if len(unique) == 1 else MissionFormatErrors(unique)
+
+
+def _schema_errors(
+    ctx: _Ctx, errors: list[ValidationError], *, where: str = "", known: Iterable[str] = ()
+) -> list[MissionFormatError]:
+    """One message per independent problem: each unknown key, and the best error of each other place."""
+    out: list[MissionFormatError] = []
+    by_place: dict[tuple[Any, ...], list[ValidationError]] = {}
+    for error in errors:
+        if error.validator == "additionalProperties":
+            for key in _unknown_keys(error):
+                out.append(_schema_error(ctx, error, where=where, known=known, key=key))
+        else:
+            by_place.setdefault(tuple(error.absolute_path), []).append(error)
+    for group in by_place.values():
+        out.append(_schema_error(ctx, jsonschema.exceptions.best_match(group), where=where, known=known))
+    out.sort(key=lambda e: (e.line or 0, e.col or 0))
+    return out
+
+
 def _load_steps(
-    ctx: _Ctx, items: list[Any], options: LoadOptions, warnings: list[str], chain: tuple[Path, ...]
+    ctx: _Ctx,
+    items: list[Any],
+    options: LoadOptions,
+    warnings: list[str],
+    chain: tuple[Path, ...],
+    problems: list[MissionFormatError],
+    broken: set[str],
 ) -> list[Step]:
+    """The steps of ``items``; a step with errors is left out, its errors added to ``problems`` and
+    its id to ``broken``, so the other steps are still checked and every error shows in one run."""
     out: list[Step] = []
     for index, raw in enumerate(items):
         where: JsonPath = ("steps", index)
-        if isinstance(raw, dict) and "include" in raw and "id" not in raw:
-            if set(raw) != {"include"} or not isinstance(raw["include"], str):
-                raise ctx.error("an include item holds only 'include: path/to/file.steps.yaml'", where)
-            target = _confined(ctx, raw["include"], (*where, "include"), "include", options)
-            if target in chain:
-                names = " -> ".join(p.name for p in (*chain, target))
-                raise ctx.error(f"include cycle: {names}", (*where, "include"))
-            inc_ctx, inc_data = _read(target, _display(target, options.rootdir), options, warnings)
-            if set(inc_data) - {"steps"} - {k for k in inc_data if k.startswith("x-")} or not inc_data.get("steps"):
-                raise inc_ctx.error(
-                    "a steps file holds one key, 'steps:', with a list of steps",
-                    hint="write the included steps under 'steps:'",
-                )
-            out.extend(_load_steps(inc_ctx, inc_data["steps"], options, warnings, (*chain, target)))
-            continue
-        errors = [] if _is_valid_fast("step", raw) else list(_step_validator().iter_errors(raw))
-        if errors:
-            raise _schema_error(ctx, _shift(jsonschema.exceptions.best_match(errors), where))
-        out.append(_make_step(ctx, raw, where, options, warnings))
+        try:
+            if isinstance(raw, dict) and "include" in raw and "id" not in raw:
+                out.extend(_include(ctx, raw, where, options, warnings, chain, problems, broken))
+                continue
+            errors = [] if _is_valid_fast("step", raw) else list(_step_validator().iter_errors(raw))
+            if errors:
+                problems.extend(_schema_errors(ctx, [_shift(e, where) for e in errors]))
+                if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                    broken.add(raw["id"])
+                continue
+            out.append(_make_step(ctx, raw, where, options, warnings))
+        except MissionFormatErrors as exc:
+            problems.extend(exc.errors)
+        except MissionFormatError as exc:
+            problems.append(exc)
+            if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                broken.add(raw["id"])
     return out
+
+
+def _include(
+    ctx: _Ctx,
+    raw: dict[str, Any],
+    where: JsonPath,
+    options: LoadOptions,
+    warnings: list[str],
+    chain: tuple[Path, ...],
+    problems: list[MissionFormatError],
+    broken: set[str],
+) -> list[Step]:
+    if set(raw) != {"include"} or not isinstance(raw["include"], str):
+        raise ctx.error("an include item holds only 'include: path/to/file.steps.yaml'", where)
+    target = _confined(ctx, raw["include"], (*where, "include"), "include", options)
+    if target in chain:
+        names = " -> ".join(p.name for p in (*chain, target))
+        raise ctx.error(f"include cycle: {names}", (*where, "include"))
+    inc_ctx, inc_data = _read(target, _display(target, options.rootdir), options, warnings, problems)
+    if set(inc_data) - {"steps"} - {k for k in inc_data if k.startswith("x-")} or not inc_data.get("steps"):
+        raise inc_ctx.error(
+            "a steps file holds one key, 'steps:', with a list of steps",
+            hint="write the included steps under 'steps:'",
+        )
+    return _load_steps(inc_ctx, inc_data["steps"], options, warnings, (*chain, target), problems, broken)
 
 
 def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOptions, warnings: list[str]) -> Step:
@@ -410,6 +525,13 @@ def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOpt
                 problem = templating.check_syntax(text)
                 if problem:
                     raise ctx.error(f"step '{sid}': {problem}", (*where, *spath))
+    github = re.fullmatch(r"\$\{\{\s*(.*?)\s*\}\}", condition, re.DOTALL)
+    if github:
+        raise ctx.error(
+            f"step '{sid}': if: is an expression already; GitHub's ${{{{ }}}} around it is not read here",
+            (*where, "if"),
+            hint=f"write if: {github.group(1)}",
+        )
     if condition not in ("success()", "failure()", "always()"):
         problem = templating.check_expression(condition)
         if problem:
@@ -446,12 +568,18 @@ _MERGED_MAPPINGS = ("vars", "env", "config", "metadata")
 
 
 def _load_raw(
-    path: Path, display: str, options: LoadOptions, warnings: list[str], chain: tuple[Path, ...]
+    path: Path,
+    display: str,
+    options: LoadOptions,
+    warnings: list[str],
+    chain: tuple[Path, ...],
+    problems: list[MissionFormatError],
+    broken: set[str],
 ) -> tuple[_Ctx, dict[str, Any], list[Step]]:
     """A file's data and steps with its ``extends`` chain applied (the child's keys win)."""
-    ctx, data = _read(path, display, options, warnings)
-    own_steps = _load_steps(ctx, data.get("steps", []), options, warnings, (path.resolve(),))
-    _check_unique(own_steps)
+    ctx, data = _read(path, display, options, warnings, problems)
+    own_steps = _load_steps(ctx, data.get("steps", []), options, warnings, (path.resolve(),), problems, broken)
+    _collect(problems, _check_unique, own_steps)
     if "extends" not in data:
         return ctx, data, own_steps
     base_path = _confined(ctx, data["extends"], ("extends",), "extends", options)
@@ -459,7 +587,7 @@ def _load_raw(
         names = " -> ".join(_display(p, options.rootdir) for p in (*chain, base_path))
         raise ctx.error(f"extends cycle: {names}", ("extends",), hint="a mission cannot extend itself, directly or not")
     _, base_data, base_steps = _load_raw(
-        base_path, _display(base_path, options.rootdir), options, warnings, (*chain, base_path)
+        base_path, _display(base_path, options.rootdir), options, warnings, (*chain, base_path), problems, broken
     )
     merged: dict[str, Any] = {k: v for k, v in base_data.items() if k not in ("steps", "extends")}
     for key, value in data.items():
@@ -475,6 +603,17 @@ def _load_raw(
         else:
             combined.append(step)
     return ctx, merged, combined
+
+
+def _collect(problems: list[MissionFormatError], check: Callable[..., _T], *args: Any) -> _T | None:
+    """``check(*args)``, with a format error it raises added to ``problems`` instead."""
+    try:
+        return check(*args)
+    except MissionFormatErrors as exc:
+        problems.extend(exc.errors)
+    except MissionFormatError as exc:
+        problems.append(exc)
+    return None
 
 
 def _step_error(step: Step, what: str, hint: str = "") -> MissionFormatError:
@@ -501,9 +640,11 @@ def load_mission(
     """Load and check one mission file; raise ``MissionFormatError`` with a clean message."""
     display = display_path or _display(path, options.rootdir)
     warnings: list[str] = []
-    ctx, data, built = _load_raw(path, display, options, warnings, (path.resolve(),))
+    problems: list[MissionFormatError] = []
+    broken: set[str] = set()
+    ctx, data, built = _load_raw(path, display, options, warnings, (path.resolve(),), problems, broken)
     limits = options.limits
-    if not built:
+    if not built and not problems:
         raise ctx.error("a mission needs at least one step", ("steps",), hint="add a 'steps:' list")
     if len(built) > limits.max_steps:
         raise ctx.error(
@@ -511,22 +652,25 @@ def load_mission(
             ("steps",),
             hint="split the mission, or raise mission_max_steps in the pytest configuration",
         )
-    _check_unique(built)
+    _collect(problems, _check_unique, built)
     ids = [s.id for s in built]
     for step in built:
         for dep in step.depends_on:
-            if dep not in ids:
-                match = steps.closest(dep, ids)
+            if dep not in ids and dep not in broken:
+                match = steps.closest(dep, [*ids, *sorted(broken)])
                 hint = f"did you mean '{match}'?" if match else f"step ids: {', '.join(ids)}"
-                raise _step_error(step, f"step '{step.id}' depends on unknown step '{dep}'", hint)
+                problems.append(_step_error(step, f"step '{step.id}' depends on unknown step '{dep}'", hint))
+    config = _collect(problems, _build_config, ctx, data.get("config", {}), path, options)
+    env = _env(data.get("env", {}))
+    _collect(problems, _check_env, ctx, env, ("env",))
+    if problems:
+        raise _together(problems)
     cycle = plan.find_cycle(built)
     if cycle:
         first = next(s for s in built if s.id == cycle[0])
         raise _step_error(first, f"dependency cycle: {' -> '.join(cycle)}", "remove one of these depends_on entries")
     built = infer_dependencies(built)
-    config = _build_config(ctx, data.get("config", {}), path, options)
-    env = _env(data.get("env", {}))
-    _check_env(ctx, env, ("env",))
+    assert config is not None
     marks, skip, xfail = _marks(data.get("marks", []))
     mark_positions: dict[str, tuple[int, int]] = {}
     for index, item in enumerate(data.get("marks", [])):
@@ -711,9 +855,10 @@ def _check_params(
                 del params[key]
     errors = [] if _is_valid_fast(step_type, params) else list(_param_validator(step_type).iter_errors(params))
     if errors:
-        error = jsonschema.exceptions.best_match(errors)
-        shifted = _shift(error, where)
-        raise _schema_error(ctx, shifted, where=f" (step '{sid}', {step_type})", known=known)
+        found = _schema_errors(
+            ctx, [_shift(e, where) for e in errors], where=f" (step '{sid}', {step_type})", known=known
+        )
+        raise _together(found)
     return params
 
 

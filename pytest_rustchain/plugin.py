@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 DEFAULT_GLOBS = ("*.mission.yaml", "*.mission.yml")
 _PROJECT_GROUP = "rustchain-project-workspace"
+_SHOWN_FAILURES = (StepStatus.FAILED, StepStatus.BLOCKED)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -557,7 +558,10 @@ class MissionItem(pytest.Function):
         if result.status is MissionStatus.XFAILED:
             pytest.xfail(f"{mission.xfail} ({result.message.splitlines()[0] if result.message else ''})")
         if result.status is not MissionStatus.PASSED:
-            pytest.fail(result.message or "mission failed", pytrace=False)
+            from pytest_rustchain.summary import rollup_once
+
+            shown = [(r.step_id, r.reason) for r in result.steps.values() if r.status in _SHOWN_FAILURES]
+            pytest.fail(rollup_once(result.message, shown) or "mission failed", pytrace=False)
 
     def _dry_run(self, subtests: pytest.Subtests) -> None:
         """Score every step on its raw parameters; create nothing, run nothing."""

@@ -539,6 +539,11 @@ def _fix_testcase(case: ET.Element, entry: Mapping[str, Any] | None) -> None:
     """Move the step elements that are not the testcase's result into ``<system-out>``."""
     status = next((p.get("value") for p in case.iter("property") if p.get("name") == "mission_status"), None)
     results = [e for e in case if e.tag in ("skipped", "failure", "error")]
+    for element in results:
+        # A step's failure text is the element's text; its message is the headline, not a second copy.
+        message = element.get("message")
+        if element.tag == "failure" and message and "\n" in message:
+            element.set("message", message.split("\n", 1)[0].removeprefix("Failed: "))
     if status == "xfailed":
         # The mission's own expected failure comes last; what its steps added before it is not the result.
         own = [e for e in results if e.tag == "skipped" and e.get("type") == "pytest.xfail"]

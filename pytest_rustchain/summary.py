@@ -592,3 +592,19 @@ def workflow_annotations(summary: RunSummary, *, file_for: Callable[[str], str],
         more = len(failures) - ANNOTATION_LIMIT
         lines.append(f"::notice title=mission failures::{more} more failures are listed in the mission summary")
     return lines
+
+
+# -- the mission's own failure text -----------------------------------------------------------------
+
+
+def rollup_once(message: str, shown: Iterable[tuple[str, str]]) -> str:
+    """The mission's roll-up with each step failure that pytest already printed (the step's own
+    ``SUBFAILED`` report, a ``<failure>`` in JUnit XML) cut to its first two lines, so every failure's
+    details are printed once. ``shown`` holds (step id, the reason its report printed)."""
+    for step_id, reason in shown:
+        lines = reason.strip("\n").splitlines()
+        if len(lines) <= 3 or reason not in message:
+            continue
+        short = [*lines[:2], f"  [... the full text is in the failure of step '{step_id}']"]
+        message = message.replace(reason, "\n".join(short), 1)
+    return message

@@ -15,7 +15,7 @@ from jsonschema_specifications import REGISTRY as SPECIFICATIONS  # type: ignore
 from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 
-from pytest_rustchain.errors import StepError
+from pytest_rustchain.errors import StepError, shorten_values
 from pytest_rustchain.paths import quote_path, read_regular, relative_posix, resolve_in_workspace
 from pytest_rustchain.steps.base import Outputs, StepContext, StepType, register
 
@@ -285,10 +285,6 @@ def _path_key(path: Any) -> tuple[tuple[int, int, str], ...]:
     return tuple((0, part, "") if isinstance(part, int) else (1, 0, str(part)) for part in path)
 
 
-def _trim(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def validate_schema(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
     if ("data" in params) == ("path" in params):
         raise StepError("give exactly one of data or path (the instance to validate)")
@@ -313,7 +309,8 @@ def validate_schema(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
         cls.check_schema(schema)
     except SchemaError as exc:
         raise StepError(
-            f"{schema_where} is not a valid JSON Schema: {_trim(exc.message)}\nat {exc.json_path}"
+            f"{schema_where} is not a valid JSON Schema: "
+            f"{shorten_values(exc.message, (exc.instance, exc.validator_value))}\nat {exc.json_path}"
         ) from None
 
     refused: list[str] = []
@@ -343,7 +340,10 @@ def validate_schema(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
     except RecursionError:
         raise StepError(f"{instance_where} is nested too deeply to validate") from None
 
-    errors = [f"{error.json_path}: {_trim(error.message)}" for error in found[:MAX_ERRORS]]
+    errors = [
+        f"{error.json_path}: {shorten_values(error.message, (error.instance, error.validator_value))}"
+        for error in found[:MAX_ERRORS]
+    ]
     if not found:
         return {"valid": True, "errors": []}
     lines = [

@@ -295,7 +295,7 @@ def test_junit_properties_and_one_line_message(pytester: pytest.Pytester, fleet:
         (e.tag, e.get("type"), (e.get("message") or "").split("\n")[0]) for e in cases["beta"] if e.tag != "properties"
     ]
     assert beta == [
-        ("failure", None, "Failed: step 'lint' (command) failed at beta.mission.yaml:10"),
+        ("failure", None, "step 'lint' (command) failed at beta.mission.yaml:10"),
         ("failure", None, "1 of 5 steps failed: lint"),
         ("system-out", None, ""),
     ]
