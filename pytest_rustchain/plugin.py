@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_rustchain import confine, report
+from pytest_rustchain import report
 from pytest_rustchain.errors import MissionError, MissionFormatError
 from pytest_rustchain.levels import LEVELS, Policy, parse_allow_rule
 from pytest_rustchain.model import Mission, MissionResult, MissionStatus, Step, StepResult, StepStatus
-from pytest_rustchain.sandbox import MODES, Sandbox, choose_sandbox
+from pytest_rustchain.sandbox import MODES, Landlock, Sandbox, choose_sandbox
 from pytest_rustchain.sandbox import tcp_ports as sandbox_tcp_ports
 
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ def _read_settings(config: pytest.Config) -> _SessionSettings:
     if sandbox is not None:
         if allow_hosts:
             limit = ""
-            if sandbox.layer == "landlock" and confine.landlock_abi() >= 4:
+            if isinstance(sandbox, Landlock) and sandbox.abi >= 4:
                 limit = f" (TCP connect only to ports {', '.join(map(str, sandbox_tcp_ports(allow_hosts)))})"
             header.append(
                 f"rustchain: mission_allow_hosts opens the network to command steps{limit}: the sandbox does not"

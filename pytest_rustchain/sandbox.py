@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_rustchain import confine
-
 __all__ = ["MODES", "Bwrap", "Landlock", "Launch", "Sandbox", "choose_sandbox", "probe_bwrap", "probe_sandbox"]
 
 MODES = ("auto", "bwrap", "landlock", "none", "required")
@@ -86,6 +84,8 @@ class Bwrap(_Common):
         tcp_ports: Sequence[int] = (),
     ) -> Iterator[Launch]:
         """The bwrap command line for ``argv``, with the seccomp program on a pipe bwrap reads."""
+        from pytest_rustchain import confine  # ctypes: loaded when a step runs, not with the plugin
+
         read_fd, write_fd = os.pipe()
         try:
             os.write(write_fd, confine.seccomp_filter(unix_sockets=self.unix_sockets, network=network))
@@ -169,6 +169,8 @@ class Landlock(_Common):
         path: str | None = None,
         tcp_ports: Sequence[int] = (),
     ) -> Iterator[Launch]:
+        from pytest_rustchain import confine
+
         rules = confine.Ruleset(
             writable=tuple(writable), read_only=tuple(read_only), network=network, tcp_ports=tuple(tcp_ports)
         )
@@ -281,6 +283,8 @@ def choose_sandbox(mode: str, *, unix_sockets: bool = False) -> tuple[Sandbox | 
         return sandbox, f"sandbox bwrap ({bwrap_why})", None
     if mode == "bwrap":
         return None, "", f"--mission-sandbox=bwrap: {bwrap_why}"
+    from pytest_rustchain import confine  # ctypes: only where bubblewrap is not used
+
     landlock_why = confine.landlock_problem()
     if landlock_why is None:
         abi = confine.landlock_abi()
