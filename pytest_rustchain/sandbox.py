@@ -125,6 +125,8 @@ class Bwrap(_Common):
         keep = dict.fromkeys([*readable, *(Path(e) for e in (path or "").split(os.pathsep) if e.startswith("/"))])
         if network:
             keep[Path("/etc/resolv.conf")] = None  # often a link into /run (systemd-resolved)
+        if argv and argv[0].startswith("/"):
+            keep[Path(argv[0]).parent] = None  # a program named by its path stays where the mission said
         for wanted in keep:
             target = _resolve(wanted)
             if target is not None and any(target.is_relative_to(h) and target != h for h in hidden):
