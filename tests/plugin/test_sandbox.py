@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -256,3 +259,29 @@ def test_unix_sockets_refused_unless_allowed(pytester: pytest.Pytester, write_mi
     allowed.stdout.fnmatch_lines(
         ["rustchain: mission_allow_unix_sockets from tox.ini: host Unix sockets are reachable"]
     )
+
+
+@needs_bwrap
+def test_bwrap_hides_the_account_home(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
+    """Files in the home directory of the account running pytest (credentials, tool configuration) are
+    not visible inside bubblewrap."""
+    home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    if not os.access(home, os.W_OK) or home == Path("/"):
+        pytest.skip(f"cannot place a test file in {home}")
+    planted = home / f".rustchain-hidden-{uuid.uuid4().hex[:8]}"
+    planted.write_text("credentials\n")
+    try:
+        write_mission(
+            "home",
+            f"""
+            name: home
+            steps:
+              - id: look
+                step_type: command
+                parameters: {{command: test, args: ["!", -e, "{planted}"]}}
+            """,
+        )
+        result = pytester.runpytest("-v", "--mission-sandbox=bwrap")
+        assert result.ret == 0, result.stdout.str()
+    finally:
+        planted.unlink()
