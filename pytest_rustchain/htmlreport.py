@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-__all__ = ["DAGRE_VERSION", "Assets", "assets", "render"]
+__all__ = ["DAGRE_VERSION", "Assets", "assets", "render", "with_history"]
 
 DAGRE_VERSION = "3.1.3"
 """The bundled ``@dagrejs/dagre`` (``_vendor/README.md`` says where it comes from)."""
@@ -61,10 +61,34 @@ def _json_for_script(document: Mapping[str, Any]) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render(document: Mapping[str, Any], *, title: str = "Mission report") -> str:
+HISTORY_FIELDS = ("when", "status", "passed", "total")
+
+
+def with_history(document: Mapping[str, Any], history: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The document with each mission's kept runs (``history.missions_of``: when, status, passed and
+    total of each run, oldest first) as its ``history``, for the page's chart; the document itself is
+    not changed."""
+    missions = []
+    for mission in document.get("missions", ()):
+        runs = history.get(str(mission.get("nodeid", "")), {}).get("runs", ())
+        if runs:
+            mission = {**mission, "history": [{k: run[k] for k in HISTORY_FIELDS if k in run} for run in runs]}
+        missions.append(mission)
+    return {**document, "missions": missions}
+
+
+def render(
+    document: Mapping[str, Any],
+    *,
+    title: str = "Mission report",
+    history: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
     """The page for a ``--mission-report`` document (``summary.report_document``): the data embedded
-    as JSON, drawn by the embedded script when opened, each mission's details when it is expanded."""
+    as JSON, drawn by the embedded script when opened, each mission's details when it is expanded.
+    ``history`` (``history.missions_of``) adds each mission's success-rate chart over its kept runs."""
     parts = assets()
+    if history:
+        document = with_history(document, history)
     created = str(document.get("created", ""))
     heading = html.escape(f"{title} {created}".strip())
     return f"""<!DOCTYPE html>

@@ -328,6 +328,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("mission_dry_run", False):
         config.pluginmanager.register(_DryRunTable(), "rustchain-dry-run")
     report.configure(config, safety=tuple(line.removeprefix("rustchain: ") for line in settings.header))
+    if config.pluginmanager.hasplugin("html"):
+        from pytest_rustchain import htmlextras  # pytest-html is installed: add each mission's graph to its report
+
+        htmlextras.configure(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

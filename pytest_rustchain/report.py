@@ -345,7 +345,8 @@ class MissionReporter:
         if self.html_path is not None:
             from pytest_rustchain import htmlreport
 
-            self._write("mission HTML report", self.html_path, htmlreport.render(document))
+            page = htmlreport.render(document, history=history.missions_of(self.history))
+            self._write("mission HTML report", self.html_path, page)
         if self.graph_dir is not None:
             self._write_graphs(self.graph_dir, document["missions"])
         if self.summary_path is not None:

@@ -152,7 +152,7 @@
       let r = ["success_rate", "rate", "step_success_rate", "mission_success_rate"].map((k) => run[k]).find((x) => typeof x === "number");
       if (r === undefined && typeof run.passed === "number" && typeof run.total === "number" && run.total > 0) r = run.passed / run.total;
       if (r === undefined) continue;
-      const when = run.created || run.time || run.date || run.started || run.run || "";
+      const when = run.when || run.created || run.time || run.date || run.started || run.run || "";
       pts.push({ rate: r, label: String(when) });
     }
     return pts;
@@ -195,7 +195,7 @@
     const meta = document.getElementById("meta");
     const versions = Object.entries(DATA.versions || {}).map(([k, v]) => `${k} ${v}`).join(", ");
     meta.textContent = [DATA.created, seconds(DATA.duration), versions, (DATA.safety || []).join("; ")].filter((x) => x).join(" · ");
-    if (Array.isArray(DATA.history) && DATA.history.length) add(document.getElementById("run-history"), section("Run history", historyChart(DATA.history)));
+    if (Array.isArray(DATA.history) && DATA.history.length > 1) add(document.getElementById("run-history"), section("Run history", historyChart(DATA.history)));
   }
 
   // -- mission list ---------------------------------------------------------------------------------
@@ -230,7 +230,8 @@
     d.dataset.rendered = "1";
     const body = el("div", "mission-body");
     if (m.message && m.status !== "passed") body.append(el("pre", "message", m.message));
-    if (Array.isArray(m.history) && m.history.length) body.append(section("History", historyChart(m.history)));
+    // One run is no history yet; from two on, the chart shows the step success rate of each kept run.
+    if (Array.isArray(m.history) && m.history.length > 1) body.append(section("History", historyChart(m.history)));
     for (const [k, v] of Object.entries(m)) if (!MISSION_KNOWN.has(k)) body.append(section(k.replace(/_/g, " "), renderValue(k, v)));
     const steps = m.steps || [];
     if (steps.length) {

@@ -72,9 +72,11 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
         started.close()
 
 
-def _report(pytester: pytest.Pytester, write_mission: Any) -> tuple[Path, dict[str, Any]]:
+def _report(pytester: pytest.Pytester, write_mission: Any, *, runs: int = 1) -> tuple[Path, dict[str, Any]]:
     write_mission("build", BUILD)
     write_mission("tidy", TIDY)
+    for _ in range(runs - 1):
+        pytester.runpytest()
     result = pytester.runpytest("--mission-html=out/report.html", "--mission-report=out/report.json")
     assert result.ret == 1
     page = pytester.path / "out" / "report.html"
@@ -123,14 +125,16 @@ def test_every_mission_step_node_and_edge_is_drawn(
 
 
 def test_failed_step_output_expands_on_click(pytester: pytest.Pytester, write_mission: Any, browser: Browser) -> None:
-    """A failed mission opens by itself; clicking its failed step shows the step's output, and clicking a
-    graph node brings its step row into view with its details open."""
-    page, _ = _report(pytester, write_mission)
+    """A failed mission opens by itself with its run-history chart; clicking its failed step shows the
+    step's output, and clicking a graph node brings its step row into view with its details open."""
+    page, _ = _report(pytester, write_mission, runs=2)
     session = browser.open(page.as_uri())
     row = 'details.mission[data-status="failed"] tr.step[data-step="build"]'
     shown = f"document.querySelector({json.dumps(row)}).nextElementSibling.getClientRects().length > 0"
     assert browser.evaluate(session, "document.querySelector('details.mission[data-status=\"failed\"]').open") is True
     assert browser.evaluate(session, shown) is False
+    points = 'document.querySelectorAll(\'details.mission[data-status="failed"] svg.chart circle\').length'
+    assert browser.evaluate(session, points) == 2
     _click(browser, session, row + " button.toggle")
     assert browser.evaluate(session, shown) is True
     text = browser.evaluate(session, f"document.querySelector({json.dumps(row)}).nextElementSibling.innerText")

@@ -185,3 +185,15 @@ def test_graph_option_naming_a_file_is_a_usage_error(pytester: pytest.Pytester, 
     result = pytester.runpytest("--mission-graph=taken")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--mission-graph=taken is a file*", "*HINT: give a directory*"])
+
+
+def test_page_carries_each_missions_run_history(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
+    """With run history in pytest's cache, each mission in the page carries its kept runs (oldest
+    first) for the chart, while the JSON report stays as its schema says."""
+    write_mission("chain", CHAIN)
+    pytester.runpytest("-p", "cacheprovider")
+    pytester.runpytest("-p", "cacheprovider", "--mission-html=page.html", "--mission-report=report.json")
+    runs = page_data(pytester.path / "page.html")["missions"][0]["history"]
+    assert [(r["status"], r["passed"], r["total"]) for r in runs] == [("failed", 1, 3), ("failed", 1, 3)]
+    report = json.loads((pytester.path / "report.json").read_text(encoding="utf-8"))
+    assert "history" not in report["missions"][0]
