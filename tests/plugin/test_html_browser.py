@@ -133,7 +133,7 @@ def test_failed_step_output_expands_on_click(pytester: pytest.Pytester, write_mi
     shown = f"document.querySelector({json.dumps(row)}).nextElementSibling.getClientRects().length > 0"
     assert browser.evaluate(session, "document.querySelector('details.mission[data-status=\"failed\"]').open") is True
     assert browser.evaluate(session, shown) is False
-    points = 'document.querySelectorAll(\'details.mission[data-status="failed"] svg.chart circle\').length'
+    points = "document.querySelectorAll('details.mission[data-status=\"failed\"] svg.chart circle').length"
     assert browser.evaluate(session, points) == 2
     _click(browser, session, row + " button.toggle")
     assert browser.evaluate(session, shown) is True
