@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pytest_rustchain import userregex
 from pytest_rustchain.errors import StepError
 from pytest_rustchain.templating import values_equal
 
@@ -58,6 +61,33 @@ def _mismatch(what: str, seen: Any, want: Any) -> str:
     return "\n".join([f"{what} differs from the expected value (-expected +actual):", *(f"  {d}" for d in diff)])
 
 
+MAX_CHECKED_BYTES = 50 * 1024 * 1024
+"""The most a file check (``file_contains``, ``json.file``) reads of one file."""
+
+
+def read_checked_file(target: Path, shown: str) -> str:
+    """Text of a regular file for a check. ``O_NONBLOCK`` and ``fstat``: a FIFO or device named in an
+    ``expect`` is refused at once instead of blocking the pytest process; a huge file is refused too."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(target, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise AssertionError(f"{shown!r} is not a regular file (a FIFO, device or directory is never read)")
+        if info.st_size > MAX_CHECKED_BYTES:
+            raise AssertionError(f"{shown!r} has {info.st_size} bytes, more than the {MAX_CHECKED_BYTES} a check reads")
+        chunks: list[bytes] = []
+        total = 0
+        while chunk := os.read(fd, min(1 << 20, MAX_CHECKED_BYTES + 1 - total)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > MAX_CHECKED_BYTES:
+                raise AssertionError(f"{shown!r} is larger than the {MAX_CHECKED_BYTES} bytes a check reads")
+        return b"".join(chunks).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -93,8 +123,14 @@ def _json_source(check: Mapping[str, Any], outputs: Mapping[str, Any], resolve: 
     if "file" in check:
         target: Path = resolve(check["file"])
         try:
-            return json.loads(target.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            text = read_checked_file(target, check["file"])
+        except AssertionError as exc:
+            raise AssertionError(f"json: {exc}") from None
+        except OSError as exc:
+            raise AssertionError(f"json: cannot read {check['file']!r}: {exc.strerror}") from None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
             raise AssertionError(f"json: cannot read {check['file']!r} as JSON: {exc}") from None
     for key in ("data", "json"):
         if key in outputs and outputs[key] is not None:
@@ -139,10 +175,10 @@ def check_expectations(
         text = str(outputs.get(stream, ""))
         for pattern in _as_list(expect.get(f"{stream}_matches", [])):
             try:
-                if not re.search(pattern, text, re.MULTILINE):
+                if not userregex.search(pattern, text, userregex.MULTILINE):
                     failures.append(f"{stream}_matches: /{pattern}/ does not match {stream}: {_trim(text)!r}")
-            except re.error as exc:
-                failures.append(f"{stream}_matches: invalid regular expression {pattern!r}: {exc}")
+            except (userregex.PatternError, userregex.PatternTimeout) as exc:
+                failures.append(f"{stream}_matches: {exc}")
     for rel in _as_list(expect.get("file_exists", [])):
         try:
             if not resolve(rel).exists():
@@ -158,9 +194,12 @@ def check_expectations(
     for check in _as_list(expect.get("file_contains", [])):
         try:
             target = resolve(check["path"])
-            content = target.read_text(encoding="utf-8", errors="replace")
+            content = read_checked_file(target, check["path"])
         except StepError as exc:
             failures.append(f"file_contains: {exc.message}")
+            continue
+        except AssertionError as exc:
+            failures.append(f"file_contains: {exc}")
             continue
         except OSError as exc:
             failures.append(f"file_contains: cannot read {check['path']!r}: {exc.strerror}")

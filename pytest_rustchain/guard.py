@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pytest_rustchain.model import Step
-from pytest_rustchain.safety import Finding, Policy, Verdict, analyse_command, analyse_env, analyse_path, explain
+from pytest_rustchain.safety import (
+    RULES,
+    Finding,
+    Policy,
+    Verdict,
+    analyse_command,
+    analyse_env,
+    analyse_path,
+    explain,
+)
 from pytest_rustchain.safety import verdict as decide
 from pytest_rustchain.safety.rules import analyse_url
 from pytest_rustchain.steps.base import registry
@@ -118,6 +127,9 @@ class Guard:
             url = params.get("url")
             if isinstance(url, str):
                 found += analyse_url(url, self.policy.allow_hosts)
+        if step.template_path:
+            # The file was read at collection, before any step ran: the dry run shows it too.
+            found.append(RULES["RC-FS-012"].finding(f"template: {step.template_path}", detail=step.template_path))
         spec = registry().get(step.step_type)
         for key, use in spec.paths.items() if spec is not None else ():
             value = params.get(key)

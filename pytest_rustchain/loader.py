@@ -359,6 +359,24 @@ def _confined(ctx: _Ctx, rel: str, where: JsonPath, what: str, options: LoadOpti
     return target
 
 
+def _template_file(ctx: _Ctx, rel: str, where: JsonPath, options: LoadOptions) -> Path:
+    """A ``create_file`` template: a file of the mission's own directory tree, never inside ``.git``
+    (where a checkout keeps its token) and never reached through a link out of that tree."""
+    target = _confined(ctx, rel, where, "template", options)
+    base = Path(ctx.loaded_path).parent.resolve()
+    if not target.is_relative_to(base):
+        raise ctx.error(
+            f"template '{rel}' is outside the mission's directory ({base})",
+            where,
+            hint="keep templates next to the mission file or below its directory",
+        )
+    if any(part.lower() == ".git" for part in target.relative_to(base).parts) or any(
+        part.lower() == ".git" for part in Path(rel).parts
+    ):
+        raise ctx.error(f"template '{rel}' is inside .git", where, hint="templates never come from .git")
+    return target
+
+
 def _read(
     path: Path, display: str, options: LoadOptions, warnings: list[str], problems: list[MissionFormatError]
 ) -> tuple[_Ctx, dict[str, Any]]:
@@ -489,6 +507,7 @@ def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOpt
         raise ctx.error(f"step '{sid}': step type '{type_name}' is not supported", (*where, type_key), hint=hint)
     params = dict(raw.get("parameters", {}))
     template: str | None = None
+    template_path = ""
     if canonical == "create_file" and "template" in params:
         tpl = params.pop("template")
         if not isinstance(tpl, str) or "content" in params:
@@ -496,7 +515,8 @@ def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOpt
                 f"step '{sid}': give create_file either content or template (a file path), not both",
                 (*where, "parameters", "template"),
             )
-        target = _confined(ctx, tpl, (*where, "parameters", "template"), "template", options)
+        target = _template_file(ctx, tpl, (*where, "parameters", "template"), options)
+        template_path = tpl
         template = read_mission_bytes(target, max_bytes=limits.max_file_bytes).decode("utf-8", "replace")
         if raw.get("render", True):
             problem = templating.check_syntax(template)
@@ -557,6 +577,7 @@ def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOpt
         line=(ctx.loaded.position(where) or (0, 0))[0],
         source=ctx.display,
         template=template,
+        template_path=template_path,
     )
 
 

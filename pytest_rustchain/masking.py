@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MASK", "Masker", "is_secret_name", "neutralise_workflow_commands", "secret_values"]
+__all__ = ["MASK", "Masker", "is_secret_name", "neutralise_workflow_commands", "one_line", "secret_values"]
 
 MASK = "***"
 MIN_SECRET_LENGTH = 6
@@ -23,14 +23,28 @@ _IGNORABLE = (
     "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0f\ufeff"
 )
 _WORKFLOW_COMMAND = re.compile(rf"(?:^|(?<=\r))([^\S\r\n]*)([{_IGNORABLE}]*:[{_IGNORABLE}]*:)", re.MULTILINE)
+_LEGACY_COMMAND = re.compile(rf"(#[{_IGNORABLE}]*#[{_IGNORABLE}]*)(\[)")
 
 
 def neutralise_workflow_commands(text: str) -> str:
-    """A line starting with ``::`` is a GitHub Actions workflow command; a backslash in front keeps it
-    visible and inert."""
-    if ":" not in text:
-        return text
-    return _WORKFLOW_COMMAND.sub(r"\1\\\2", text)
+    """A line starting with ``::`` is a GitHub Actions workflow command, and so is ``##[`` anywhere in
+    a line (the runner's legacy syntax); a backslash keeps them visible and inert."""
+    if ":" in text:
+        text = _WORKFLOW_COMMAND.sub(r"\1\\\2", text)
+    if "#" in text:
+        text = _LEGACY_COMMAND.sub(r"\1\\\2", text)
+    return text
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """A string from a mission (a name, a key) shown on one line: control characters escaped and
+    workflow commands neutralised, so it cannot start a line of its own in the CI log."""
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+    return neutralise_workflow_commands(text)
 
 
 def is_secret_name(name: str) -> bool:
@@ -48,7 +62,10 @@ def secret_values(env: Mapping[str, str], extra_names: Iterable[str] = ()) -> li
 
 def _encoded_forms(secret: str) -> set[str]:
     raw = secret.encode("utf-8")
-    forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
+    quoted = urllib.parse.quote(secret, safe="")
+    forms = {secret, quoted, urllib.parse.quote_plus(secret), secret[::-1], raw.hex(), raw.hex().upper()}
+    # Lowercase percent-escapes (``%2f``) are as valid as uppercase ones.
+    forms.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quoted))
     # A secret inside a longer base64 text shows up in one of three alignments; the part of each
     # encoding that does not depend on the neighbouring bytes is what can be found and masked.
     for shift in range(3):
@@ -67,7 +84,7 @@ def _encoded_forms(secret: str) -> set[str]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Masker:
-    """Replaces secret values (and their base64 and URL-encoded forms) with ``***``."""
+    """Replaces secret values (and their base64, URL-encoded, hex and reversed forms) with ``***``."""
 
     secrets: tuple[str, ...] = ()
     neutralise_workflow_commands: bool = False
@@ -101,7 +118,8 @@ class Masker:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, Mapping):
-            return {k: self.value(v) for k, v in value.items()}
+            # Keys too: ``echo "$TOKEN=1" >> "$MISSION_OUTPUT"`` makes a secret an output name.
+            return {(self.text(k) if isinstance(k, str) else k): self.value(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [self.value(v) for v in value]
         return value

@@ -69,6 +69,8 @@ class Step:
     """Dependencies found without ``depends_on``: (step id, why)."""
     template: str | None = None
     """``create_file`` with ``template:``: the template file's text, rendered into ``content`` at run time."""
+    template_path: str = ""
+    """Where that template was read from, as written in the mission."""
 
     @property
     def all_dependencies(self) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ import pytest
 from pytest_rustchain import report
 from pytest_rustchain.errors import MissionError, MissionFormatError
 from pytest_rustchain.levels import LEVELS, Policy, parse_allow_rule
+from pytest_rustchain.masking import neutralise_workflow_commands, one_line
 from pytest_rustchain.model import Mission, MissionResult, MissionStatus, Step, StepResult, StepStatus
 from pytest_rustchain.sandbox import MODES, Landlock, Sandbox, choose_sandbox
 from pytest_rustchain.sandbox import tcp_ports as sandbox_tcp_ports
@@ -462,8 +463,17 @@ class MissionItem(pytest.Function):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         line = self.mission.line - 1 if self.mission is not None else 0
-        label = self.name if self.mission is None else f"{self.name}: {self.mission.name}"
+        label = self.name if self.mission is None else f"{self.name}: {one_line(self.mission.name)}"
         return self.path, line, label
+
+    def _repr_failure_py(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        # Frame locals hold the template context and the step environment: never print them (-l).
+        showlocals = self.config.option.showlocals
+        self.config.option.showlocals = False
+        try:
+            return super()._repr_failure_py(excinfo, style)
+        finally:
+            self.config.option.showlocals = showlocals
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str | Any:  # type: ignore[override]
         if isinstance(excinfo.value, MissionError):
@@ -514,7 +524,8 @@ class MissionItem(pytest.Function):
 
         if self.load_error is not None:
             self.user_properties.append(("mission_status", "error"))
-            pytest.fail(self.load_error, pytrace=False)
+            # The message quotes the file (keys, values): no line of it may act as a workflow command.
+            pytest.fail(neutralise_workflow_commands(self.load_error), pytrace=False)
         mission = self.mission
         assert mission is not None
         if self.config.getoption("mission_dry_run"):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import math
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jinja2
@@ -16,6 +17,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from pytest_rustchain.errors import MissionError
 
 __all__ = [
+    "MAX_LOOP_ITERATIONS",
+    "MAX_RENDERED_CHARS",
     "NumericText",
     "TemplateError",
     "Unquoted",
@@ -26,6 +29,11 @@ __all__ = [
     "render_value",
     "values_equal",
 ]
+
+MAX_RENDERED_CHARS = 10_000_000
+"""The most characters one rendered string may hold (also what ``'x' * n`` may build)."""
+MAX_LOOP_ITERATIONS = 1_000_000
+"""The most ``range()`` iterations one rendering may run, nested loops counted together."""
 
 
 class TemplateError(MissionError):
@@ -141,14 +149,62 @@ def _unquoted(value: Any) -> Unquoted:
     return Unquoted(str(value))
 
 
+class _Limit(Exception):
+    """A rendering ran into one of the limits."""
+
+
+_ITERATIONS: contextvars.ContextVar[list[int]] = contextvars.ContextVar("rustchain_template_iterations")
+
+
+def _counted_range(*args: int) -> Iterator[int]:
+    numbers = range(*args)
+    if len(numbers) > MAX_LOOP_ITERATIONS:
+        raise _Limit(
+            f"range() of {len(numbers):,} numbers is more than the limit of {MAX_LOOP_ITERATIONS:,} loop iterations"
+        )
+    return _count(numbers)
+
+
+def _count(numbers: range) -> Iterator[int]:
+    counter = _ITERATIONS.get(None)
+    for n in numbers:
+        if counter is not None:
+            counter[0] += 1
+            if counter[0] > MAX_LOOP_ITERATIONS:
+                raise _Limit(f"more than the limit of {MAX_LOOP_ITERATIONS:,} loop iterations in one template")
+        yield n
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The Jinja2 sandbox with bounds: string and list repetition, powers, loop iterations."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if (
+                    isinstance(seq, (str, list, tuple))
+                    and isinstance(times, int)
+                    and len(seq) * times > MAX_RENDERED_CHARS
+                ):
+                    raise _Limit(
+                        f"repeating a value {times:,} times is more than the limit of {MAX_RENDERED_CHARS:,} characters"
+                    )
+        if operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 4096:
+            raise _Limit(f"{left} ** {right} is too large a number")
+        return super().call_binop(context, operator, left, right)
+
+
 def _make(undefined: type[jinja2.Undefined], *, shell: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+    env = _Sandbox(
         undefined=undefined,
         autoescape=False,
         keep_trailing_newline=True,
         finalize=_shell_finalize if shell else None,
     )
     env.filters["unquoted"] = _unquoted
+    env.globals["range"] = _counted_range
     return env
 
 
@@ -222,8 +278,11 @@ def render_string(text: str, context: Mapping[str, Any], *, strict: bool = True,
     fast = _render_simple(text, context, shell)
     if fast is not None:
         return fast
+    # No name in this frame holds the context: under ``-l`` pytest would print it, secrets included.
+    __tracebackhide__ = True
+    token = _ITERATIONS.set([0])
     try:
-        return _compiled(text, strict, shell).render(context)
+        return _bounded(_compiled(text, strict, shell).generate(context))
     except jinja2.UndefinedError as exc:
         names = ", ".join(sorted(k for k in context if not k.startswith("_")))
         raise TemplateError(f"{exc.message}; names that exist: {names}") from None
@@ -231,8 +290,27 @@ def render_string(text: str, context: Mapping[str, Any], *, strict: bool = True,
         raise TemplateError(f"template syntax error: {exc.message}") from None
     except jinja2.exceptions.SecurityError as exc:
         raise TemplateError(f"template refused by the sandbox: {exc}") from None
-    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+    except _Limit as exc:
+        raise TemplateError(f"template stopped: {exc}") from None
+    except RecursionError:
+        raise TemplateError("template failed: recursion too deep (a macro that calls itself?)") from None
+    except MemoryError:
+        raise TemplateError("template failed: out of memory") from None
+    except Exception as exc:
         raise TemplateError(f"template failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        _ITERATIONS.reset(token)
+
+
+def _bounded(chunks: Iterator[str]) -> str:
+    out: list[str] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_RENDERED_CHARS:
+            raise _Limit(f"the rendered text is longer than the limit of {MAX_RENDERED_CHARS:,} characters")
+        out.append(chunk)
+    return "".join(out)
 
 
 _SINGLE = re.compile(r"\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}", re.DOTALL)
@@ -304,6 +382,8 @@ def check_expression(text: str) -> str | None:
 
 def evaluate(text: str, context: Mapping[str, Any]) -> Any:
     """Evaluate an expression to a Python value (``vars.deploy`` is ``False``, not ``"False"``)."""
+    __tracebackhide__ = True
+    token = _ITERATIONS.set([0])
     try:
         return _ENVS[(True, False)].compile_expression(text, undefined_to_none=False)(**context)
     except jinja2.UndefinedError as exc:
@@ -312,5 +392,11 @@ def evaluate(text: str, context: Mapping[str, Any]) -> Any:
         raise TemplateError(f"expression syntax error: {exc.message}") from None
     except jinja2.exceptions.SecurityError as exc:
         raise TemplateError(f"expression refused by the sandbox: {exc}") from None
-    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+    except _Limit as exc:
+        raise TemplateError(f"expression stopped: {exc}") from None
+    except RecursionError:
+        raise TemplateError("expression failed: recursion too deep") from None
+    except Exception as exc:
         raise TemplateError(f"expression failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        _ITERATIONS.reset(token)

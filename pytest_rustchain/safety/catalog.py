@@ -348,6 +348,13 @@ PARSE_BUDGET = _rule(
     "f0(){ f1;f1;...; }; f1(){ f2;f2;...; } ... seven levels of ten calls",
     "split the script into smaller steps, or " + _ALLOW_RULE,
 )
+TEMPLATE_READ = _rule(
+    "RC-FS-012",
+    "filesystem",
+    L,
+    "create_file reads a project file as its template",
+    "create_file template: templates/config.j2",
+)
 LINK_OUT = _rule(
     "RC-FS-011",
     "filesystem",

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 import yaml
 from jsonschema import validators  # type: ignore[import-untyped,unused-ignore]
-from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped,unused-ignore]
+from jsonschema.exceptions import SchemaError, ValidationError  # type: ignore[import-untyped,unused-ignore]
 from jsonschema_specifications import REGISTRY as SPECIFICATIONS  # type: ignore[import-untyped,unused-ignore]
 from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 
+from pytest_rustchain import userregex
 from pytest_rustchain.errors import StepError, shorten_values
 from pytest_rustchain.paths import quote_path, read_regular, relative_posix, resolve_in_workspace
 from pytest_rustchain.steps.base import Outputs, StepContext, StepType, register
@@ -267,7 +268,48 @@ def _load_document(ctx: StepContext, given: str) -> tuple[Any, str]:
     return parse_json_text(text, where), where
 
 
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not userregex.search(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(validator: Any, patterns: Mapping[str, Any], instance: Any, schema: Any) -> Iterator[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if userregex.search(pattern, key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator: Any, extra: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    if not validator.is_type(instance, "object"):
+        return
+    listed = schema.get("properties", {})
+    patterns = list(schema.get("patternProperties", {}))
+    unexpected = [key for key in instance if key not in listed and not any(userregex.search(p, key) for p in patterns)]
+    if validator.is_type(extra, "object"):
+        for key in unexpected:
+            yield from validator.descend(instance[key], extra, path=key)
+    elif extra is False and unexpected:
+        names = ", ".join(repr(key) for key in sorted(unexpected))
+        verb = "was" if len(unexpected) == 1 else "were"
+        yield ValidationError(f"Additional properties are not allowed ({names} {verb} unexpected)")
+
+
+_TIMED_KEYWORDS = {
+    "pattern": _pattern,
+    "patternProperties": _pattern_properties,
+    "additionalProperties": _additional_properties,
+}
+"""Keywords that run a schema's regular expressions, with the time limit of ``userregex``."""
+
+
 def _validator_class(schema: Any, where: str) -> Any:
+    return validators.extend(_draft_class(schema, where), _TIMED_KEYWORDS)  # type: ignore[no-untyped-call,unused-ignore]
+
+
+def _draft_class(schema: Any, where: str) -> Any:
     if not isinstance(schema, dict) or "$schema" not in schema:
         return validators.Draft202012Validator
     uri = schema["$schema"]
@@ -339,6 +381,8 @@ def validate_schema(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
         raise StepError(f"cannot resolve $ref {quote_path(ref)} in {schema_where}") from None
     except RecursionError:
         raise StepError(f"{instance_where} is nested too deeply to validate") from None
+    except (userregex.PatternTimeout, userregex.PatternError) as exc:
+        raise StepError(f"{schema_where}: {exc}") from None
 
     errors = [
         f"{error.json_path}: {shorten_values(error.message, (error.instance, error.validator_value))}"

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pytest_rustchain import userregex
 from pytest_rustchain.errors import PathEscapeError, StepError
 from pytest_rustchain.paths import (
     TEMP_PREFIX,
@@ -258,16 +259,15 @@ def _edit_replace(text: str, spec: Mapping[str, Any], where: str) -> tuple[str, 
 def _edit_regex(text: str, spec: Mapping[str, Any], where: str) -> tuple[str, int]:
     pattern = str(spec["pattern"])
     try:
-        compiled = re.compile(pattern)
-    except re.error as exc:
-        raise StepError(
-            f"invalid regex {quote_path(pattern)}: {exc.msg} at position {exc.pos}\n"
-            "HINT: the pattern uses Python re syntax"
-        ) from None
+        userregex.compiled(pattern)
+    except userregex.PatternError as exc:
+        raise StepError(f"{exc}\nHINT: the pattern uses Python re syntax") from None
     try:
-        new_text, changes = compiled.subn(str(spec["replacement"]), text, count=int(spec.get("count") or 0))
-    except (re.error, IndexError) as exc:
+        new_text, changes = userregex.subn(pattern, str(spec["replacement"]), text, count=int(spec.get("count") or 0))
+    except userregex.PatternError as exc:
         raise StepError(f"invalid regex replacement {quote_path(str(spec['replacement']))}: {exc}") from None
+    except userregex.PatternTimeout as exc:
+        raise StepError(f"edit_file regex: {exc}") from None
     if changes == 0:
         raise StepError(f"regex found no match in {where}: {quote_path(pattern)}")
     return new_text, changes

@@ -682,7 +682,7 @@ def test_edit_regex_fails_when_nothing_matches(ws: Path, target: Path) -> None:
 def test_edit_regex_invalid_pattern_is_a_clean_error(ws: Path, target: Path) -> None:
     """An invalid regex fails with the reason and position, not a traceback."""
     message = fails("edit_file", make_ctx(ws), path="conf.txt", regex={"pattern": "a(b", "replacement": ""})
-    assert message.startswith("invalid regex 'a(b': missing ), unterminated subpattern at position 1")
+    assert message.startswith("invalid regular expression 'a(b': missing ) at position 3")
 
 
 def test_edit_regex_invalid_replacement_is_a_clean_error(ws: Path, target: Path) -> None:

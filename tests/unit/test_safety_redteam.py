@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_rustchain.safety import RULES, Severity, analyse_command, analyse_path, analyse_url, risk_score
+from pytest_rustchain.guard import Guard
+from pytest_rustchain.model import Step
+from pytest_rustchain.safety import RULES, Policy, Severity, analyse_command, analyse_path, analyse_url, risk_score
 from pytest_rustchain.safety.runners import RUNNERS, WRAPPER_EXAMPLES
 
 WS = "/tmp/rc-redteam-ws"  # never created: paths are only judged
@@ -251,7 +253,11 @@ def test_each_documented_example_fires_its_rule(rule_id: str) -> None:
         kind = "project"
     parts = [GENERATED[rule_id]] if rule_id in GENERATED else example.split(", ")
     for part in parts:
-        if part.startswith("url: "):
+        if part.startswith("create_file template: "):
+            step = Step(id="s", name="s", step_type="create_file", parameters={"path": "x"},
+                        template="x", template_path=part.split(" ")[-1])  # fmt: skip
+            found = Guard(policy=Policy(level="standard"), workspace=Path(WS)).findings(step, {"path": "x"})
+        elif part.startswith("url: "):
             found = analyse_url(part.removeprefix("url: "))
         elif part.startswith("read_file "):
             found = analyse_path(part.split(" ")[-1], op="read", workspace=WS)
