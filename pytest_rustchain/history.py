@@ -42,7 +42,13 @@ def run_record(entry: Mapping[str, Any], *, when: str) -> dict[str, Any] | None:
     if status == "skipped":
         return None
     steps: dict[str, list[int]] = {}
-    for step in entry.get("steps", ()):
+    block = entry.get("repeats")
+    if isinstance(block, Mapping):
+        # A repeated mission: each step once, with its k/n over the repeats (not r1/x, r2/x ...).
+        for row in block.get("steps", ()):
+            if int(row.get("total", 0)):
+                steps[str(row.get("id", ""))] = [int(row.get("passed", 0)), int(row.get("total", 0))]
+    for step in () if isinstance(block, Mapping) else entry.get("steps", ()):
         counts = _step_counts(step)
         if counts is not None:
             steps[str(step.get("id", ""))] = [counts[0], counts[1]]

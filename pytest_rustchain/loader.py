@@ -565,6 +565,7 @@ def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOpt
         depends_on=tuple(raw.get("depends_on", ())),
         timeout_seconds=timeout,
         continue_on_error=raw.get("continue_on_error", False),
+        min_pass_rate=raw.get("min_pass_rate"),
         condition=condition,
         retries=Retries(
             count=retries.get("count", 0),
@@ -722,6 +723,7 @@ def load_mission(
         skip=skip,
         xfail=xfail,
         metadata=data.get("metadata", {}),
+        reward=data.get("reward"),
         next_missions=tuple(next_missions),
         warnings=tuple(warnings),
         compat=options.compat,
@@ -933,6 +935,7 @@ def _build_config(ctx: _Ctx, raw: dict[str, Any], path: Path, options: LoadOptio
         mission_timeout_seconds=mission_timeout,
         fail_fast=raw.get("fail_fast", threshold is None),
         success_threshold=threshold,
+        repeat=raw.get("repeat"),
         workspace=workspace,
         safety=raw.get("safety"),
     )

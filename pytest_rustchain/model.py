@@ -42,6 +42,8 @@ class MissionConfig:
     mission_timeout_seconds: float | None = None
     fail_fast: bool = True
     success_threshold: float | None = None
+    repeat: int | None = None
+    """``config.repeat``: runs of the mission inside its item (None: the ini/command-line default)."""
     workspace: WorkspaceSpec = WorkspaceSpec()
     safety: str | None = None
 
@@ -56,6 +58,8 @@ class Step:
     depends_on: tuple[str, ...] = ()
     timeout_seconds: float | None = None
     continue_on_error: bool = False
+    min_pass_rate: float | None = None
+    """Over the repeats the step must pass at least this often; single failures are tolerated."""
     condition: str = "success()"
     retries: Retries = Retries()
     expect: Mapping[str, Any] = field(default_factory=dict)
@@ -103,6 +107,8 @@ class Mission:
     skip: str | None = None
     xfail: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    reward: str | None = None
+    """``reward: rustchain``: score each repeat (0.5 success + 0.3 efficiency + 0.2 quality)."""
     next_missions: tuple[Mission, ...] = ()
     """Missions run after this one in the same workspace and item (``next/<stem>/<step>``)."""
     warnings: tuple[str, ...] = ()
@@ -221,6 +227,8 @@ class MissionResult:
     workspace: str = ""
     message: str = ""
     """The mission's roll-up text when it did not pass."""
+    repeats: Mapping[str, Any] | None = None
+    """A repeated mission's numbers over its repeats (``repeats.aggregate``); None for a single run."""
 
     @property
     def counted(self) -> tuple[StepResult, ...]:
@@ -259,6 +267,7 @@ class MissionResult:
             duration=float(data.get("duration", 0.0)),
             workspace=str(data.get("workspace", "")),
             message=str(data.get("message", "")),
+            repeats=data.get("repeats"),
         )
 
 
@@ -317,4 +326,5 @@ def mission_result_to_dict(result: MissionResult) -> dict[str, Any]:
         "steps_passed": result.steps_passed,
         "success_rate": rate,
         "steps": [step_result_to_dict(r) for r in result.steps.values()],
+        **({"repeats": _plain(result.repeats)} if result.repeats is not None else {}),
     }

@@ -7,6 +7,7 @@ import fnmatch
 import os
 import signal
 import threading
+import time
 import warnings
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, replace
@@ -75,7 +76,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Confine command steps: auto (default: bwrap, else Landlock, else none with a warning), bwrap, "
         "landlock, none, or required (any layer, else the run stops).",
     )
+    group.addoption(
+        "--mission-repeat",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Run each mission N times inside its one item, each repeat in a fresh workspace (subtests r2/<step>); "
+        "reports give each step's k/n with a Wilson 95%% interval, pass@k, pass^k and flaky steps. "
+        "Wins over the mission's config.repeat and ini mission_repeat.",
+    )
+    group.addoption(
+        "--mission-trajectories",
+        metavar="DIR",
+        default=None,
+        help="Write one JSON Lines file per mission run and repeat, DIR/<stem>/<run-id>/r<k>.jsonl, and DIR/index.json "
+        "(schema: pytest_rustchain/schema/trajectory.schema.json).",
+    )
+    group.addoption(
+        "--mission-export",
+        choices=("chat-jsonl",),
+        default=None,
+        help="chat-jsonl: also write DIR/<run-id>.chat.jsonl, one line per llm/agent step with its messages and "
+        "reward, for fine-tuning tools (needs --mission-trajectories).",
+    )
     report.add_options(parser)
+    parser.addini(
+        "mission_repeat", "Runs of each mission inside its item (a mission's config.repeat wins).", default=""
+    )
     parser.addini("mission_safety", "Safety policy level: permissive, standard (default), strict.", default="standard")
     parser.addini("mission_sandbox", "auto (default), bwrap, landlock, none or required.", default="auto")
     parser.addini(
@@ -236,8 +263,73 @@ def _read_settings(config: pytest.Config) -> _SessionSettings:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist: tell each worker the distribution mode, which workers themselves see as "no"."""
+    """xdist: tell each worker the distribution mode, which workers themselves see as "no", and the
+    run id that names this run's trajectory directories."""
     node.workerinput["rustchain_dist"] = node.config.getoption("dist", "no")
+    node.workerinput["rustchain_run_id"] = _repeat_settings(node.config).run_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _RepeatSettings:
+    repeat: int | None
+    """From --mission-repeat or ini mission_repeat; None: the mission's config.repeat, else 1."""
+    repeat_from_command_line: bool
+    trajectories: Path | None
+    export: str | None
+    run_id: str
+
+
+_REPEAT = pytest.StashKey[_RepeatSettings]()
+
+
+def _repeat_settings(config: pytest.Config) -> _RepeatSettings:
+    if _REPEAT not in config.stash:
+        config.stash[_REPEAT] = _read_repeat_settings(config)
+    return config.stash[_REPEAT]
+
+
+def _read_repeat_settings(config: pytest.Config) -> _RepeatSettings:
+    from pytest_rustchain.trajectory import new_run_id
+
+    cli = config.getoption("mission_repeat", None)
+    repeat: int | None = cli
+    if cli is not None and cli < 1:
+        raise pytest.UsageError(
+            f"--mission-repeat={cli}: a mission runs at least once\n  HINT: use --mission-repeat 1 or more"
+        )
+    if cli is None:
+        raw = str(config.getini("mission_repeat") or "").strip()
+        if raw:
+            try:
+                repeat = int(raw)
+            except ValueError:
+                repeat = 0
+            if repeat < 1:
+                raise pytest.UsageError(
+                    f"mission_repeat = {raw!r} is not a number of runs\n  HINT: write a whole number of at least 1"
+                )
+    raw_dir = config.getoption("mission_trajectories", None)
+    trajectories = Path(os.path.abspath(Path(str(raw_dir)).expanduser())) if raw_dir else None  # noqa: PTH100
+    if trajectories is not None and trajectories.exists() and not trajectories.is_dir():
+        raise pytest.UsageError(
+            f"--mission-trajectories={raw_dir} is a file\n"
+            "  HINT: give a directory, e.g. --mission-trajectories=trajectories"
+        )
+    export = config.getoption("mission_export", None)
+    if export is not None and trajectories is None:
+        raise pytest.UsageError(
+            f"--mission-export={export} is built from the trajectories\n"
+            "  HINT: add --mission-trajectories=DIR; the export is written next to them"
+        )
+    workerinput = getattr(config, "workerinput", None)
+    run_id = str(workerinput.get("rustchain_run_id", "")) if workerinput is not None else ""
+    return _RepeatSettings(
+        repeat=repeat,
+        repeat_from_command_line=cli is not None,
+        trajectories=trajectories,
+        export=export,
+        run_id=run_id or new_run_id(),
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -326,6 +418,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.hook.pytest_rustchain_step_types.get_hookimpls() or config.hook.pytest_rustchain_tools.get_hookimpls():
         _add_extensions(config)
     settings = _session_settings(config)
+    _repeat_settings(config)
     if config.getoption("mission_dry_run", False):
         config.pluginmanager.register(_DryRunTable(), "rustchain-dry-run")
     report.configure(config, safety=tuple(line.removeprefix("rustchain: ") for line in settings.header))
@@ -419,6 +512,7 @@ class MissionItem(pytest.Function):
     result: MissionResult | None = None
     current_step: Step | None = None
     dry_rows: list[dict[str, Any]] | None = None
+    trajectory_files: list[dict[str, Any]] | None = None
 
     def apply_marks(self) -> str | None:
         assert self.mission is not None
@@ -518,9 +612,18 @@ class MissionItem(pytest.Function):
                 hint="add --dist loadgroup so project missions share one worker and never edit one checkout at once",
             )
 
+    def repeat_count(self) -> int:
+        """--mission-repeat, else the mission's config.repeat, else ini mission_repeat, else 1."""
+        settings = _repeat_settings(self.config)
+        own = self.mission.config.repeat if self.mission is not None else None
+        if settings.repeat_from_command_line or own is None:
+            return settings.repeat or 1
+        return own
+
     def run_mission(self, subtests: pytest.Subtests, tmp_path_factory: pytest.TempPathFactory) -> None:
+        from pytest_rustchain import repeats
         from pytest_rustchain.runner import ChainRun
-        from pytest_rustchain.workspace import create_workspace
+        from pytest_rustchain.workspace import Workspace, create_workspace
 
         if self.load_error is not None:
             self.user_properties.append(("mission_status", "error"))
@@ -533,34 +636,58 @@ class MissionItem(pytest.Function):
             return
         self._check_dist()
         keep = self.config.getoption("mission_keep_workspace") or self.config.getini("mission_keep_workspace")
+        n = self.repeat_count()
         base = tmp_path_factory.mktemp(f"mission-{self.name}"[:40], numbered=True)
-        space = create_workspace(mission, base=base, rootdir=Path(self.config.rootpath))
-        chain = ChainRun(mission, workspace=space.path, home=space.home, tmpdir=space.tmpdir, settings=self._settings())
+        recorder = _TrajectoryRecorder.start(self, n)
+        started = time.monotonic()
+        parts: list[MissionResult] = []
+        chain: ChainRun | None = None
         interrupted: KeyboardInterrupt | None = None
         try:
-            for run, step in chain:
-                self.current_step = step
-                outcomes = [chain.execute(run, step), *run.substeps(step)]
-                for outcome in outcomes:
-                    try:
-                        with subtests.test(msg=outcome.step_id):
-                            _report_step(outcome)
-                    except (pytest.fail.Exception, pytest.skip.Exception):
-                        # Under -x/--maxfail pytest re-raises subtest outcomes; the mission keeps
-                        # control so its always() steps still run, and pytest stops after the mission.
-                        continue
+            for index in range(n):
+                root = base if n == 1 else base / f"r{index + 1}"
+                space = create_workspace(mission, base=root, rootdir=Path(self.config.rootpath))
+                chain = ChainRun(
+                    mission, workspace=space.path, home=space.home, tmpdir=space.tmpdir, settings=self._settings(),
+                    prefix=repeats.prefix(index + 1, n), repeat=index,
+                )  # fmt: skip
+                if recorder is not None:
+                    recorder.begin(index, chain)
+                for run, step in chain:
+                    self.current_step = step
+                    if recorder is not None:
+                        recorder.step_start(index, run.prefix + step.id, step)
+                    outcomes = [chain.execute(run, step), *run.substeps(step)]
+                    for outcome in outcomes:
+                        if recorder is not None:
+                            recorder.step_end(index, outcome)
+                        try:
+                            with subtests.test(msg=outcome.step_id):
+                                _report_step(outcome)
+                        except (pytest.fail.Exception, pytest.skip.Exception):
+                            # Under -x/--maxfail pytest re-raises subtest outcomes; the mission keeps
+                            # control so its always() steps still run, and pytest stops after the mission.
+                            continue
+                self.current_step = None
+                parts.append(chain.result())
+                chain = None
         except KeyboardInterrupt as exc:
             interrupted = exc
             raise
         finally:
             self.current_step = None
-            self.result = result = chain.result()
+            if chain is not None:
+                parts.append(chain.result())
+            self.result = result = self._overall(parts, time.monotonic() - started)
             if interrupted is not None:
                 why = str(interrupted) or "KeyboardInterrupt"
                 self.result = result = replace(result, status=MissionStatus.ERROR, message=f"interrupted ({why})")
                 # pytest makes no report for an interrupted test: hand the result to the reporter.
                 report.record_unfinished(self.config, self.nodeid, result)
-            space.cleanup(passed=result.passed, keep=str(keep))
+            if recorder is not None:
+                self.trajectory_files = recorder.finish(parts, result)
+            # One base holds every repeat's directories: the whole item is kept or removed.
+            Workspace(path=base, home=base, tmpdir=base, base=base).cleanup(passed=result.passed, keep=str(keep))
             rate = result.success_rate
             self.user_properties.extend(
                 [
@@ -570,6 +697,8 @@ class MissionItem(pytest.Function):
                     ("success_rate", "n/a" if rate is None else f"{rate:.4f}"),
                 ]
             )
+            if result.repeats is not None and int(result.repeats["n"]) > 1:
+                self.user_properties.extend(repeats.junit_properties(result.repeats))
         if result.status is MissionStatus.XFAILED:
             pytest.xfail(f"{mission.xfail} ({result.message.splitlines()[0] if result.message else ''})")
         if result.status is not MissionStatus.PASSED:
@@ -577,6 +706,29 @@ class MissionItem(pytest.Function):
 
             shown = [(r.step_id, r.reason) for r in result.steps.values() if r.status in _SHOWN_FAILURES]
             pytest.fail(rollup_once(result.message, shown) or "mission failed", pytrace=False)
+
+    def _overall(self, parts: list[MissionResult], duration: float) -> MissionResult:
+        """The item's result: the one run's, or all repeats combined with their numbers."""
+        from pytest_rustchain import repeats
+        from pytest_rustchain.runner import followers
+
+        mission = self.mission
+        assert mission is not None
+        members = [("", mission), *followers(mission, "next/")]
+        min_rates = {p + s.id: s.min_pass_rate for p, m in members for s in m.steps if s.min_pass_rate is not None}
+        if len(parts) == 1 and not min_rates and mission.reward is None:
+            return parts[0]
+        return repeats.combine(
+            mission.name,
+            mission.display_path,
+            parts,
+            threshold=mission.config.success_threshold,
+            xfail=mission.xfail is not None,
+            min_pass_rates=min_rates,
+            expects=frozenset(p + s.id for p, m in members for s in m.steps if s.expect),
+            reward=mission.reward,
+            duration=duration,
+        )
 
     def _dry_run(self, subtests: pytest.Subtests) -> None:
         """Score every step on its raw parameters; create nothing, run nothing."""
@@ -596,6 +748,52 @@ class MissionItem(pytest.Function):
         self.dry_rows = [row.to_dict() for row in judged.rows]
         if judged.blocked:
             pytest.fail(judged.message(), pytrace=False)
+
+
+class _TrajectoryRecorder:
+    """Feeds one mission item's steps to its trajectory files (``--mission-trajectories``)."""
+
+    def __init__(self, files: Any, mission: Mission) -> None:
+        self.files = files
+        self.mission = mission
+        self.params: dict[str, Any] = {}
+
+    @classmethod
+    def start(cls, item: MissionItem, repeats: int) -> _TrajectoryRecorder | None:
+        from pytest_rustchain.trajectory import MissionTrajectories
+
+        settings = _repeat_settings(item.config)
+        if settings.trajectories is None or item.mission is None:
+            return None
+        files = MissionTrajectories(
+            settings.trajectories,
+            run_id=settings.run_id,
+            stem=item.mission.stem,
+            nodeid=item.nodeid,
+            name=item.mission.name,
+            path=item.display_path,
+            repeats=repeats,
+        )
+        return cls(files, item.mission)
+
+    def begin(self, index: int, chain: Any) -> None:
+        maskers = [run.masker for run in chain.runs]
+
+        def mask(text: str) -> str:
+            for masker in maskers:
+                text = masker.text(text)
+            return text
+
+        self.files.begin(index, workspace=str(chain.runs[0].workspace), mask=mask)
+
+    def step_start(self, index: int, label: str, step: Step) -> None:
+        self.files.step_start(index, label, step_type=step.step_type, line=step.line)
+
+    def step_end(self, index: int, result: StepResult) -> None:
+        self.files.step_end(index, result.to_dict(), result.params)
+
+    def finish(self, parts: list[MissionResult], result: MissionResult) -> list[dict[str, Any]]:
+        return list(self.files.finish([p.to_dict() for p in parts], result.repeats))
 
 
 class MissionFixture:
@@ -688,6 +886,8 @@ def pytest_runtest_makereport(
         from pytest_rustchain.graph import add_dependencies
 
         data = item.result.to_dict()
+        if item.trajectory_files is not None:
+            data["trajectories"] = item.trajectory_files
         report.mission = add_dependencies(data, item.mission) if item.mission is not None else data  # type: ignore[attr-defined]
     return report
 

@@ -10,8 +10,22 @@ from fractions import Fraction
 from typing import Any
 
 from pytest_rustchain import stats
+from pytest_rustchain.model import MissionResult, MissionStatus, StepResult, StepStatus
 
-__all__ = ["RepeatVerdict", "aggregate", "prefix", "reward_summary", "verdict"]
+__all__ = [
+    "GATE_STATISTICS",
+    "RepeatVerdict",
+    "aggregate",
+    "combine",
+    "gate_value",
+    "headline",
+    "junit_properties",
+    "markdown_row",
+    "prefix",
+    "reward_summary",
+    "terminal_lines",
+    "verdict",
+]
 
 _PASSED_RUN = frozenset({"passed", "xfailed"})
 
@@ -154,7 +168,11 @@ class RepeatVerdict:
 
 
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
+    """Truncated like every rate the reports show, so 86.67% reads 86.6% everywhere."""
+    if value is None:
+        return "n/a"
+    tenths = int(value * 1000 + 1e-9)
+    return f"{tenths // 10}.{tenths % 10}%"
 
 
 def verdict(block: Mapping[str, Any], runs: Sequence[Mapping[str, Any]], *, threshold: float | None) -> RepeatVerdict:
@@ -196,3 +214,200 @@ def verdict(block: Mapping[str, Any], runs: Sequence[Mapping[str, Any]], *, thre
                 f"95% interval {low:.3f}-{high:.3f}), below its min_pass_rate {row['min_pass_rate']:g}"
             )
     return RepeatVerdict(passed=not problems, problems=tuple(problems))
+
+
+# -- how the numbers read ---------------------------------------------------------------------------
+
+GATE_STATISTICS = ("point", "wilson-lower")
+
+
+def gate_value(passed: int, total: int, statistic: str) -> Fraction | float | None:
+    """What ``--mission-min-success-rate`` compares: the pooled rate itself (exact), or its Wilson 95%
+    lower bound (``wilson-lower``: the rate the run shows with 95% confidence)."""
+    if statistic not in GATE_STATISTICS:
+        raise ValueError(f"unknown gate statistic {statistic!r}; use one of: {', '.join(GATE_STATISTICS)}")
+    if total == 0:
+        return None
+    if statistic == "point":
+        return Fraction(passed, total)
+    bounds = stats.wilson(passed, total)
+    assert bounds is not None
+    return bounds[0]
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _interval(row: Mapping[str, Any]) -> str:
+    bounds = row.get("interval")
+    if not bounds:
+        return "n/a"
+    return f"[{bounds[0]:.3f}, {bounds[1]:.3f}]"
+
+
+def _rate(row: Mapping[str, Any]) -> str:
+    return f"{row['passed']}/{row['total']} ({_pct(row['rate'])})"
+
+
+def headline(block: Mapping[str, Any]) -> str:
+    """``5 repeats: 4/5 passed (80.0%), 95% CI [0.376, 0.964]``."""
+    mission = block["mission"]
+    return f"{block['n']} repeats: {_rate(mission)} passed, 95% CI {_interval(mission)}"
+
+
+def terminal_lines(block: Mapping[str, Any], *, verbosity: int) -> list[str]:
+    """The lines under a repeated mission's row in the success-rate section (indented by 4)."""
+    pooled = block["steps_pooled"]
+    mission = block["mission"]
+    k = mission["k"]
+    out = [
+        f"    {headline(block)}",
+        f"    pass@{k} {_num(mission['pass_at_k'])}, pass^{k} {_num(mission['pass_hat_k'])} (of the mission's repeats)",
+        f"    steps over the repeats: {_rate(pooled)}, 95% CI {_interval(pooled)}",
+    ]
+    flaky = [row for row in block["steps"] if row["flaky"]]
+    if flaky:
+        out.append(
+            "    flaky over the repeats: " + ", ".join(f"{row['id']} {row['passed']}/{row['total']}" for row in flaky)
+        )
+    below = [row for row in block["steps"] if row["below_min_pass_rate"]]
+    for row in below:
+        out.append(f"    below min_pass_rate {row['min_pass_rate']:g}: {row['id']} {_rate(row)}")
+    rewards = block.get("rewards")
+    if rewards:
+        summary = reward_summary(rewards)
+        assert summary is not None
+        each = " ".join(f"{r['reward']:.2f}" for r in rewards)
+        out.append(
+            f"    reward (rustchain): mean {summary['mean']:.3f}, min {summary['min']:.3f}, max {summary['max']:.3f}"
+        )
+        out.append(f"    reward per repeat: {each}")
+    judge = block.get("judge")
+    if isinstance(judge, Mapping) and judge.get("scores"):
+        scores = " ".join(f"{s:.2f}" for s in judge["scores"])
+        best = int(judge.get("best_index", 0)) + 1
+        out.append(f"    judge ({judge.get('method', 'ruler')}): scores {scores}; best r{best}")
+    if verbosity > 0:
+        width = max([len("step"), *(len(str(row["id"])) for row in block["steps"])])
+        k = block["mission"]["k"]
+        at, hat = f"pass@{k}", f"pass^{k}"
+        out.append(f"    {'step':<{width}}  {'k/n':>7}  {'rate':>6}  {'95% CI':<14}  {at:>6}  {hat:>6}  flaky")
+        for row in block["steps"]:
+            rate = _pct(row["rate"])
+            kn = f"{row['passed']}/{row['total']}"
+            line = (
+                f"    {row['id']:<{width}}  {kn:>7}  {rate:>6}  {_interval(row):<14}  "
+                f"{_num(row['pass_at_k']):>6}  {_num(row['pass_hat_k']):>6}  {'yes' if row['flaky'] else ''}"
+            )
+            out.append(line.rstrip())
+    return out
+
+
+def junit_properties(block: Mapping[str, Any]) -> list[tuple[str, object]]:
+    """The repeat numbers as JUnit XML properties of the mission's testcase."""
+    mission = block["mission"]
+    bounds = mission.get("interval") or [None, None]
+    props: list[tuple[str, object]] = [
+        ("repeats", block["n"]),
+        ("repeats_passed", mission["passed"]),
+        ("repeat_rate_low", "n/a" if bounds[0] is None else f"{bounds[0]:.4f}"),
+        ("repeat_rate_high", "n/a" if bounds[1] is None else f"{bounds[1]:.4f}"),
+        (f"pass_at_{mission['k']}", _num(mission["pass_at_k"])),
+        (f"pass_hat_{mission['k']}", _num(mission["pass_hat_k"])),
+        ("flaky_over_repeats", ",".join(block["flaky_steps"])),
+    ]
+    rewards = block.get("rewards")
+    if rewards:
+        summary = reward_summary(rewards)
+        assert summary is not None
+        props.append(("reward_mean", f"{summary['mean']:.4f}"))
+    return props
+
+
+def markdown_row(name: str, block: Mapping[str, Any], *, escape: Any = str) -> str:
+    """One row of the Markdown summary's repeats table (the caller escapes ``name``; step ids pass ``escape``)."""
+    mission = block["mission"]
+    rewards = block.get("rewards")
+    summary = reward_summary(rewards) if rewards else None
+    reward = "" if summary is None else f"{summary['mean']:.3f}"
+    flaky = ", ".join(f"{escape(row['id'])} {row['passed']}/{row['total']}" for row in block["steps"] if row["flaky"])
+    return (
+        f"| {name} | {block['n']} | {_rate(mission)} | {_interval(mission)} | {_num(mission['pass_at_k'])} "
+        f"| {_num(mission['pass_hat_k'])} | {flaky} | {reward} |"
+    )
+
+
+MARKDOWN_HEADER = (
+    "| mission | repeats | passed | 95% CI | pass@k | pass^k | flaky over the repeats | mean reward |",
+    "|---|--:|--:|---|--:|--:|---|--:|",
+)
+
+
+# -- one result from the repeats --------------------------------------------------------------------
+
+
+def _plain_step(result: StepResult, label: str, expects: frozenset[str]) -> dict[str, Any]:
+    step_id = result.step_id.removeprefix(label)
+    return {
+        "id": step_id,
+        "type": result.step_type,
+        "status": result.status.value,
+        "counted": result.counted,
+        "has_expect": step_id in expects,
+        "outputs": dict(result.outputs),
+    }
+
+
+def combine(
+    name: str,
+    path: str,
+    parts: Sequence[MissionResult],
+    *,
+    threshold: float | None,
+    xfail: bool,
+    min_pass_rates: Mapping[str, float],
+    expects: frozenset[str] = frozenset(),
+    reward: str | None = None,
+    judge_scores: Sequence[float | None] | None = None,
+    judge: Mapping[str, Any] | None = None,
+    k: int = 2,
+    duration: float = 0.0,
+) -> MissionResult:
+    """One mission result from its repeats (each already prefixed ``r1/`` ...): every step of every
+    repeat, the ``repeats`` block, and the verdict over the repeats."""
+    n = len(parts)
+    runs = [
+        {"status": part.status.value, "steps": [_plain_step(r, prefix(i + 1, n), expects) for r in part.steps.values()]}
+        for i, part in enumerate(parts)
+    ]
+    block = aggregate(runs, min_pass_rates=min_pass_rates, reward=reward, judge_scores=judge_scores, k=k)
+    if judge is not None:
+        block["judge"] = dict(judge)
+    decided = verdict(block, runs, threshold=threshold)
+    steps: dict[str, StepResult] = {}
+    for part in parts:
+        steps.update(part.steps)
+    blocked = any(r.status is StepStatus.BLOCKED for r in steps.values())
+    status = MissionStatus.PASSED if decided.passed else MissionStatus.FAILED
+    if xfail and not blocked:
+        status = MissionStatus.XFAILED if any(p.status is MissionStatus.XFAILED for p in parts) else status
+        if all(p.status is MissionStatus.XPASSED for p in parts):
+            status = MissionStatus.XPASSED
+    message = ""
+    if status is not MissionStatus.PASSED:
+        lines = list(decided.problems)
+        details = [
+            f"r{i + 1}: {part.message}" if n > 1 else part.message for i, part in enumerate(parts) if part.message
+        ]
+        message = "\n\n".join(["\n".join(lines), *details] if lines else details)
+    return MissionResult(
+        name=name,
+        path=path,
+        status=status,
+        steps=steps,
+        duration=duration,
+        workspace=parts[0].workspace if parts else "",
+        message=message,
+        repeats=block,
+    )

@@ -36,6 +36,13 @@ def add_options(parser: pytest.Parser) -> None:
         "even when every mission passed. Default: ini mission_min_success_rate.",
     )
     group.addoption(
+        "--mission-gate-statistic",
+        choices=("point", "wilson-lower"),
+        default="point",
+        help="What --mission-min-success-rate compares: point (default: the pooled step rate) or wilson-lower "
+        "(its Wilson 95%% lower bound, so a few lucky runs cannot pass the gate).",
+    )
+    group.addoption(
         "--mission-report",
         metavar="PATH",
         default=None,
@@ -228,6 +235,8 @@ class MissionReporter:
         self.gate: tuple[bool, str] | None = None
         self.written: list[tuple[str, Path]] = []
         self.problems: list[str] = []
+        self.statistic = str(config.getoption("mission_gate_statistic", "point") or "point")
+        self.trajectory_entries: list[dict[str, Any]] = []
         self.history_runs = _history_runs(config)
         self.show_history = bool(config.getoption("mission_history", False))
         self.selected: list[str] = []
@@ -286,6 +295,9 @@ class MissionReporter:
             data = getattr(report, "mission", None)
             if isinstance(data, dict):
                 self.entries[nodeid] = summary.mission_entry(nodeid, data)
+                files = data.get("trajectories")
+                if isinstance(files, list):
+                    self.trajectory_entries.extend(f for f in files if isinstance(f, dict))
             elif report.skipped:
                 self.entries[nodeid] = summary.skipped_entry(nodeid, name=str(name), reason=_skip_reason(report))
             elif report.failed:
@@ -324,10 +336,11 @@ class MissionReporter:
             return
         result = self.result = summary.summarize(self.entries.values())
         if self.threshold is not None and not result.empty:
-            self.gate = summary.gate_line(result, self.threshold)
+            self.gate = summary.gate_line(result, self.threshold, self.statistic)
             if self.gate[0] and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
         self._keep_history(result)
+        self._trajectory_index()
         document: dict[str, Any] = {}
         if self.report_path or self.summary_path or self.html_path or self.graph_dir:
             document = summary.report_document(
@@ -336,6 +349,7 @@ class MissionReporter:
                 duration=time.monotonic() - self.started,
                 exit_status=int(session.exitstatus),
                 threshold=self.threshold,
+                statistic=self.statistic,
                 versions=_versions(),
                 safety=self.safety,
                 scrub=self.scrub,
@@ -350,7 +364,7 @@ class MissionReporter:
         if self.graph_dir is not None:
             self._write_graphs(self.graph_dir, document["missions"])
         if self.summary_path is not None:
-            text = summary.markdown(result, threshold=self.threshold, scrub=self.scrub)
+            text = summary.markdown(result, threshold=self.threshold, scrub=self.scrub, statistic=self.statistic)
             text += graph.markdown_graphs(document["missions"])
             self._write("mission summary", self.summary_path, text)
             step_summary = os.environ.get("GITHUB_STEP_SUMMARY", "")
@@ -399,6 +413,35 @@ class MissionReporter:
         if changed:
             text = '<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(tree.getroot(), encoding="unicode")
             self._write("JUnit XML", path, text, announce=False)
+
+    def _trajectory_index(self) -> None:
+        """``DIR/index.json`` (and the chat-JSONL export), written here on the controller only."""
+        raw = self.config.getoption("mission_trajectories", None)
+        if not raw or not self.active:
+            return
+        from pytest_rustchain import trajectory
+
+        directory = Path(os.path.abspath(Path(str(raw)).expanduser()))  # noqa: PTH100
+        entries = sorted(self.trajectory_entries, key=lambda e: (str(e.get("nodeid")), int(e.get("repeat", 0))))
+        try:
+            path = trajectory.write_index(directory, entries)
+        except OSError as exc:
+            self.problems.append(f"could not write the trajectory index {directory / 'index.json'}: {exc}")
+            return
+        self.written.append(("trajectories", path))
+        if self.config.getoption("mission_export", None) == "chat-jsonl" and entries:
+            lines: list[str] = []
+            try:
+                for entry in entries:
+                    events = list(trajectory.read_events(directory / str(entry["file"])))
+                    for line in trajectory.chat_lines(events, reward=entry.get("reward")):
+                        line["metadata"].update(mission=entry.get("mission"), repeat=entry.get("repeat"))
+                        lines.append(json.dumps(line, ensure_ascii=False))
+            except (OSError, ValueError) as exc:
+                self.problems.append(f"could not build the chat-jsonl export: {exc}")
+                return
+            run_id = str(entries[0].get("run_id", "run"))
+            self._write("chat-jsonl export", directory / f"{run_id}.chat.jsonl", "".join(x + "\n" for x in lines))
 
     def _keep_history(self, result: RunSummary) -> None:
         """Append this run to the history in pytest's cache (the controller is the only writer)."""

@@ -148,9 +148,12 @@ class MissionRun:
         tmpdir: Path,
         settings: RunSettings,
         prefix: str = "",
+        repeat: int = 0,
     ) -> None:
         self.mission = mission
         self.prefix = prefix
+        self.repeat = repeat
+        """Which repeat of the mission this is, from 0 (cassettes replay each repeat's own answers)."""
         self.workspace = workspace.resolve()
         self.settings = settings
         self.started = time.monotonic()
@@ -188,7 +191,12 @@ class MissionRun:
             "steps": {},
             "timestamp": self.timestamp,
             "workspace": str(self.workspace),
-            "mission": {"name": mission.name, "path": mission.display_path, "stem": mission.stem},
+            "mission": {
+                "name": mission.name,
+                "path": mission.display_path,
+                "stem": mission.stem,
+                "repeat": repeat + 1,
+            },
             "python": settings.python,
         }
 
@@ -577,7 +585,11 @@ class MissionRun:
         if tolerated_by:
             status = StepStatus.TOLERATED
             text = f"tolerated ({tolerated_by}): " + text
-            if not step.continue_on_error:
+            if step.min_pass_rate is not None:
+                # Judged over the repeats: its dependents cannot run without it, but the steps that do
+                # not need it keep running (no fail_fast), so their rates stay measured.
+                self._bad[step.id] = step.id
+            elif not step.continue_on_error:
                 # xfail and threshold missions tolerate the failure in the verdict only: dependents
                 # are still skipped, as they would be in the same mission without a threshold.
                 self._mark_failed(step)
@@ -596,6 +608,8 @@ class MissionRun:
         tolerated_by = ""
         if step.continue_on_error:
             tolerated_by = "continue_on_error"
+        elif step.min_pass_rate is not None:
+            tolerated_by = f"min_pass_rate {step.min_pass_rate:g}, judged over the repeats"
         elif mission.xfail is not None:
             tolerated_by = f"mission xfail: {mission.xfail}"
         elif mission.config.success_threshold is not None:
@@ -710,13 +724,24 @@ def _rollup(failed: list[StepResult], total: int) -> str:
 class ChainRun:
     """A mission followed by its ``next_missions``, in one workspace, reported as one item."""
 
-    def __init__(self, mission: Mission, *, workspace: Path, home: Path, tmpdir: Path, settings: RunSettings) -> None:
+    def __init__(
+        self,
+        mission: Mission,
+        *,
+        workspace: Path,
+        home: Path,
+        tmpdir: Path,
+        settings: RunSettings,
+        prefix: str = "",
+        repeat: int = 0,
+    ) -> None:
+        """``prefix`` and ``repeat``: one repeat of a repeated mission (``r2/``, 1), see ``repeats``."""
         self.mission = mission
-        self.runs = [MissionRun(mission, workspace=workspace, home=home, tmpdir=tmpdir, settings=settings)]
-        for prefix, follower in followers(mission, "next/"):
-            self.runs.append(
-                MissionRun(follower, workspace=workspace, home=home, tmpdir=tmpdir, settings=settings, prefix=prefix)
-            )
+        self.runs = [
+            MissionRun(member, workspace=workspace, home=home, tmpdir=tmpdir, settings=settings, prefix=label,
+                       repeat=repeat)
+            for label, member in [(prefix, mission), *followers(mission, f"{prefix}next/")]
+        ]  # fmt: skip
         self.started = time.monotonic()
 
     def __iter__(self) -> Iterator[tuple[MissionRun, Step]]:

@@ -9,8 +9,10 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
+from pytest_rustchain import repeats
 from pytest_rustchain.masking import neutralise_workflow_commands
 from pytest_rustchain.model import MissionResult, MissionStatus, StepResult
+from pytest_rustchain.repeats import gate_value
 
 __all__ = [
     "REPORT_FORMAT",
@@ -177,6 +179,8 @@ def mission_entry(nodeid: str, data: Mapping[str, Any] | MissionResult) -> dict[
     risks = [s.risk for s in result.steps.values()]
     if risks:
         entry["risk_max"] = max(risks)
+    if result.repeats is not None:
+        entry["repeats"] = dict(result.repeats)
     return entry
 
 
@@ -279,8 +283,12 @@ def summarize(entries: Iterable[Mapping[str, Any]]) -> RunSummary:
     )
 
 
-def gate_line(summary: RunSummary, threshold: Threshold) -> tuple[bool, str]:
-    """(below, the line that says so); ``n/a`` (nothing counted) never fails the gate."""
+def gate_line(summary: RunSummary, threshold: Threshold, statistic: str = "point") -> tuple[bool, str]:
+    """(below, the line that says so); ``n/a`` (nothing counted) never fails the gate.
+
+    ``statistic``: ``point`` compares the pooled rate itself, ``wilson-lower`` its Wilson 95% lower
+    bound (what the run shows with 95% confidence).
+    """
     rate = summary.step_rate
     exact = rate.exact
     required = threshold.text()
@@ -288,6 +296,15 @@ def gate_line(summary: RunSummary, threshold: Threshold) -> tuple[bool, str]:
         return False, f"mission success rate n/a (no counted steps): the required {required} does not apply"
     shown = rate.decimal(threshold.places)
     counts = f"({rate.passed} of {rate.total} counted steps passed)"
+    if statistic == "wilson-lower":
+        low = gate_value(rate.passed, rate.total, statistic)
+        assert low is not None
+        # Shown rounded down, so a bound below the threshold never reads as meeting it.
+        lower = _decimal_text(Fraction(int(float(low) * 10**threshold.places), 10**threshold.places), threshold.places)
+        what = f"mission success rate {shown}, 95% lower bound {lower},"
+        if float(low) < threshold.value:
+            return True, f"{what} is below the required {required} {counts}"
+        return False, f"{what} meets the required {required} {counts}"
     if exact < threshold.value:
         return True, f"mission success rate {shown} is below the required {required} {counts}"
     return False, f"mission success rate {shown} meets the required {required} {counts}"
@@ -355,6 +372,9 @@ def terminal_lines(summary: RunSummary, *, verbosity: int, width: int, scrub: Sc
                 out.append(_cut(text, width))
         elif mission["flaky_steps"]:
             out.append(_cut(f"    flaky: {', '.join(mission['flaky_steps'])}", width))
+        block = mission.get("repeats")
+        if isinstance(block, Mapping):
+            out.extend(_cut(scrub(line), width) for line in repeats.terminal_lines(block, verbosity=verbosity))
     if summary.step_types:
         out.append("")
         extra = "  not counted" if verbosity > 0 else ""
@@ -427,6 +447,7 @@ def report_document(
     duration: float,
     exit_status: int,
     threshold: Threshold | None,
+    statistic: str = "point",
     versions: Mapping[str, str],
     safety: Sequence[str] = (),
     scrub: Scrub,
@@ -435,8 +456,13 @@ def report_document(
     m, s = summary.mission_rate, summary.step_rate
     gate: dict[str, Any] = {"min_success_rate": None, "passed": None, "message": ""}
     if threshold is not None:
-        below, line = gate_line(summary, threshold)
-        gate = {"min_success_rate": float(threshold.value), "passed": not below, "message": line}
+        below, line = gate_line(summary, threshold, statistic)
+        gate = {
+            "min_success_rate": float(threshold.value),
+            "passed": not below,
+            "message": line,
+            "statistic": statistic,
+        }
     return {
         "format": REPORT_FORMAT,
         "version": REPORT_VERSION,
@@ -494,7 +520,7 @@ def _code_block(text: str, indent: str) -> list[str]:
     return [f"{indent}{fence}text", *body, f"{indent}{fence}"]
 
 
-def markdown(summary: RunSummary, *, threshold: Threshold | None, scrub: Scrub) -> str:
+def markdown(summary: RunSummary, *, threshold: Threshold | None, scrub: Scrub, statistic: str = "point") -> str:
     """The ``--mission-summary`` Markdown (also what goes to ``GITHUB_STEP_SUMMARY``)."""
     m, s = summary.mission_rate, summary.step_rate
     out = ["## Mission success rates", ""]
@@ -506,7 +532,7 @@ def markdown(summary: RunSummary, *, threshold: Threshold | None, scrub: Scrub) 
         f"**Steps:** {s.ratio()} passed ({s.percent()}){_not_counted(summary)}."
     )
     if threshold is not None:
-        below, line = gate_line(summary, threshold)
+        below, line = gate_line(summary, threshold, statistic)
         out += ["", f"**{_md(line)}**" if below else _md(line)]
     out += ["", "| mission | file | steps | rate | time | verdict | flaky |", "|---|---|--:|--:|--:|---|---|"]
     for mission in summary.missions:
@@ -516,6 +542,11 @@ def markdown(summary: RunSummary, *, threshold: Threshold | None, scrub: Scrub) 
             f"| {_md(scrub(mission['name']))} | {_md(scrub(mission['path']))} | {rate.ratio()} | {rate.percent()} "
             f"| {mission['duration']:.2f}s | {mission['status']} | {flaky} |"
         )
+    repeated = [m for m in summary.missions if isinstance(m.get("repeats"), Mapping)]
+    if repeated:
+        out += ["", *repeats.MARKDOWN_HEADER]
+        for mission in repeated:
+            out.append(repeats.markdown_row(_md(scrub(mission["name"])), mission["repeats"], escape=_md))
     if summary.step_types:
         out += ["", "| step type | steps | rate | not counted |", "|---|--:|--:|--:|"]
         for t in summary.step_types:

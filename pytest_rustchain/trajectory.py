@@ -19,6 +19,7 @@ from typing import Any
 __all__ = [
     "EVENTS",
     "FORMAT_VERSION",
+    "MissionTrajectories",
     "Trajectory",
     "chat_lines",
     "new_run_id",
@@ -208,3 +209,88 @@ def chat_lines(events: Sequence[Mapping[str, Any]], *, reward: float | None) -> 
             }
         )
     return lines
+
+
+class MissionTrajectories:
+    """The trajectories of one mission item: a file per repeat, closed with its score and ``run_end``
+    once every repeat is done (the reward of a repeat needs all of them)."""
+
+    def __init__(self, directory: Path, *, run_id: str, stem: str, nodeid: str, name: str, path: str, repeats: int):
+        self.directory = directory
+        self.run_id = run_id
+        self.stem = stem
+        self.nodeid = nodeid
+        self.name = name
+        self.path = path
+        self.repeats = repeats
+        self.files: dict[int, Trajectory] = {}
+        self.started: dict[int, float] = {}
+
+    def begin(self, index: int, *, workspace: str, mask: Mask) -> None:
+        t = Trajectory(self.directory, stem=self.stem, run_id=self.run_id, repeat=index + 1, mask=mask)
+        self.files[index] = t
+        t.emit(
+            "run",
+            format="pytest-rustchain-trajectory",
+            version=FORMAT_VERSION,
+            run_id=self.run_id,
+            mission=self.name,
+            path=self.path,
+            nodeid=self.nodeid,
+            repeats=self.repeats,
+            workspace=workspace,
+        )
+
+    def emit(self, index: int, event: str, **fields: Any) -> None:
+        t = self.files.get(index)
+        if t is not None:
+            t.emit(event, **fields)
+
+    def step_start(self, index: int, label: str, *, step_type: str, line: int) -> None:
+        self.emit(index, "step_start", step=label, step_type=step_type, line=line)
+
+    def step_end(self, index: int, result: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+        self.emit(index, "step_end", **step_end_event(result), parameters=dict(params))
+
+    def finish(self, parts: Sequence[Mapping[str, Any]], block: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+        """Write each repeat's score and ``run_end``, close the files, and return the index entries."""
+        rewards = {int(r["repeat"]) - 1: r for r in (block or {}).get("rewards", ())}
+        judge = (block or {}).get("judge") or {}
+        scores = judge.get("scores") if isinstance(judge, Mapping) else None
+        entries: list[dict[str, Any]] = []
+        for index, t in sorted(self.files.items()):
+            part = parts[index] if index < len(parts) else {"status": "error"}
+            reward = rewards.get(index)
+            if reward is not None:
+                t.emit("score", kind="reward", **{k: reward[k] for k in ("reward", "success", "efficiency", "quality")})
+            if isinstance(scores, list) and index < len(scores) and scores[index] is not None:
+                t.emit(
+                    "score",
+                    kind="judge",
+                    score=scores[index],
+                    explanation=str(judge.get("explanations", [""] * len(scores))[index]),
+                )
+            t.emit(
+                "run_end",
+                status=str(part.get("status", "error")),
+                steps_passed=int(part.get("steps_passed", 0)),
+                steps_total=int(part.get("steps_total", 0)),
+                duration=float(part.get("duration", 0.0)),
+            )
+            t.close()
+            entries.append(
+                {
+                    "run_id": self.run_id,
+                    "nodeid": self.nodeid,
+                    "mission": self.name,
+                    "path": self.path,
+                    "repeat": index + 1,
+                    "repeats": self.repeats,
+                    "file": t.path.relative_to(self.directory).as_posix(),
+                    "status": str(part.get("status", "error")),
+                    "steps_passed": int(part.get("steps_passed", 0)),
+                    "steps_total": int(part.get("steps_total", 0)),
+                    "reward": None if reward is None else reward["reward"],
+                }
+            )
+        return entries

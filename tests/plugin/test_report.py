@@ -345,6 +345,7 @@ def test_json_report_matches_schema_and_section(pytester: pytest.Pytester, fleet
         "min_success_rate": 0.5,
         "passed": True,
         "message": "mission success rate 0.57 meets the required 0.50 (4 of 7 counted steps passed)",
+        "statistic": "point",
     }
     beta = document["missions"][1]
     assert [(s["id"], s["status"], s["counted"]) for s in beta["steps"]] == [

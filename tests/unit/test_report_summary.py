@@ -209,4 +209,5 @@ def test_report_document_matches_its_schema_and_trims_outputs() -> None:
         "min_success_rate": 0.8,
         "passed": False,
         "message": "mission success rate 0.66 is below the required 0.80 (4 of 6 counted steps passed)",
+        "statistic": "point",
     }

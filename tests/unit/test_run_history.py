@@ -65,3 +65,11 @@ def test_steps_with_repeats_count_every_repeat() -> None:
 def test_table_for_a_mission_without_runs() -> None:
     """A selected mission that never ran says so in the table."""
     assert "b::b: no runs recorded yet" in history.table_lines(None, ["b::b"])
+
+
+def test_repeated_missions_are_kept_per_step_over_the_repeats() -> None:
+    """A repeated mission's history holds each step once with its k/n over the repeats, not r1/x, r2/x."""
+    entry = _entry("a::a", {"r1/x": "passed", "r2/x": "failed"})
+    entry["repeats"] = {"steps": [{"id": "x", "passed": 1, "total": 2}]}
+    value = history.update(None, [entry], keep=5, when="1")
+    assert value["missions"]["a::a"]["runs"][0]["steps"] == {"x": [1, 2]}
