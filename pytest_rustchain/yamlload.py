@@ -439,6 +439,35 @@ _ALIAS: Final = 3
 _NO_KEY: Final[Any] = object()
 
 
+@dataclass(slots=True)
+class _Frame:
+    """A list or mapping being composed (and, once closed, its node); scalars and aliases are tuples
+    ``(_SCALAR, value, pos, surprise, text)`` and ``(_ALIAS, target, pos)``."""
+
+    kind: int
+    """_SEQ or _MAP."""
+    pos: tuple[int, int]
+    anchor: str | None
+    nodes_before: int
+    """Nodes composed before this one: its own size is what was added until it closed."""
+    peak_before: int
+    """The deepest nesting seen before it opened (restored when an anchored subtree closes)."""
+    items: list[Any] = field(default_factory=list)
+    """Nodes of a list; ``((key, key_pos, is_merge), node)`` pairs of a mapping."""
+    key: Any = _NO_KEY
+    """A mapping's pending key, ``(text, pos, is_merge)``, until its value arrives."""
+    merge: bool = False
+    """Whether a mapping has a ``<<`` merge key."""
+
+
+def _kind(node: Any) -> int:
+    return node.kind if type(node) is _Frame else int(node[0])
+
+
+def _pos(node: Any) -> tuple[int, int]:
+    return node.pos if type(node) is _Frame else node[2]
+
+
 def _at(pos: tuple[int, int], what: str, shown: str, hint: str = "") -> MissionFormatError:
     return MissionFormatError(what, path=shown, line=pos[0], col=pos[1], hint=hint)
 
@@ -470,7 +499,7 @@ def _scalar_node(ev: Any, pos: tuple[int, int], shown: str) -> tuple[Any, ...]:
     return (_SCALAR, value, pos, surprise, text)
 
 
-def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
+def _compose(get_event: Callable[[], Any], shown: str) -> _Frame:
     ev = get_event()  # StreamStartEvent
     ev = get_event()
     if type(ev) is _STREAM_END:
@@ -482,7 +511,7 @@ def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
 
     anchors: dict[str, tuple[Any, int, int]] = {}  # name -> (node, expanded size, height)
     open_anchors: dict[str, tuple[int, int]] = {}  # anchored collections not yet closed
-    stack: list[list[Any]] = []
+    stack: list[_Frame] = []
     nodes = 0  # nodes so far, every alias counted as the size of what it names
     peak = 0  # deepest nesting so far, through aliases too
     while True:
@@ -492,7 +521,7 @@ def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
             top = stack[-1]
             mark = ev.start_mark
             pos = (mark.line + 1, mark.column + 1)
-            if top[0] == _MAP and top[4] is _NO_KEY:
+            if top.kind == _MAP and top.key is _NO_KEY:
                 text = ev.value
                 tag = ev.tag
                 # Keys keep their source text: `on:` stays "on", `1:` stays "1".
@@ -505,8 +534,8 @@ def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
                     )
                 merge = text == "<<" and tag is None and ev.implicit[0]
                 if merge:
-                    top[5] = True
-                top[4] = (text, pos, merge)
+                    top.merge = True
+                top.key = (text, pos, merge)
                 node = _scalar_node(ev, pos, shown) if ev.anchor is not None else None
             else:
                 text = ev.value
@@ -514,11 +543,11 @@ def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
                     node = (_SCALAR, text, pos, None, text)  # the common case: a plain word
                 else:
                     node = _scalar_node(ev, pos, shown)
-                if top[0] == _SEQ:
-                    top[1].append(node)
+                if top.kind == _SEQ:
+                    top.items.append(node)
                 else:
-                    top[1].append((top[4], node))
-                    top[4] = _NO_KEY
+                    top.items.append((top.key, node))
+                    top.key = _NO_KEY
             if node is not None and ev.anchor is not None:
                 name = ev.anchor
                 if name in anchors or name in open_anchors:
@@ -536,7 +565,7 @@ def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
             if depth > peak:
                 peak = depth
             kind = _MAP if cls is _MAP_START else _SEQ
-            if stack and stack[-1][0] == _MAP and stack[-1][4] is _NO_KEY:
+            if stack and stack[-1].kind == _MAP and stack[-1].key is _NO_KEY:
                 raise _at(
                     pos,
                     "a list or a mapping cannot be a mapping key",
@@ -547,7 +576,7 @@ def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
             if tag is not None and tag != "!" and tag != _STD + ("map" if kind == _MAP else "seq"):
                 raise _tag_error(tag, pos, shown)
             anchor = ev.anchor
-            frame: list[Any] = [kind, [], pos, anchor, _NO_KEY, False, nodes, peak]
+            frame = _Frame(kind=kind, pos=pos, anchor=anchor, nodes_before=nodes, peak_before=peak)
             if anchor is not None:
                 if anchor in anchors or anchor in open_anchors:
                     raise _duplicate_anchor(anchor, anchors, open_anchors, pos, shown)
@@ -595,13 +624,13 @@ def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
             if depth > peak:
                 peak = depth
             top = stack[-1]
-            if top[0] == _SEQ:
-                top[1].append((_ALIAS, target, pos))
-            elif top[4] is not _NO_KEY:
-                top[1].append((top[4], (_ALIAS, target, pos)))
-                top[4] = _NO_KEY
-            elif target[0] == _SCALAR:
-                top[4] = (target[4], pos, False)
+            if top.kind == _SEQ:
+                top.items.append((_ALIAS, target, pos))
+            elif top.key is not _NO_KEY:
+                top.items.append((top.key, (_ALIAS, target, pos)))
+                top.key = _NO_KEY
+            elif _kind(target) == _SCALAR:
+                top.key = (target[4], pos, False)
             else:
                 raise _at(
                     pos,
@@ -611,24 +640,24 @@ def _compose(get_event: Callable[[], Any], shown: str) -> list[Any]:
                 )
         else:  # MappingEndEvent or SequenceEndEvent
             frame = stack.pop()
-            anchor = frame[3]
+            anchor = frame.anchor
             if anchor is not None:
                 depth = len(stack) + 1
-                anchors[anchor] = (frame, nodes - frame[6] + 1, peak - depth + 1)
+                anchors[anchor] = (frame, nodes - frame.nodes_before + 1, peak - depth + 1)
                 del open_anchors[anchor]
-                peak = max(peak, frame[7])
+                peak = max(peak, frame.peak_before)
             if not stack:
                 break
             top = stack[-1]
-            if top[0] == _SEQ:
-                top[1].append(frame)
+            if top.kind == _SEQ:
+                top.items.append(frame)
             else:
-                top[1].append((top[4], frame))
-                top[4] = _NO_KEY
+                top.items.append((top.key, frame))
+                top.key = _NO_KEY
         ev = get_event()
 
-    if frame[0] != _MAP:
-        raise _at(frame[2], "a mission file holds one mapping; this file holds a list", shown, _TOP_HINT)
+    if frame.kind != _MAP:
+        raise _at(frame.pos, "a mission file holds one mapping; this file holds a list", shown, _TOP_HINT)
     get_event()  # DocumentEndEvent
     ev = get_event()
     if type(ev) is _DOC_START:
@@ -652,7 +681,7 @@ def _duplicate_anchor(
     pos: tuple[int, int],
     shown: str,
 ) -> MissionFormatError:
-    first = anchors[name][0][2] if name in anchors else open_anchors[name]
+    first = _pos(anchors[name][0]) if name in anchors else open_anchors[name]
     return _at(
         pos,
         f"the anchor &{name} is defined twice (lines {first[0]} and {pos[0]})",
@@ -675,6 +704,8 @@ class _Builder:
         self.surprises: dict[JsonPath, str] = {}
 
     def value(self, node: Any, path: JsonPath, depth: int) -> Any:
+        if type(node) is _Frame:
+            return self.collection(node, path, depth)
         kind = node[0]
         if kind == _SCALAR:
             self.marks[path] = node[2]
@@ -686,21 +717,24 @@ class _Builder:
             value = self.value(node[1], path, depth)
             self.marks[path] = node[2]
             return value
+        raise AssertionError(f"not a YAML node: {node!r}")
+
+    def collection(self, node: _Frame, path: JsonPath, depth: int) -> Any:
         if depth > MAX_DEPTH:  # phase 1 already refused this; a cheap second guard
-            raise _at(node[2], f"nesting deeper than {MAX_DEPTH} levels", self.shown, _DEPTH_HINT)
-        self.marks[path] = node[2]
-        if kind == _SEQ:
-            return self.sequence(node[1], path, depth + 1)
-        if node[5]:
+            raise _at(node.pos, f"nesting deeper than {MAX_DEPTH} levels", self.shown, _DEPTH_HINT)
+        self.marks[path] = node.pos
+        if node.kind == _SEQ:
+            return self.sequence(node.items, path, depth + 1)
+        if node.merge:
             return self.merged_mapping(node, path, depth + 1)
-        return self.mapping(node[1], path, depth + 1)
+        return self.mapping(node.items, path, depth + 1)
 
     def sequence(self, items: list[Any], path: JsonPath, depth: int) -> list[Any]:
         out: list[Any] = []
         marks = self.marks
         for index, item in enumerate(items):
             sub = (*path, index)
-            if item[0] == _SCALAR:
+            if type(item) is tuple and item[0] == _SCALAR:
                 marks[sub] = item[2]
                 if item[3] is not None:
                     self.surprises[sub] = item[3]
@@ -718,7 +752,7 @@ class _Builder:
                 raise self._duplicate(items, key, kpos)
             sub = (*path, key)
             key_marks[sub] = kpos
-            if item[0] == _SCALAR:
+            if type(item) is tuple and item[0] == _SCALAR:
                 marks[sub] = item[2]
                 if item[3] is not None:
                     self.surprises[sub] = item[3]
@@ -727,7 +761,7 @@ class _Builder:
                 out[key] = self.value(item, sub, depth)
         return out
 
-    def merged_mapping(self, node: list[Any], path: JsonPath, depth: int) -> dict[str, Any]:
+    def merged_mapping(self, node: _Frame, path: JsonPath, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, (kpos, item) in self._pairs(node, 0).items():
             sub = (*path, key)
@@ -735,18 +769,18 @@ class _Builder:
             out[key] = self.value(item, sub, depth)
         return out
 
-    def _pairs(self, node: list[Any], chain: int) -> dict[str, tuple[tuple[int, int], Any]]:
+    def _pairs(self, node: _Frame, chain: int) -> dict[str, tuple[tuple[int, int], Any]]:
         """Entries of a mapping after YAML 1.1 merge keys: its own keys win, then the first
         merged mapping that has the key."""
         own: dict[str, tuple[tuple[int, int], Any]] = {}
         merge: tuple[tuple[int, int], Any] | None = None
-        for (key, kpos, is_merge), item in node[1]:
+        for (key, kpos, is_merge), item in node.items:
             if is_merge:
                 if merge is not None:
-                    raise self._duplicate(node[1], key, kpos)
+                    raise self._duplicate(node.items, key, kpos)
                 merge = (kpos, item)
             elif key in own:
-                raise self._duplicate(node[1], key, kpos)
+                raise self._duplicate(node.items, key, kpos)
             else:
                 own[key] = (kpos, item)
         if merge is None:
@@ -754,11 +788,11 @@ class _Builder:
         if chain >= MAX_DEPTH:
             raise _at(merge[0], f"merge keys (<<) chained more than {MAX_DEPTH} deep", self.shown)
         source = _unalias(merge[1])
-        sources = [_unalias(s) for s in source[1]] if source[0] == _SEQ else [source]
+        sources = [_unalias(s) for s in source.items] if _kind(source) == _SEQ else [source]
         for src in sources:
-            if src[0] != _MAP:
+            if _kind(src) != _MAP:
                 raise _at(
-                    merge[1][2] if src is source else src[2],
+                    _pos(merge[1]) if src is source else _pos(src),
                     "the value of a merge key (<<) must be a mapping or a list of mappings",
                     self.shown,
                     "write '<<: *name' where &name is a mapping, or '<<: [*a, *b]'",
@@ -781,7 +815,7 @@ class _Builder:
 
 
 def _unalias(node: Any) -> Any:
-    while node[0] == _ALIAS:
+    while type(node) is tuple and node[0] == _ALIAS:
         node = node[1]
     return node
 
