@@ -41,8 +41,8 @@
     if (typeof v !== "number") return String(v);
     return Number.isInteger(v) ? String(v) : v.toFixed(3);
   }
-  function badge(status) {
-    return el("span", "badge s-" + String(status).replace(/[^a-z]/g, ""), status);
+  function badge(status, text) {
+    return el("span", "badge s-" + String(status).replace(/[^a-z]/g, ""), text === undefined ? status : text);
   }
   function firstLine(text) {
     const lines = String(text || "").split("\n").map((l) => l.trim()).filter((l) => l);
@@ -68,15 +68,18 @@
     if (isFlat(v)) return v === null ? "" : number(v);
     return JSON.stringify(v);
   }
+  // Any value a report carries gets a readable form: text, numbers, intervals, lists, tables of
+  // records, and key/value tables for objects, nested as deep as the data is.
   function renderValue(key, v) {
     if (RENDERERS[key] && Array.isArray(v)) return RENDERERS[key](v);
     if (typeof v === "string") return v.includes("\n") || v.length > 120 ? el("pre", "", v) : el("span", "", v);
-    if (isFlat(v)) return el("span", "", number(v));
-    if (Array.isArray(v) && v.length && v.every((x) => x && typeof x === "object" && !Array.isArray(x))) return table(v);
-    if (v && typeof v === "object" && !Array.isArray(v) && Object.values(v).every((x) => isFlat(x) || isPair(x)))
-      return kv(v);
-    if (v && typeof v === "object" && ("low" in v || "high" in v)) return el("span", "", cellText(key, v));
-    if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === "number")) return el("span", "", cellText(key, v));
+    if (isFlat(v) || isPair(v)) return el("span", "", cellText(key, v));
+    if (Array.isArray(v)) {
+      if (!v.length) return el("span", "meta", "none");
+      if (v.every((x) => x && typeof x === "object" && !Array.isArray(x))) return table(v);
+      if (v.every((x) => isFlat(x))) return el("span", "", v.map((x) => cellText(key, x)).join(", "));
+    }
+    if (v && typeof v === "object" && !Array.isArray(v)) return kv(v);
     return el("pre", "", JSON.stringify(v, null, 2));
   }
   function isPair(x) {
@@ -214,7 +217,12 @@
         el("span", "num", `${m.steps_passed}/${m.steps_total} steps · ${rate(m.steps_passed, m.steps_total)}`),
         el("span", "num", seconds(m.duration)));
       if (typeof m.risk_max === "number" && m.risk_max > 0) sum.append(el("span", "num", "risk " + m.risk_max));
-      if (m.repeats !== undefined) sum.append(el("span", "num", "repeats " + cellText("repeats", m.repeats)));
+      if (m.repeats && typeof m.repeats === "object") {
+        const rel = m.repeats.mission || {};
+        sum.append(el("span", "num", `${m.repeats.n ?? ""} repeats` +
+          (typeof rel.passed === "number" ? ` · ${rel.passed}/${rel.total} passed` : "") +
+          (rel.interval ? " " + cellText("interval", rel.interval) : "")));
+      }
       if ((m.flaky_steps || []).length) sum.append(el("span", "flaky", "flaky: " + m.flaky_steps.join(", ")));
       d.append(sum);
       d.addEventListener("toggle", () => { if (d.open) renderMission(d, m, i); });
@@ -320,9 +328,10 @@
       toggle.setAttribute("aria-expanded", "false");
       toggle.setAttribute("aria-label", "details of " + s.id);
       const rules = [...new Set((s.findings || []).map((f) => f.rule).filter((r) => r))];
-      const status = s.status + (s.flaky ? " (flaky)" : "") + (s.counted === false ? " (not counted)" : "");
+      const reps = s.repeats && typeof s.repeats === "object" && typeof s.repeats.total === "number" ? ` ${s.repeats.passed}/${s.repeats.total}` : "";
+      const status = s.status + reps + (s.flaky ? " (flaky)" : "") + (s.counted === false ? " (not counted)" : "");
       const after = [...(s.depends_on || []), ...(s.inferred || []).map((d) => d.step + " (inferred)")];
-      add(tr, add(el("td"), toggle), el("td", "name", s.id), el("td", "", s.type), add(el("td"), badge(status)),
+      add(tr, add(el("td"), toggle), el("td", "name", s.id), el("td", "", s.type), add(el("td"), badge(s.status, status)),
         el("td", "reason", firstLine(s.reason)), el("td", "n", seconds(s.duration)), el("td", "n", s.attempts),
         el("td", "n", typeof s.risk === "number" ? s.risk : ""), el("td", "", rules.join(", ")),
         ...(answers ? [el("td", "", answerSource(s))] : []), el("td", "", after.join(", ")));

