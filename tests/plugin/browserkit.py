@@ -10,12 +10,21 @@ import os
 import select
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 __all__ = ["Browser", "find_chromium"]
 
+_WIRE = (
+    "import os, sys\n"
+    "os.dup2(int(sys.argv[1]), 3)\n"
+    "os.dup2(int(sys.argv[2]), 4)\n"
+    "os.close(int(sys.argv[1]))\n"
+    "os.close(int(sys.argv[2]))\n"
+    "os.execv(sys.argv[3], sys.argv[3:])\n"
+)
 # Failure guards only: a healthy page answers in milliseconds, a loaded CI machine in seconds.
 DEADLINE = 90.0
 
@@ -34,17 +43,20 @@ class Browser:
     def __init__(self, executable: str, profile: Path) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        # Chromium reads commands on fd 3 and writes answers on fd 4; move our ends out of the way first.
+        # Chromium reads commands on fd 3 and writes answers on fd 4. The child's ends go to fds of 10
+        # and up, and a small Python program moves them to 3 and 4 before it becomes Chromium (no
+        # preexec function, which is unsafe in a process with threads, as an xdist worker is; no
+        # shell, since dash cannot name an fd above 9).
         high_r = fcntl.fcntl(to_child_r, fcntl.F_DUPFD, 10)
         high_w = fcntl.fcntl(from_child_w, fcntl.F_DUPFD, 10)
         os.close(to_child_r)
         os.close(from_child_w)
-
-        def wire() -> None:
-            os.dup2(high_r, 3)
-            os.dup2(high_w, 4)
-
         args = [
+            sys.executable,
+            "-c",
+            _WIRE,
+            str(high_r),
+            str(high_w),
             executable,
             "--headless",
             "--no-sandbox",  # CI containers run as root, where Chromium's own sandbox refuses to start
@@ -60,8 +72,7 @@ class Browser:
         ]
         self.process = subprocess.Popen(
             args,
-            pass_fds=(3, 4),
-            preexec_fn=wire,
+            pass_fds=(high_r, high_w),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
