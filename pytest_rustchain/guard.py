@@ -98,6 +98,8 @@ class Guard:
     workspace_kind: str = "tmp"
     mission_path: str = ""
     written_scripts: dict[str, str] = field(default_factory=dict)
+    links: dict[str, str | None] = field(default_factory=dict)
+    """Symbolic links earlier steps' commands made: later paths through them are judged by the target."""
 
     def step_key(self, step: Step) -> str:
         return f"{self.mission_path}::{step.id}"
@@ -154,6 +156,7 @@ class Guard:
             "cwd": params.get("working_dir"),
             "workspace_kind": kind,
             "written_scripts": self.written_scripts,
+            "links": self.links,
             "env": env,
         }
         if argv is None:

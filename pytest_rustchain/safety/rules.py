@@ -411,7 +411,7 @@ class _Judge:
                 self.add(R.PARSE_BUDGET, issue.evidence)
             elif issue.kind == "fork-bomb":
                 self.add(R.PROC_FORK_BOMB, issue.evidence)
-        self.links = dict(script.links)
+        self.links = {**self.links, **script.links}
         for link, target in script.links.items():
             self.link(link, target)
         for name, word in script.assignments:
@@ -2105,8 +2105,12 @@ def analyse_command(
     workspace_kind: WorkspaceKind = "tmp",
     written_scripts: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
+    links: dict[str, str | None] | None = None,
 ) -> tuple[Finding, ...]:
     """Findings for one command step, most severe first.
+
+    ``links`` maps symbolic links earlier steps made (workspace-relative) to their absolute targets:
+    paths through them are judged by the target, and the links this command makes are added to it.
 
     ``command`` is a shell command line (``shell=True``), an argv list, or a string that is split
     with shlex (``shell=False``). ``cwd`` is the step's working directory (absolute, or relative to
@@ -2118,7 +2122,7 @@ def analyse_command(
     """
     ws = _ws(workspace)
     where = None if cwd is None else os.fspath(cwd)
-    judge = _Judge(ws=ws, project=workspace_kind == "project", disk=_on_disk(ws))
+    judge = _Judge(ws=ws, project=workspace_kind == "project", disk=_on_disk(ws), links=dict(links or {}))
     if isinstance(command, str):
         if shell:
             script = read_line(command, workspace=ws, cwd=where, written_scripts=written_scripts, env=env)
@@ -2136,6 +2140,8 @@ def analyse_command(
         else:
             script = read_argv(argv, workspace=ws, cwd=where, written_scripts=written_scripts, env=env)
     judge.script(script)
+    if links is not None:
+        links.update(script.links)
     return _dedupe(judge.out)
 
 

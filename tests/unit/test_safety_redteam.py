@@ -266,3 +266,14 @@ def test_each_documented_example_fires_its_rule(rule_id: str) -> None:
         else:
             found = analyse_command(part, shell=True, workspace=WS, workspace_kind=kind)  # type: ignore[arg-type]  # noqa: S604 - analysed, never run
         assert rule_id in {f.rule_id for f in found}, part
+
+
+def test_links_made_by_an_earlier_step() -> None:
+    """A link one step makes is followed when a later step of the mission writes or deletes through it,
+    in the dry run too (no workspace on disk)."""
+    guard = Guard(policy=Policy(level="standard"), workspace=Path(WS), mission_path="m.yaml")
+    plant = Step(id="plant", name="plant", step_type="command", parameters={"shell": True, "command": "ln -s /srv c"})
+    wipe = Step(id="wipe", name="wipe", step_type="command", parameters={"shell": True, "command": "rm -rf c/*"})
+    assert guard.judge_raw(plant).score == MEDIUM
+    verdict = guard.judge_raw(wipe)
+    assert verdict.blocked and verdict.score == CRITICAL
