@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -86,3 +87,23 @@ def test_fragment_without_graphviz_lists_the_edges() -> None:
     assert "<li>a &rarr; b</li>" in text
     assert "<li>a &rarr; b (inferred: uses &lt;a&gt;)</li>" in text
     assert "<td>x &lt;b&gt;</td>" in text
+
+
+def test_fragment_with_graphviz_is_escaped_svg() -> None:
+    """With Graphviz the fragment holds its SVG drawing (no XML prolog), every mission text escaped."""
+    dot = shutil.which("dot")
+    if dot is None:
+        pytest.skip("Graphviz (dot) is not installed: the SVG form of the graph is not checked")
+    mission = {
+        "name": "</svg><script>alert(1)</script>",
+        "steps": [
+            {"id": "a", "type": "noop", "status": "passed", "depends_on": [], "inferred": []},
+            {"id": "b", "type": "noop", "status": "failed", "depends_on": ["a"],
+             "inferred": [{"step": "a", "why": "inferred: <img src=x>"}]},
+        ],
+    }  # fmt: skip
+    text = htmlextras.mission_html(mission, dot=dot)
+    assert text.count("<svg") == 1 and text.count("</svg>") == 1
+    assert "<?xml" not in text and "<!DOCTYPE" not in text
+    assert "<script" not in text and "<img" not in text
+    assert "&lt;img src=x&gt;" in text
