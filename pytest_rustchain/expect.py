@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -38,6 +39,63 @@ def _lines_of(value: Any) -> list[str]:
         return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
     except (TypeError, ValueError):
         return repr(value).splitlines()
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists, a symbolic link in the workspace that points outside it included (a
+    virtualenv's ``bin/python``): asking is no read, so it is answered; reading through it is refused."""
+    return path.exists() or (path.is_symlink() and Path(os.path.realpath(path)).exists())
+
+
+def _read_checked(check: Mapping[str, Any], key: str, resolve: Any) -> tuple[bytes | None, str]:
+    """The bytes of ``check['path']`` (inside the workspace), or None and the failure text."""
+    rel = check["path"]
+    try:
+        target: Path = resolve(rel)
+        return target.read_bytes(), ""
+    except StepError as exc:
+        return None, f"{key}: {exc.message}"
+    except OSError as exc:
+        return None, f"{key}: cannot read {rel!r}: {exc.strerror}"
+
+
+def _file_checks(expect: Mapping[str, Any], resolve: Any) -> list[str]:
+    """``file_sha256``, ``file_matches`` and ``file_size``: each names a workspace file."""
+    failures: list[str] = []
+    for check in _as_list(expect.get("file_sha256", [])):
+        data, problem = _read_checked(check, "file_sha256", resolve)
+        if data is None:
+            failures.append(problem)
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != str(check["sha256"]).lower():
+            failures.append(f"file_sha256: {check['path']!r} has sha256 {digest} (expected {check['sha256']})")
+    for check in _as_list(expect.get("file_matches", [])):
+        data, problem = _read_checked(check, "file_matches", resolve)
+        if data is None:
+            failures.append(problem)
+            continue
+        text = data.decode("utf-8", errors="replace")
+        try:
+            found = re.search(check["pattern"], text, re.MULTILINE)
+        except re.error as exc:
+            failures.append(f"file_matches: invalid regular expression {check['pattern']!r}: {exc}")
+            continue
+        if not found:
+            failures.append(f"file_matches: /{check['pattern']}/ does not match {check['path']!r}: {_trim(text)!r}")
+    for check in _as_list(expect.get("file_size", [])):
+        data, problem = _read_checked(check, "file_size", resolve)
+        if data is None:
+            failures.append(problem)
+            continue
+        size, rel = len(data), check["path"]
+        if "equals" in check and size != check["equals"]:
+            failures.append(f"file_size: {rel!r} is {size} bytes (expected {check['equals']})")
+        if "min" in check and size < check["min"]:
+            failures.append(f"file_size: {rel!r} is {size} bytes (expected at least {check['min']})")
+        if "max" in check and size > check["max"]:
+            failures.append(f"file_size: {rel!r} is {size} bytes (expected at most {check['max']})")
+    return failures
 
 
 def _show(value: Any) -> str:
@@ -181,16 +239,17 @@ def check_expectations(
                 failures.append(f"{stream}_matches: {exc}")
     for rel in _as_list(expect.get("file_exists", [])):
         try:
-            if not resolve(rel).exists():
+            if not _exists(resolve(rel, follow_last=False)):
                 failures.append(f"file_exists: {rel!r} does not exist")
         except StepError as exc:
             failures.append(f"file_exists: {exc.message}")
     for rel in _as_list(expect.get("file_not_exists", [])):
         try:
-            if resolve(rel).exists():
+            if _exists(resolve(rel, follow_last=False)):
                 failures.append(f"file_not_exists: {rel!r} exists")
         except StepError as exc:
             failures.append(f"file_not_exists: {exc.message}")
+    failures.extend(_file_checks(expect, resolve))
     for check in _as_list(expect.get("file_contains", [])):
         try:
             target = resolve(check["path"])

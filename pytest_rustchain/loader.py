@@ -481,13 +481,38 @@ def _include(
     if target in chain:
         names = " -> ".join(p.name for p in (*chain, target))
         raise ctx.error(f"include cycle: {names}", (*where, "include"))
-    inc_ctx, inc_data = _read(target, _display(target, options.rootdir), options, warnings, problems)
-    if set(inc_data) - {"steps"} - {k for k in inc_data if k.startswith("x-")} or not inc_data.get("steps"):
-        raise inc_ctx.error(
-            "a steps file holds one key, 'steps:', with a list of steps",
-            hint="write the included steps under 'steps:'",
-        )
-    return _load_steps(inc_ctx, inc_data["steps"], options, warnings, (*chain, target), problems, broken)
+    display = _display(target, options.rootdir)
+    loaded = load_yaml_file(target, display_path=display, max_bytes=options.limits.max_file_bytes, list_ok=True)
+    if isinstance(loaded.data, list):
+        # A bare list of steps: its positions are shifted so errors point at "$.steps[i]" lines.
+        inc_ctx = _Ctx(display, _as_steps(loaded), target)
+        items: list[Any] = loaded.data
+    else:
+        inc_ctx, inc_data = _read(target, display, options, warnings, problems)
+        if set(inc_data) - {"steps"} - {k for k in inc_data if k.startswith("x-")} or not inc_data.get("steps"):
+            raise inc_ctx.error(
+                "a steps file holds a list of steps, or one key, 'steps:', with that list",
+                hint="write the included steps as a list, or under 'steps:'",
+            )
+        items = inc_data["steps"]
+    if not items:
+        raise inc_ctx.error("a steps file holds at least one step", hint="add a step, or remove the include")
+    return _load_steps(inc_ctx, items, options, warnings, (*chain, target), problems, broken)
+
+
+def _as_steps(loaded: LoadedYaml) -> LoadedYaml:
+    """A bare list of steps read as if it were written under ``steps:``."""
+
+    def shift(marks: Mapping[JsonPath, tuple[int, int]]) -> dict[JsonPath, tuple[int, int]]:
+        return {("steps", *path): pos for path, pos in marks.items()}
+
+    return replace(
+        loaded,
+        data={"steps": loaded.data},
+        marks=shift(loaded.marks),
+        key_marks=shift(loaded.key_marks),
+        yaml11_surprises={("steps", *path): s for path, s in loaded.yaml11_surprises.items()},
+    )
 
 
 def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOptions, warnings: list[str]) -> Step:

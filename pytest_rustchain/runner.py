@@ -121,6 +121,15 @@ def _short(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
+_OUTCOMES = {
+    StepStatus.PASSED: "success",
+    StepStatus.FAILED: "failure",
+    StepStatus.TOLERATED: "failure",
+    StepStatus.BLOCKED: "failure",
+    StepStatus.SKIPPED: "skipped",
+}
+
+
 class _StepView(dict[str, Any]):
     """``steps.x.stdout`` and ``steps.x.outputs.stdout`` both work in templates."""
 
@@ -230,6 +239,11 @@ class MissionRun:
         """Record the result of ``step``: its id (prefixed for next missions), type and risk filled in."""
         if verdict is not None:
             fields.update(risk=verdict.score, findings=tuple(verdict.findings_dicts()))
+        # `steps.<id>.outcome` and `.conclusion` in `if:` and templates, as in GitHub Actions.
+        view = self._context["steps"].setdefault(step.id, _StepView())
+        view["outcome"] = _OUTCOMES.get(status, "failure")
+        tolerated = status is StepStatus.TOLERATED and step.continue_on_error
+        view["conclusion"] = "success" if tolerated else view["outcome"]
         return self._record(
             StepResult(
                 step_id=self.prefix + step.id,
@@ -375,9 +389,9 @@ class MissionRun:
             timeout = max(0.05, min(timeout, remaining))
         return timeout
 
-    def _resolver(self, cwd: Path) -> Callable[[str], Path]:
-        def resolve(rel: str) -> Path:
-            return resolve_in_workspace(self.workspace, rel, cwd=cwd)
+    def _resolver(self, cwd: Path) -> Callable[..., Path]:
+        def resolve(rel: str, *, follow_last: bool = True) -> Path:
+            return resolve_in_workspace(self.workspace, rel, cwd=cwd, follow_last=follow_last)
 
         return resolve
 

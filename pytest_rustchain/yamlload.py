@@ -499,7 +499,7 @@ def _scalar_node(ev: Any, pos: tuple[int, int], shown: str) -> tuple[Any, ...]:
     return (_SCALAR, value, pos, surprise, text)
 
 
-def _compose(get_event: Callable[[], Any], shown: str) -> _Frame:
+def _compose(get_event: Callable[[], Any], shown: str, list_ok: bool = False) -> _Frame:
     ev = get_event()  # StreamStartEvent
     ev = get_event()
     if type(ev) is _STREAM_END:
@@ -656,7 +656,7 @@ def _compose(get_event: Callable[[], Any], shown: str) -> _Frame:
                 top.key = _NO_KEY
         ev = get_event()
 
-    if frame.kind != _MAP:
+    if frame.kind != _MAP and not list_ok:
         raise _at(frame.pos, "a mission file holds one mapping; this file holds a list", shown, _TOP_HINT)
     get_event()  # DocumentEndEvent
     ev = get_event()
@@ -876,7 +876,7 @@ def _syntax_error(exc: yaml.YAMLError, text: str, shown: str) -> MissionFormatEr
 # Entry points
 
 
-def load_yaml_text(data: bytes, *, path: str) -> LoadedYaml:
+def load_yaml_text(data: bytes, *, path: str, list_ok: bool = False) -> LoadedYaml:
     """Parse one mission document from ``data``; ``path`` is only used in messages.
 
     Choices, each made so that a hostile or sloppy file gets a clear answer rather than a surprise:
@@ -894,7 +894,7 @@ def load_yaml_text(data: bytes, *, path: str) -> LoadedYaml:
     parser: Any = None
     try:
         parser = _Loader(text)
-        root = _compose(parser.get_event, path)
+        root = _compose(parser.get_event, path, list_ok)
     except yaml.YAMLError as exc:
         raise _syntax_error(exc, text, path) from None
     finally:
@@ -910,7 +910,11 @@ def load_yaml_text(data: bytes, *, path: str) -> LoadedYaml:
     )
 
 
-def load_yaml_file(path: Path, *, display_path: str | None = None, max_bytes: int = 1_048_576) -> LoadedYaml:
-    """Read and parse a mission file; every problem is a ``MissionFormatError``."""
+def load_yaml_file(
+    path: Path, *, display_path: str | None = None, max_bytes: int = 1_048_576, list_ok: bool = False
+) -> LoadedYaml:
+    """Read and parse a mission file (``list_ok``: or a steps file that is a bare list); every problem
+    is a ``MissionFormatError``."""
     shown = display_path or str(path)
-    return load_yaml_text(read_mission_bytes(path, max_bytes=max_bytes, display_path=shown), path=shown)
+    data = read_mission_bytes(path, max_bytes=max_bytes, display_path=shown)
+    return load_yaml_text(data, path=shown, list_ok=list_ok)
