@@ -77,9 +77,9 @@ def _file_checks(expect: Mapping[str, Any], resolve: Any) -> list[str]:
             continue
         text = data.decode("utf-8", errors="replace")
         try:
-            found = re.search(check["pattern"], text, re.MULTILINE)
-        except re.error as exc:
-            failures.append(f"file_matches: invalid regular expression {check['pattern']!r}: {exc}")
+            found = userregex.search(check["pattern"], text, userregex.MULTILINE)
+        except (userregex.PatternError, userregex.PatternTimeout) as exc:
+            failures.append(f"file_matches: {exc}")
             continue
         if not found:
             failures.append(f"file_matches: /{check['pattern']}/ does not match {check['path']!r}: {_trim(text)!r}")
