@@ -16,14 +16,16 @@ import errno
 import functools
 import os
 import platform
+import signal
 import stat
 import struct
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any
 
 __all__ = [
     "ConfinementError",
@@ -36,7 +38,6 @@ __all__ = [
     "start_confined",
 ]
 
-_T = TypeVar("_T")
 
 # System call numbers shared by x86_64 and aarch64 (the generic table starts these at 424+).
 _SYS_LANDLOCK_CREATE_RULESET = 444
@@ -273,7 +274,9 @@ def _confine_this_thread(ruleset_fd: int | None, program: bytes | None) -> None:
             raise _oserror("seccomp")
 
 
-def start_confined(ruleset_fd: int | None, program: bytes | None, start: Callable[[], _T]) -> _T:
+def start_confined(
+    ruleset_fd: int | None, program: bytes | None, start: Callable[[], subprocess.Popen[bytes]]
+) -> subprocess.Popen[bytes]:
     """Call ``start`` (which starts a process) in a new thread that is confined first, and return its result.
 
     Landlock, seccomp, no-new-privileges and capabilities belong to a thread and pass to the processes it
@@ -281,7 +284,7 @@ def start_confined(ruleset_fd: int | None, program: bytes | None, start: Callabl
     fast vfork path of ``subprocess`` still applies (a ``preexec_fn`` would force a full fork). The
     thread ends right after the start.
     """
-    outcome: list[Any] = []
+    outcome: list[subprocess.Popen[bytes] | BaseException] = []
 
     def run() -> None:
         try:
@@ -290,17 +293,26 @@ def start_confined(ruleset_fd: int | None, program: bytes | None, start: Callabl
             outcome.append(ConfinementError(str(exc)))
             return
         try:
-            outcome.append((start(),))
+            outcome.append(start())
         except BaseException as exc:  # handed to the calling thread, raised there
             outcome.append(exc)
 
     thread = threading.Thread(target=run, name="rustchain-confined-start", daemon=True)
     thread.start()
-    thread.join()
+    try:
+        thread.join()
+    except BaseException:
+        # Ctrl-C while the process was starting: it must not run on untracked.
+        thread.join()
+        if outcome and isinstance(outcome[0], subprocess.Popen):
+            with contextlib.suppress(OSError):
+                os.killpg(outcome[0].pid, signal.SIGKILL)
+            outcome[0].wait()
+        raise
     result = outcome[0]
     if isinstance(result, BaseException):
         raise result
-    return cast("_T", result[0])
+    return result
 
 
 # --- seccomp -----------------------------------------------------------------------------------------

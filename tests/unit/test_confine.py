@@ -25,13 +25,13 @@ def _run(
             fd,
             program,
             lambda: subprocess.Popen(
-                [sys.executable, "-c", code], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                [sys.executable, "-c", code], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
             ),
         )
     finally:
         os.close(fd)
     out, err = proc.communicate(timeout=60)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out.decode(), err.decode())
 
 
 def test_writes_only_below_the_writable_directories(tmp_path: Path) -> None:
