@@ -11,18 +11,22 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import fastjsonschema
-import jsonschema
-from jsonschema.exceptions import ValidationError
 
 from pytest_rustchain import plan, steps, templating
 from pytest_rustchain.errors import MissionFormatError, MissionFormatErrors, shorten_values
 from pytest_rustchain.model import Mission, MissionConfig, Retries, Step, WorkspaceSpec
-from pytest_rustchain.safety.programs import is_loader_variable
 from pytest_rustchain.steps import tool as tool_steps
 from pytest_rustchain.yamlload import JsonPath, LoadedYaml, load_yaml_file, read_mission_bytes
+
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
+
+# jsonschema (for the explanation of an invalid file) and the shell analyser (for env names) load
+# only when needed: valid files are checked by the compiled validator, and most steps set no env.
 
 __all__ = [
     "Limits",
@@ -82,16 +86,22 @@ def _subschema(name: str) -> dict[str, Any]:
 
 @functools.cache
 def _top_validator() -> jsonschema.Draft202012Validator:
+    import jsonschema
+
     return jsonschema.Draft202012Validator(_subschema("top"))
 
 
 @functools.cache
 def _step_validator() -> jsonschema.Draft202012Validator:
+    import jsonschema
+
     return jsonschema.Draft202012Validator(_subschema("step"))
 
 
 @functools.cache
 def _param_validator(step_type: str) -> jsonschema.Draft202012Validator:
+    import jsonschema
+
     schema = steps.registry()[step_type].schema
     return jsonschema.Draft202012Validator(schema)
 
@@ -207,6 +217,13 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
+def _best_match(errors: Iterable[ValidationError]) -> ValidationError:
+    from jsonschema.exceptions import best_match
+
+    error: ValidationError = best_match(errors)
+    return error
+
+
 def _unknown_keys(error: ValidationError) -> list[str]:
     if not isinstance(error.instance, dict):
         return []
@@ -253,7 +270,7 @@ def _schema_error(
     if error.validator == "minItems" and path == ("steps",):
         return ctx.error("a mission needs at least one step", path)
     if error.validator == "oneOf" and error.context:
-        best = jsonschema.exceptions.best_match(error.context)
+        best = _best_match(error.context)
         return ctx.error(f"{_message(best)}{where}", path, hint=hint)
     return ctx.error(f"{_message(error)}{where}", path, hint=hint)
 
@@ -426,7 +443,7 @@ def _schema_errors(
         else:
             by_place.setdefault(tuple(error.absolute_path), []).append(error)
     for group in by_place.values():
-        out.append(_schema_error(ctx, jsonschema.exceptions.best_match(group), where=where, known=known))
+        out.append(_schema_error(ctx, _best_match(group), where=where, known=known))
     out.sort(key=lambda e: (e.line or 0, e.col or 0))
     return out
 
@@ -876,6 +893,10 @@ def _marks(raw: list[Any]) -> tuple[tuple[str, ...], str | None, str | None]:
 
 
 def _check_env(ctx: _Ctx, env: Mapping[str, str], where: JsonPath) -> None:
+    if not env:
+        return
+    from pytest_rustchain.safety.programs import is_loader_variable
+
     for name in env:
         if is_loader_variable(name):
             raise ctx.error(

@@ -5,12 +5,17 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+# The plugin imports its loader, runner and shell parser only when a mission is handled, Jinja only
+# for real templates and jsonschema only for invalid files. pytester's in-process runs drop modules
+# first imported inside them, PyYAML's and tree-sitter's compiled parts cannot be imported twice in
+# one process, and a second copy of Jinja or jsonschema next to the first one's objects misbehaves;
+# importing them here, once, keeps every run on the same modules.
+import jinja2.sandbox  # noqa: F401
+import jsonschema  # noqa: F401
+import jsonschema_specifications  # type: ignore[import-untyped,unused-ignore]  # noqa: F401
 import pytest
+import referencing  # noqa: F401
 
-# The plugin imports its loader, runner and shell parser only when a mission is handled. pytester's
-# in-process runs drop modules first imported inside them, and PyYAML's and tree-sitter's compiled
-# parts cannot be imported twice in one process; importing them here, once, keeps every run on
-# the same modules.
 import pytest_rustchain.api
 import pytest_rustchain.guard
 import pytest_rustchain.plugin  # noqa: F401

@@ -6,19 +6,20 @@ import json
 import math
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
-from jsonschema import validators  # type: ignore[import-untyped,unused-ignore]
-from jsonschema.exceptions import SchemaError, ValidationError  # type: ignore[import-untyped,unused-ignore]
-from jsonschema_specifications import REGISTRY as SPECIFICATIONS  # type: ignore[import-untyped,unused-ignore]
-from referencing import Registry, Resource
-from referencing.exceptions import Unresolvable
 
 from pytest_rustchain import userregex
 from pytest_rustchain.errors import StepError, shorten_values
 from pytest_rustchain.paths import quote_path, read_regular, relative_posix, resolve_in_workspace
 from pytest_rustchain.steps.base import Outputs, StepContext, StepType, register
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped,unused-ignore]
+    from referencing import Resource
+
+# jsonschema loads when a mission validates something, not in every run.
 
 __all__ = ["FAMILY", "MAX_DEPTH", "MAX_ERRORS", "parse_json_text", "parse_yaml_text"]
 
@@ -269,6 +270,8 @@ def _load_document(ctx: StepContext, given: str) -> tuple[Any, str]:
 
 
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped,unused-ignore]
+
     if validator.is_type(instance, "string") and not userregex.search(pattern, instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
@@ -283,6 +286,8 @@ def _pattern_properties(validator: Any, patterns: Mapping[str, Any], instance: A
 
 
 def _additional_properties(validator: Any, extra: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped,unused-ignore]
+
     if not validator.is_type(instance, "object"):
         return
     listed = schema.get("properties", {})
@@ -306,10 +311,14 @@ _TIMED_KEYWORDS = {
 
 
 def _validator_class(schema: Any, where: str) -> Any:
+    from jsonschema import validators  # type: ignore[import-untyped,unused-ignore]
+
     return validators.extend(_draft_class(schema, where), _TIMED_KEYWORDS)  # type: ignore[no-untyped-call,unused-ignore]
 
 
 def _draft_class(schema: Any, where: str) -> Any:
+    from jsonschema import validators  # type: ignore[import-untyped,unused-ignore]
+
     if not isinstance(schema, dict) or "$schema" not in schema:
         return validators.Draft202012Validator
     uri = schema["$schema"]
@@ -345,6 +354,11 @@ def validate_schema(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
         raise StepError(
             f"{schema_where} is not a JSON Schema: it is a {type(schema).__name__}, not a mapping or true/false"
         )
+
+    from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped,unused-ignore]
+    from jsonschema_specifications import REGISTRY as SPECIFICATIONS  # type: ignore[import-untyped,unused-ignore]
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
 
     cls = _validator_class(schema, schema_where)
     try:
