@@ -623,7 +623,7 @@ class MissionItem(pytest.Function):
     def run_mission(self, subtests: pytest.Subtests, tmp_path_factory: pytest.TempPathFactory) -> None:
         from pytest_rustchain import repeats
         from pytest_rustchain.runner import ChainRun
-        from pytest_rustchain.workspace import Workspace, create_workspace
+        from pytest_rustchain.workspace import Workspace, create_workspace, make_directories
 
         if self.load_error is not None:
             self.user_properties.append(("mission_status", "error"))
@@ -646,7 +646,10 @@ class MissionItem(pytest.Function):
         try:
             for index in range(n):
                 root = base if n == 1 else base / f"r{index + 1}"
-                space = create_workspace(mission, base=root, rootdir=Path(self.config.rootpath))
+                # Directories cost milliseconds each on some disks: a mission makes them before its first
+                # step that can touch them, so missions of bare noop steps make none.
+                lazy = mission.config.workspace.kind == "tmp" and keep != "always"
+                space = create_workspace(mission, base=root, rootdir=Path(self.config.rootpath), make=not lazy)
                 chain = ChainRun(
                     mission, workspace=space.path, home=space.home, tmpdir=space.tmpdir, settings=self._settings(),
                     prefix=repeats.prefix(index + 1, n), repeat=index,
@@ -654,6 +657,9 @@ class MissionItem(pytest.Function):
                 if recorder is not None:
                     recorder.begin(index, chain)
                 for run, step in chain:
+                    if lazy and (step.step_type != "noop" or step.expect):
+                        make_directories(mission, space)
+                        lazy = False
                     self.current_step = step
                     if recorder is not None:
                         recorder.step_start(index, run.prefix + step.id, step)

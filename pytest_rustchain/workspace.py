@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pytest_rustchain.model import Mission
 
-__all__ = ["KEEP_CHOICES", "Workspace", "create_workspace", "stand_in_workspace"]
+__all__ = ["KEEP_CHOICES", "Workspace", "create_workspace", "make_directories", "stand_in_workspace"]
 
 KEEP_CHOICES = ("failed", "always", "never")
 
@@ -32,23 +32,36 @@ class Workspace:
         return True
 
 
-def create_workspace(mission: Mission, *, base: Path, rootdir: Path, workspace: Path | None = None) -> Workspace:
+def create_workspace(
+    mission: Mission, *, base: Path, rootdir: Path, workspace: Path | None = None, make: bool = True
+) -> Workspace:
     """Make ``base/home``, ``base/tmp`` and the workspace the mission asks for.
 
     ``workspace`` puts a ``tmp`` or ``copy`` workspace at that directory instead of ``base/workspace``
     (the Python API's ``run_mission(workspace=...)``); ``project`` always runs in ``rootdir``.
+    ``make=False`` only names the directories: ``make_directories`` makes them when a step needs them.
     """
     home, tmpdir = base / "home", base / "tmp"
-    home.mkdir(parents=True, exist_ok=True)
-    tmpdir.mkdir(exist_ok=True)
+    if mission.config.workspace.kind == "project":
+        space = Workspace(path=rootdir, home=home, tmpdir=tmpdir, base=base)
+    else:
+        path = workspace if workspace is not None else base / "workspace"
+        space = Workspace(path=path, home=home, tmpdir=tmpdir, base=base)
+    if make:
+        make_directories(mission, space)
+    return replace(space, path=space.path.resolve()) if mission.config.workspace.kind != "project" else space
+
+
+def make_directories(mission: Mission, space: Workspace) -> None:
+    """Make the directories of ``space`` that do not exist yet (and seed a ``copy`` workspace)."""
+    space.home.mkdir(parents=True, exist_ok=True)
+    space.tmpdir.mkdir(exist_ok=True)
     spec = mission.config.workspace
     if spec.kind == "project":
-        return Workspace(path=rootdir, home=home, tmpdir=tmpdir, base=base)
-    path = workspace if workspace is not None else base / "workspace"
-    path.mkdir(parents=True, exist_ok=True)
+        return
+    space.path.mkdir(parents=True, exist_ok=True)
     if spec.kind == "copy" and spec.copy_from is not None:
-        shutil.copytree(spec.copy_from, path, symlinks=True, dirs_exist_ok=True)
-    return Workspace(path=path.resolve(), home=home, tmpdir=tmpdir, base=base)
+        shutil.copytree(spec.copy_from, space.path, symlinks=True, dirs_exist_ok=True)
 
 
 def stand_in_workspace(mission: Mission, rootdir: Path) -> Path:

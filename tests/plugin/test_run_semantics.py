@@ -316,6 +316,28 @@ def test_workspace_is_fresh_with_own_home_and_tmpdir(pytester: pytest.Pytester, 
     assert result.ret == 0, result.stdout.str()
 
 
+def test_directories_exist_for_a_command_after_noop_steps(
+    pytester: pytest.Pytester, write_mission: WriteMission
+) -> None:
+    """A command after noop steps still finds its workspace, HOME and TMPDIR made and empty."""
+    write_mission(
+        "late",
+        """
+        name: late
+        steps:
+          - id: first
+            step_type: noop
+          - id: env
+            step_type: command
+            parameters: {command: sh, args: [-c, 'test -d "$HOME" && test -d "$TMPDIR" && ls -A | wc -l']}
+            expect:
+              stdout_matches: ["^0$"]
+        """,
+    )
+    result = pytester.runpytest("-v", "--mission-keep-workspace=never")
+    assert result.ret == 0, result.stdout.str()
+
+
 def test_environment_is_allow_listed(
     pytester: pytest.Pytester, write_mission: WriteMission, monkeypatch: pytest.MonkeyPatch
 ) -> None:
