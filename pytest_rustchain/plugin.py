@@ -343,29 +343,33 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 _ADDED = pytest.StashKey[tuple[list[str], list[str]]]()
+_SESSION_TYPES = pytest.StashKey[tuple[Any, Any]]()  # (this session's step registry, its activation token)
 
 
 def _add_extensions(config: pytest.Config) -> None:
-    """Step types and tools from other plugins and conftest.py files, for this session."""
-    from pytest_rustchain import loader, steps
-    from pytest_rustchain.steps import tool
+    """Step types and tools from other plugins and conftest.py files, for this session: the step types
+    go into this session's own registry (in ``config.stash``), never into the built-in one."""
+    from pytest_rustchain import loader
+    from pytest_rustchain.steps import base, tool
 
     added_types: list[str] = []
     added_tools: list[str] = []
     config.stash[_ADDED] = (added_types, added_tools)
+    types = base.BUILTINS.copy()
     for batch in config.hook.pytest_rustchain_step_types():
         for step_type in batch or ():
-            if step_type.name in steps.registry() and step_type.name not in added_types:
+            if step_type.name in types:
                 raise pytest.UsageError(
                     f"pytest_rustchain_step_types: step type '{step_type.name}' is already registered"
                 )
-            steps.register(step_type)
+            types.add(step_type)
             added_types.append(step_type.name)
     for batch in config.hook.pytest_rustchain_tools():
         for name, func in (batch or {}).items():
             tool.register_tool(name, func)
             added_tools.append(name)
     if added_types:
+        config.stash[_SESSION_TYPES] = (types, base.activate(types))
         loader.forget_step_schemas()
 
 
@@ -373,15 +377,16 @@ def _remove_extensions(config: pytest.Config) -> None:
     added = config.stash.get(_ADDED, None)
     if added is None:
         return
-    from pytest_rustchain import loader, steps
-    from pytest_rustchain.steps import tool
+    from pytest_rustchain import loader
+    from pytest_rustchain.steps import base, tool
 
-    for name in added[0]:
-        steps.unregister(name)
+    session = config.stash.get(_SESSION_TYPES, None)
+    if session is not None:
+        base.deactivate(session[1])
+        del config.stash[_SESSION_TYPES]
+        loader.forget_step_schemas()
     for name in added[1]:
         tool.unregister_tool(name)
-    if added[0]:
-        loader.forget_step_schemas()
 
 
 _SIGNALS = pytest.StashKey[dict[int, Any]]()

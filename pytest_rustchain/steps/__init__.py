@@ -12,7 +12,6 @@ from pytest_rustchain.steps.base import (
     closest,
     register,
     registry,
-    unregister,
 )
 
 __all__ = [
@@ -29,5 +28,4 @@ __all__ = [
     "register",
     "registry",
     "tool",
-    "unregister",
 ]

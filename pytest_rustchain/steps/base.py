@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -11,16 +12,19 @@ from typing import Any, Literal, Protocol
 from pytest_rustchain.errors import StepError
 
 __all__ = [
+    "BUILTINS",
     "Outputs",
     "PathUse",
+    "Registry",
     "StepContext",
     "StepError",
     "StepType",
     "Substeps",
+    "activate",
     "closest",
+    "deactivate",
     "register",
     "registry",
-    "unregister",
 ]
 
 Outputs = dict[str, Any]
@@ -107,40 +111,87 @@ class StepType:
         return tuple(k for k, v in self.paths.items() if use is None or v == use)
 
 
-_REGISTRY: dict[str, StepType] = {}
-_ALIASES: dict[str, str] = {}
+class Registry(Mapping[str, StepType]):
+    """Step types by canonical name, with their aliases.
+
+    The built-in types live in ``BUILTINS``. A pytest session whose plugins or conftest.py files add
+    step types works on its own copy, kept in ``config.stash`` and made the active one (``registry()``)
+    for that session only: the built-in table is never changed by a session.
+    """
+
+    __slots__ = ("_aliases", "_types")
+
+    def __init__(self, types: Iterable[StepType] = ()) -> None:
+        self._types: dict[str, StepType] = {}
+        self._aliases: dict[str, str] = {}
+        for step_type in types:
+            self.add(step_type)
+
+    def add(self, step_type: StepType) -> StepType:
+        self._types[step_type.name] = step_type
+        for alias in step_type.aliases:
+            self._aliases[alias] = step_type.name
+        return step_type
+
+    def remove(self, name: str) -> None:
+        step_type = self._types.pop(name, None)
+        if step_type is not None:
+            for alias in step_type.aliases:
+                self._aliases.pop(alias, None)
+
+    def copy(self) -> Registry:
+        return Registry(self._types.values())
+
+    def __getitem__(self, name: str) -> StepType:
+        return self._types[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._types)
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+    def canonical_name(self, name: str) -> str | None:
+        """Map a spelling (``CreateFile``, ``create-file``, ``command``) to its registered name."""
+        if name in self._types:
+            return name
+        if name in self._aliases:
+            return self._aliases[name]
+        snake = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+        snake = snake.replace("-", "_")
+        if snake in self._types:
+            return snake
+        return self._aliases.get(snake)
+
+
+BUILTINS = Registry()
+"""The step types that ship with pytest-rustchain (each module in steps/ registers its own)."""
+
+_ACTIVE: ContextVar[Registry] = ContextVar("pytest_rustchain_step_types", default=BUILTINS)
 
 
 def register(step_type: StepType) -> StepType:
-    _REGISTRY[step_type.name] = step_type
-    for alias in step_type.aliases:
-        _ALIASES[alias] = step_type.name
-    return step_type
+    """Add a built-in step type (called by the modules in steps/ when they are imported)."""
+    return BUILTINS.add(step_type)
 
 
-def unregister(name: str) -> None:
-    """Remove a step type added by a plugin (at the end of its pytest session)."""
-    step_type = _REGISTRY.pop(name, None)
-    if step_type is not None:
-        for alias in step_type.aliases:
-            _ALIASES.pop(alias, None)
+def registry() -> Registry:
+    """The step types of the running session (the built-in ones outside pytest)."""
+    return _ACTIVE.get()
 
 
-def registry() -> Mapping[str, StepType]:
-    return _REGISTRY
+def activate(types: Registry) -> Token[Registry]:
+    """Make ``types`` the registry ``registry()`` returns, until ``deactivate(token)``."""
+    return _ACTIVE.set(types)
+
+
+def deactivate(token: Token[Registry]) -> None:
+    _ACTIVE.reset(token)
 
 
 def canonical_name(name: str) -> str | None:
     """Map a spelling (``CreateFile``, ``create-file``, ``command``) to its registered name."""
-    if name in _REGISTRY:
-        return name
-    if name in _ALIASES:
-        return _ALIASES[name]
-    snake = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
-    snake = snake.replace("-", "_")
-    if snake in _REGISTRY:
-        return snake
-    return _ALIASES.get(snake)
+    return registry().canonical_name(name)
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:

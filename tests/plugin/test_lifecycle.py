@@ -381,3 +381,16 @@ def test_sub_steps_are_counted_subtests(pytester: pytest.Pytester, write_mission
         ("think/call-2", "failed"),
     ]
     assert result.ret == 1
+
+
+def test_conftest_step_types_belong_to_their_session(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
+    """A step type added by conftest.py exists only in that session: the built-in table is untouched."""
+    from pytest_rustchain.steps import base
+
+    pytester.makeconftest(BOOM_CONFTEST)
+    write_mission("uses", "name: uses\nsteps: [{id: a, step_type: boom}]\n")
+    assert pytester.runpytest("-v").ret == 1  # the step type exists and fails its step
+    assert "boom" not in base.registry()
+    (pytester.path / "conftest.py").unlink()
+    result = pytester.runpytest("-v")
+    result.stdout.fnmatch_lines(["*step type 'boom' is not supported*"])
