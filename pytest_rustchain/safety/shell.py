@@ -1854,7 +1854,7 @@ def _literal_output(program: str | None, args: Sequence[Word], stdin: tuple[Word
         if fmt in ("%s", "%s\\n", "%b", "%b\\n") and rest:
             joined = "".join(rest)
             return decode_escapes(joined) if fmt.startswith("%b") else joined
-        return None
+        return _printf_strings(fmt, rest)
     if program == "cat" and stdin is not None and stdin[1] and not args:
         return stdin[0].value
     return None
@@ -1864,6 +1864,28 @@ _SHORT_WITH_ARG = {
     "curl": frozenset("oAbcCdDeEFHKmQrTuUwXxYyz"),
     "wget": frozenset("oaOPTtwlQeiBUDIXAR"),
 }
+
+
+_PRINTF_PART = re.compile(r"(%%|%s)")
+
+
+def _printf_strings(fmt: str, args: Sequence[str]) -> str | None:
+    """``printf`` with only ``%s`` and ``%%`` in its format (``printf /etc/%s shadow``); the format is
+    reused while arguments remain, as printf does. None for any other conversion."""
+    parts = _PRINTF_PART.split(fmt)
+    if any("%" in p for p in parts if p not in ("%%", "%s")) or "%s" not in parts:
+        return None
+    out: list[str] = []
+    used = 0
+    while True:
+        for part in parts:
+            if part == "%s":
+                out.append(args[used] if used < len(args) else "")
+                used += 1
+            else:
+                out.append("%" if part == "%%" else decode_escapes(part))
+        if used >= len(args) or len(out) > 10_000:
+            return "".join(out)
 
 
 def _download_targets(program: str, args: Sequence[Word]) -> list[Word]:

@@ -156,6 +156,7 @@ def test_package_installs_from_outside(line: str, rule: str) -> None:
         "cat ~/.docker/config.json",
         "cat /e?c/shadow",
         "cat /home/runner/*.pem",
+        'cat "$(printf /etc/%s shadow)"',
     ],
 )
 def test_secret_files(line: str) -> None:
