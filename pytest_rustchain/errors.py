@@ -115,3 +115,21 @@ class StepError(MissionError):
 
 class PathEscapeError(StepError):
     """A file step's path leaves the workspace or touches something it must not."""
+
+
+class UnsafeStepError(MissionError):
+    """The safety policy blocks a step; ``explanation`` is the full BLOCKED block."""
+
+    def __init__(self, step_id: str, explanation: str) -> None:
+        self.step_id = step_id
+        self.explanation = explanation
+        super().__init__(explanation)
+
+
+class StepSkipped(MissionError):
+    """A step cannot run here for a reason that is not its own fault (no LLM provider configured and no
+    recording to replay): it is reported as skipped with ``reason`` and not counted in the rate."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)

@@ -473,7 +473,11 @@ def _load_steps(
                 if isinstance(raw, dict) and isinstance(raw.get("id"), str):
                     broken.add(raw["id"])
                 continue
-            out.append(_make_step(ctx, raw, where, options, warnings))
+            step = _make_step(ctx, raw, where, options, warnings)
+            if step.step_type == "chain" and "steps" in step.parameters:
+                out.extend(_expand_chain(ctx, step, where, options, warnings))
+            else:
+                out.append(step)
         except MissionFormatErrors as exc:
             problems.extend(exc.errors)
         except MissionFormatError as exc:
@@ -533,6 +537,52 @@ def _as_steps(loaded: LoadedYaml) -> LoadedYaml:
     )
 
 
+def _expand_chain(ctx: _Ctx, chain: Step, where: JsonPath, options: LoadOptions, warnings: list[str]) -> list[Step]:
+    """A nested chain becomes its steps (``chain/name``, each after the one before) and then the
+    chain itself, which gathers their outputs: every nested step is a counted subtest of its own."""
+    params = dict(chain.parameters)
+    nested_raw = params.pop("steps")
+    conversation = params.pop("conversation", False)
+    out: list[Step] = []
+    previous: tuple[str, ...] = chain.depends_on
+    for index, item in enumerate(nested_raw):
+        name = item.get("step_name") or item.get("id") or f"step{index + 1}"
+        item_where: JsonPath = (*where, "parameters", "steps", index)
+        raw: dict[str, Any] = {
+            "id": name,
+            "step_type": item["step_type"],
+            "parameters": dict(item.get("parameters") or {}),
+        }
+        for key in ("timeout_seconds", "expect"):
+            if key in item:
+                raw[key] = item[key]
+        step = _make_step(ctx, raw, item_where, options, warnings)
+        if step.step_type == "chain":
+            raise ctx.error(f"step '{chain.id}': chains do not nest inside chains", (*item_where, "step_type"))
+        nested_params = dict(step.parameters)
+        if conversation and step.step_type == "llm" and "conversation" not in nested_params:
+            nested_params["conversation"] = conversation if isinstance(conversation, str) else chain.id
+        nested_id = f"{chain.id}/{name}"
+        if any(s.id == nested_id for s in out):
+            raise ctx.error(f"step '{chain.id}': two nested steps are named '{name}'", (*item_where, "step_name"))
+        out.append(
+            replace(step, id=nested_id, parameters=nested_params, depends_on=previous, condition=chain.condition)
+        )
+        previous = (nested_id,)
+    params["nested_steps"] = [s.id for s in out]
+    out.append(replace(chain, parameters=params, depends_on=(*chain.depends_on, *previous)))
+    return out
+
+
+_RUSTCHAIN_INTERNAL_TYPES = {
+    "safety": "RustChain's safety validation runs inside its engine; here the safety analyser judges every "
+    "step before it runs (see mission_safety)",
+    "policy": "RustChain's policy engine is internal; here the policy comes from the pytest configuration "
+    "(mission_safety, mission_allow_rules)",
+    "audit": "RustChain's audit trail is internal; here the JSON report and trajectories record every step",
+}
+
+
 def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOptions, warnings: list[str]) -> Step:
     limits = options.limits
     known_types = sorted(steps.registry())
@@ -545,6 +595,13 @@ def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOpt
     type_key = "step_type" if "step_type" in raw else "type"
     canonical = steps.canonical_name(type_name)
     if canonical is None:
+        internal = _RUSTCHAIN_INTERNAL_TYPES.get(str(type_name).lower())
+        if internal is not None:
+            raise ctx.error(
+                f"step '{sid}': step type '{type_name}' is RustChain-internal and not available: {internal}",
+                (*where, type_key),
+                hint="remove the step; safety checks, policy and the audit trail apply to every step here",
+            )
         match = steps.closest(type_name, known_types)
         hint = (f"did you mean '{match}'? " if match else "") + f"supported: {', '.join(known_types)}"
         raise ctx.error(f"step '{sid}': step type '{type_name}' is not supported", (*where, type_key), hint=hint)
@@ -565,7 +622,16 @@ def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOpt
             problem = templating.check_syntax(template)
             if problem:
                 raise ctx.error(f"step '{sid}': template {tpl}: {problem}", (*where, "parameters", "template"))
+    continue_on_error = raw.get("continue_on_error", False)
+    if canonical == "http" and "on_error" in params:
+        value = params.pop("on_error")
+        warnings.append(
+            f"{ctx.display}: step '{sid}': on_error: {value} read as continue_on_error: "
+            f"{str(value == 'continue').lower()} (RustChain's spelling; write continue_on_error on the step)"
+        )
+        continue_on_error = continue_on_error or value == "continue"
     params = _check_params(ctx, sid, canonical, params, (*where, "parameters"), options.compat, warnings)
+    _check_expect_keys(ctx, sid, canonical, raw.get("expect", {}), (*where, "expect"))
     if canonical == "tool" and not templating.has_template(params["tool"]) and params["tool"] not in tool_steps.tools():
         raise ctx.error(
             f"step '{sid}': unknown tool '{params['tool']}'",
@@ -607,7 +673,7 @@ def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOpt
         parameters=params,
         depends_on=tuple(raw.get("depends_on", ())),
         timeout_seconds=timeout,
-        continue_on_error=raw.get("continue_on_error", False),
+        continue_on_error=continue_on_error,
         min_pass_rate=raw.get("min_pass_rate"),
         condition=condition,
         retries=Retries(
@@ -775,7 +841,10 @@ def load_mission(
 
 # -- inferred dependencies ---------------------------------------------------------------------
 
-_STEP_REF = re.compile(r"steps\s*(?:\.\s*([A-Za-z][A-Za-z0-9_]*)|\[\s*['\"]([A-Za-z][A-Za-z0-9_-]*)['\"]\s*\])")
+# ``(?<![\w.])``: in ``steps.chain.steps.draft`` only ``chain`` names a step (``.steps`` is its output).
+_STEP_REF = re.compile(
+    r"(?<![\w.])steps\s*(?:\.\s*([A-Za-z][A-Za-z0-9_]*)|\[\s*['\"]([A-Za-z][A-Za-z0-9_/-]*)['\"]\s*\])"
+)
 
 
 def _norm(rel: str, base: str = "") -> str | None:
@@ -904,6 +973,21 @@ def _check_env(ctx: _Ctx, env: Mapping[str, str], where: JsonPath) -> None:
                 f"env may not set {name}: it changes how programs load code",
                 (*where, name),
                 hint=f"remove {name}; set what the program needs through its own options",
+            )
+
+
+def _check_expect_keys(ctx: _Ctx, sid: str, step_type: str, expect: Mapping[str, Any], where: JsonPath) -> None:
+    """An ``expect`` key that belongs to another step type (``contains`` on a command) is an error."""
+    own = steps.registry()[step_type].expect_keys
+    for key in expect:
+        owners = sorted(n for n, t in steps.registry().items() if key in t.expect_keys)
+        if owners and key not in own:
+            raise ctx.error(
+                f"step '{sid}': expect.{key} applies to {' and '.join(owners)} steps, not {step_type}",
+                (*where, key),
+                hint="for command output use stdout_contains / stdout_matches"
+                if key in ("contains", "matches")
+                else "",
             )
 
 

@@ -229,6 +229,8 @@ class MissionResult:
     """The mission's roll-up text when it did not pass."""
     repeats: Mapping[str, Any] | None = None
     """A repeated mission's numbers over its repeats (``repeats.aggregate``); None for a single run."""
+    llm: Mapping[str, Any] = field(default_factory=dict)
+    """Model and recorded HTTP calls: totals, the calls, the cassette (see ``llm.runtime.finish_runtime``)."""
 
     @property
     def counted(self) -> tuple[StepResult, ...]:
@@ -268,6 +270,7 @@ class MissionResult:
             workspace=str(data.get("workspace", "")),
             message=str(data.get("message", "")),
             repeats=data.get("repeats"),
+            llm=dict(data.get("llm") or {}),
         )
 
 
@@ -327,4 +330,5 @@ def mission_result_to_dict(result: MissionResult) -> dict[str, Any]:
         "success_rate": rate,
         "steps": [step_result_to_dict(r) for r in result.steps.values()],
         **({"repeats": _plain(result.repeats)} if result.repeats is not None else {}),
+        **({"llm": _plain(dict(result.llm))} if result.llm else {}),
     }

@@ -25,6 +25,7 @@ from pytest_rustchain.sandbox import MODES, Landlock, Sandbox, choose_sandbox
 from pytest_rustchain.sandbox import tcp_ports as sandbox_tcp_ports
 
 if TYPE_CHECKING:
+    from pytest_rustchain.llm.config import LLMOptions
     from pytest_rustchain.loader import Limits
     from pytest_rustchain.runner import RunSettings
 
@@ -99,10 +100,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="chat-jsonl: also write DIR/<run-id>.chat.jsonl, one line per llm/agent step with its messages and "
         "reward, for fine-tuning tools (needs --mission-trajectories).",
     )
+    group.addoption(
+        "--mission-record-mode",
+        choices=("none", "once", "new_episodes", "all"),
+        default=None,
+        help="Model answers: none (replay only; PR CI), once (default: record when there is no cassette), "
+        "new_episodes (record what is missing), all (re-record everything).",
+    )
+    group.addoption(
+        "--mission-cassette-prune",
+        action="store_true",
+        default=False,
+        help="Drop recordings the run did not use from the cassettes it read.",
+    )
     report.add_options(parser)
     parser.addini(
         "mission_repeat", "Runs of each mission inside its item (a mission's config.repeat wins).", default=""
     )
+    parser.addini(
+        "mission_llm_providers",
+        "LLM providers, one per line: ALIAS = openai|anthropic BASE_URL [key_env=VAR] [timeout=S].",
+        type="linelist",
+        default=[],
+    )
+    parser.addini("mission_llm_roles", "LLM roles, one per line: ROLE = ALIAS:MODEL.", type="linelist", default=[])
+    parser.addini(
+        "mission_llm_prices",
+        "Prices, one per line: MODEL INPUT_USD OUTPUT_USD (per million).",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "mission_cassette_dir", "Where cassettes live (default: cassettes/ next to each mission).", default=""
+    )
+    parser.addini("mission_record_mode", "none, once (default), new_episodes or all.", default="once")
     parser.addini("mission_safety", "Safety policy level: permissive, standard (default), strict.", default="standard")
     parser.addini("mission_sandbox", "auto (default), bwrap, landlock, none or required.", default="auto")
     parser.addini(
@@ -173,6 +204,7 @@ class _SessionSettings:
     policy: Policy
     header: tuple[str, ...]
     sandbox: Sandbox | None
+    llm: LLMOptions
 
 
 _SETTINGS = pytest.StashKey[_SessionSettings]()
@@ -258,7 +290,34 @@ def _read_settings(config: pytest.Config) -> _SessionSettings:
                 f"rustchain: mission_allow_unix_sockets from {_ini_source(config, 'mission_allow_unix_sockets')}:"
                 " host Unix sockets are reachable"
             )
-    return _SessionSettings(policy=policy, header=tuple(header), sandbox=sandbox)
+    llm = _llm_options(config)
+    if llm.settings.configured or llm.record_mode != "once" or llm.prune:
+        where = str(llm.cassette_dir) if llm.cassette_dir else "cassettes/ next to each mission"
+        header.append(f"rustchain: llm record mode {llm.record_mode}, cassettes in {where}")
+    return _SessionSettings(policy=policy, header=tuple(header), sandbox=sandbox, llm=llm)
+
+
+def _llm_options(config: pytest.Config) -> LLMOptions:
+    from pytest_rustchain.llm.config import ConfigError, LLMOptions, parse_settings
+
+    try:
+        settings = parse_settings(
+            config.getini("mission_llm_providers"),
+            config.getini("mission_llm_roles"),
+            config.getini("mission_llm_prices"),
+        )
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    mode = config.getoption("mission_record_mode") or str(config.getini("mission_record_mode")).strip() or "once"
+    if mode not in ("none", "once", "new_episodes", "all"):
+        raise pytest.UsageError(f"mission_record_mode = {mode!r} is not one of none, once, new_episodes, all")
+    directory = str(config.getini("mission_cassette_dir")).strip()
+    return LLMOptions(
+        settings=settings,
+        cassette_dir=Path(config.rootpath) / directory if directory else None,
+        record_mode=mode,
+        prune=bool(config.getoption("mission_cassette_prune")),
+    )
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -601,6 +660,7 @@ class MissionItem(pytest.Function):
             secret_names=tuple(config.getini("mission_secrets")),
             github_actions=os.environ.get("GITHUB_ACTIONS") == "true",
             sandbox=session.sandbox,
+            llm=session.llm,
         )
 
     def _check_dist(self) -> None:
@@ -710,6 +770,19 @@ class MissionItem(pytest.Function):
             )
             if result.repeats is not None and int(result.repeats["n"]) > 1:
                 self.user_properties.extend(repeats.junit_properties(result.repeats))
+            if result.llm.get("calls"):
+                src = result.llm.get("by_source") or {}
+                self.user_properties.extend(
+                    [
+                        ("llm_calls", result.llm["calls"]),
+                        ("llm_sources", " ".join(f"{k}={src.get(k, 0)}" for k in ("recorded", "scripted", "live"))),
+                        (
+                            "llm_tokens",
+                            int(result.llm.get("input_tokens", 0)) + int(result.llm.get("output_tokens", 0)),
+                        ),
+                        ("llm_cost_usd", f"{float(result.llm.get('cost_usd') or 0):.6f}"),
+                    ]
+                )
         if result.status is MissionStatus.XFAILED:
             pytest.xfail(f"{mission.xfail} ({result.message.splitlines()[0] if result.message else ''})")
         if result.status is not MissionStatus.PASSED:

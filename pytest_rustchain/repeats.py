@@ -410,4 +410,11 @@ def combine(
         workspace=parts[0].workspace if parts else "",
         message=message,
         repeats=block,
+        llm=_merge_llm(parts),
     )
+
+
+def _merge_llm(parts: Sequence[MissionResult]) -> dict[str, Any]:
+    from pytest_rustchain.llm.runtime import merge_llm  # the model layer loads only when a mission uses it
+
+    return merge_llm([p.llm for p in parts]) if any(p.llm for p in parts) else {}

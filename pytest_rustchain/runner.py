@@ -49,7 +49,7 @@ from typing import Any
 
 from pytest_rustchain import plan, steps, templating
 from pytest_rustchain.environment import allowed_environment
-from pytest_rustchain.errors import MissionFormatError, StepError
+from pytest_rustchain.errors import MissionFormatError, StepError, StepSkipped, UnsafeStepError
 from pytest_rustchain.expect import check_expectations
 from pytest_rustchain.guard import Guard, StepVerdict
 from pytest_rustchain.masking import Masker, secret_values
@@ -92,6 +92,8 @@ class RunSettings:
     github_actions: bool = False
     sandbox: Sandbox | None = None
     sleep: Callable[[float], None] = time.sleep
+    llm: Any = None
+    """``llm.config.LLMOptions``: providers, cassette directory and record mode (None: defaults)."""
 
 
 def _native_keys(spec: steps.StepType) -> frozenset[str]:
@@ -186,11 +188,17 @@ class MissionRun:
         )
         secrets = secret_values(settings.source_env, settings.secret_names)
         secrets += secret_values({**mission.env, **{k: v for s in mission.steps for k, v in s.env.items()}})
+        llm_options = settings.llm
+        if llm_options is not None:
+            secrets += llm_options.settings.secret_values(settings.source_env)
         self.masker = Masker(secrets=tuple(secrets), neutralise_workflow_commands=settings.github_actions)
         check_safety_level(mission, settings.policy)
+        self._unavailable: dict[str, str] = {}  # step id -> reason it could not run (no provider)
+        self._llm: Any = None
         # Text given on the command line that reads as a number compares with numbers as one.
         self._vars = {**mission.vars, **{k: templating.numeric_text(v) for k, v in settings.vars_override.items()}}
         self._phase = Phase.DECIDE
+        self._current: Step | None = None
         self._params: Mapping[str, Any] = {}
         self._subs: list[StepResult] = []
         self._substeps: dict[str, tuple[StepResult, ...]] = {}
@@ -299,6 +307,7 @@ class MissionRun:
         self._phase = Phase.DECIDE
         self._params = {}
         self._subs = []
+        self._current = step
         started = time.monotonic()
         try:
             result = self._decide(step) or self._run(step, started)
@@ -357,6 +366,11 @@ class MissionRun:
         if self._timed_out:
             limit = self.mission.config.mission_timeout_seconds or 0
             return self._skip(step, f"mission timed out after {limit:g} s", SkipKind.FAILURE, root=step.id)
+        unavailable = [d for d in step.all_dependencies if d in self._unavailable]
+        if unavailable and not uses_status and not bad_deps:
+            dep = unavailable[0]
+            self._unavailable[step.id] = self._unavailable[dep]
+            return self._skip(step, f"dependency '{dep}' did not run: {self._unavailable[dep]}", SkipKind.PROVIDER)
         if condition == "failure()":
             if not self._hard_failed:
                 return self._skip(step, "if: failure() and no earlier step failed", SkipKind.CONDITION)
@@ -430,12 +444,20 @@ class MissionRun:
         delay = step.retries.delay_seconds
         while True:
             attempts += 1
-            outputs, problems = self._attempt(step, spec, params, ctx)
+            try:
+                outputs, problems = self._attempt(step, spec, params, ctx)
+            except StepSkipped as exc:
+                self._unavailable[step.id] = exc.reason.splitlines()[0]
+                return self._skip(step, exc.reason, SkipKind.PROVIDER)
             if not problems:
                 self._phase = Phase.CONCLUDE
                 self._remember_written(step, params)
                 self._publish(step, outputs, "passed")
                 flaky = f"passed on attempt {attempts} of {step.retries.count + 1} (flaky)" if attempts > 1 else ""
+                if outputs.get("first_try_passed") is False and isinstance(outputs.get("attempts"), int):
+                    # Passed only after its own retries (an llm validation retry): flaky as well.
+                    flaky = f"passed on validation attempt {outputs['attempts']} (flaky)"
+                    attempts += outputs["attempts"] - 1
                 return self._result(
                     step, StepStatus.PASSED, verdict=verdict, reason=flaky, duration=time.monotonic() - started,
                     outputs=outputs, attempts=attempts, params=params,
@@ -461,6 +483,8 @@ class MissionRun:
         problems: list[str] = []
         try:
             outputs = dict(spec.run(params, ctx))
+        except StepSkipped:
+            raise
         except StepError as exc:
             outputs = dict(exc.outputs)
             problems.append(exc.message)
@@ -481,6 +505,8 @@ class MissionRun:
                         command_like=spec.command_like and not (problems and outputs.get("exit_code") is None),
                     )
                 )
+                if spec.check_expect is not None and not problems:
+                    problems.extend(spec.check_expect(expect, outputs))
             except templating.TemplateError as exc:
                 problems.append(f"expect: {exc}")
         return outputs, problems
@@ -531,10 +557,13 @@ class MissionRun:
         return self._BRACE.sub(sub, text), values
 
     def _extras(self) -> dict[str, Any]:
+        from pytest_rustchain.llm.runtime import RUNTIME_KEY
+
         if self.settings.sandbox is None:
-            return {"python": self.settings.python}
+            return {"python": self.settings.python, RUNTIME_KEY: self.llm_runtime}
         project = self.mission.config.workspace.kind == "project"
         return {
+            RUNTIME_KEY: self.llm_runtime,
             "python": self.settings.python,
             "sandbox": self.settings.sandbox,
             "sandbox_writable": (self.workspace, *self._support_dirs),
@@ -545,6 +574,92 @@ class MissionRun:
             "sandbox_tcp_ports": sandbox_tcp_ports(self.policy.allow_hosts),
             "sandbox_readable": (self.settings.rootdir, *sandbox_readable(), Path(self.settings.python).parent),
         }
+
+    # -- model access and nested steps ----------------------------------------------------------
+
+    @property
+    def llm_runtime(self) -> Any:
+        """The item's ``LLMRuntime``, built on first use (loading nothing for missions without models)."""
+        if self._llm is None:
+            from pytest_rustchain.llm.config import LLMOptions
+            from pytest_rustchain.llm.runtime import build_runtime
+
+            options = self.settings.llm or LLMOptions()
+            self._llm = build_runtime(
+                options,
+                mission_path=self.mission.path,
+                mission_stem=self.mission.stem,
+                rootdir=self.settings.rootdir,
+                masker=self.masker,
+                volatile={
+                    "<workspace>": str(self.workspace),
+                    "<home>": str(self._support_dirs[0]),
+                    "<tmpdir>": str(self._support_dirs[1]),
+                    "<timestamp>": self.timestamp,
+                },
+                allow_hosts=self.policy.allow_hosts,
+                environ=self.settings.source_env,
+                run_step=self._run_nested,
+                outputs_of=self._outputs_of,
+                compat=self.mission.compat,
+                repeat=self.repeat,
+            )
+        return self._llm
+
+    def _outputs_of(self, step_id: str) -> Mapping[str, Any] | None:
+        result = self.results.get(self.prefix + step_id)
+        if result is None or result.status is not StepStatus.PASSED:
+            return None
+        view = self._context["steps"].get(step_id)
+        return dict(view["outputs"]) if view is not None else None
+
+    def _run_nested(self, step_type: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Run another step type for the current step (validation, output_file, a tool): its schema,
+        the guard and containment apply as to a written step; its parameters are never rendered."""
+        import jsonschema
+
+        spec = steps.registry()[step_type]
+        errors = list(jsonschema.Draft202012Validator(spec.schema).iter_errors(dict(params)))
+        if errors:
+            raise StepError(f"{step_type}: invalid parameters: {errors[0].message}")
+        parent = self._current
+        step = Step(
+            id=f"{parent.id}-{step_type}"[:64] if parent else step_type,
+            name=step_type,
+            step_type=step_type,
+            parameters=dict(params),
+            line=parent.line if parent else 0,
+            source=parent.source if parent else "",
+        )
+        env = dict(self.env)
+        if parent is not None:
+            env.update(parent.env)
+        verdict = self.guard.judge(step, params, env=env)
+        if verdict.blocked:
+            raise UnsafeStepError(step.id, verdict.explanation)
+        ctx = steps.StepContext(
+            step_id=step.id,
+            workspace=self.workspace,
+            cwd=self.workspace,
+            env=env,
+            timeout=self._timeout_for(parent) if parent else self.mission.config.timeout_seconds,
+            mission_path=self.mission.path,
+            rootdir=self.settings.rootdir,
+            max_file_bytes=self.settings.max_file_bytes,
+            output_cap=self.settings.output_cap,
+            extras=self._extras(),
+        )
+        outputs = dict(spec.run(params, ctx))
+        self._remember_written(step, params)
+        return outputs
+
+    def finish_llm(self) -> dict[str, Any]:
+        """Write the cassette (if this run changed it) and return the item's model-call summary."""
+        if self._llm is None:
+            return {}
+        from pytest_rustchain.llm.runtime import finish_runtime
+
+        return finish_runtime(self._llm)
 
     def _remember_written(self, step: Step, params: Mapping[str, Any]) -> None:
         """Scripts this step wrote, as they are on disk: running one later is judged as its text."""
@@ -582,6 +697,9 @@ class MissionRun:
         view["outputs"] = dict(numeric)
         view["status"] = status
         self._context["steps"][step.id] = view
+        if self.mission.compat and step.step_type in ("llm", "chain") and "content" in outputs:
+            # RustChain's templates name an llm answer `<id>_response`.
+            self._context[f"{step.id}_response"] = outputs["content"]
 
     def _fail(
         self,
@@ -700,6 +818,11 @@ class MissionRun:
             status = MissionStatus.FAILED if failed else MissionStatus.PASSED
             if failed:
                 message = _rollup(failed, len(counted))
+        llm = self.finish_llm()
+        if llm.get("cassette_error"):
+            # A cassette that could not be written (a secret-shaped string left) fails the mission.
+            status = MissionStatus.FAILED
+            message = "\n\n".join(m for m in (message, str(llm["cassette_error"])) if m)
         return MissionResult(
             name=mission.name,
             path=mission.display_path,
@@ -708,6 +831,7 @@ class MissionRun:
             duration=self.elapsed,
             workspace=str(self.workspace),
             message=message,
+            llm=llm,
         )
 
 
@@ -783,6 +907,8 @@ class ChainRun:
         message = "\n\n".join(
             m for m in [main.message, *(f"next mission {r.path}:\n{r.message}" for r in failed_next)] if m
         )
+        from pytest_rustchain.llm.runtime import merge_llm
+
         return MissionResult(
             name=main.name,
             path=main.path,
@@ -791,6 +917,7 @@ class ChainRun:
             duration=time.monotonic() - self.started,
             workspace=main.workspace,
             message=message,
+            llm=merge_llm([r.llm for r in results]),
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
@@ -181,7 +181,40 @@ def mission_entry(nodeid: str, data: Mapping[str, Any] | MissionResult) -> dict[
         entry["risk_max"] = max(risks)
     if result.repeats is not None:
         entry["repeats"] = dict(result.repeats)
+    if result.llm:
+        entry["llm"] = _llm_entry(result.llm)
     return entry
+
+
+def _llm_entry(llm: Mapping[str, Any]) -> dict[str, Any]:
+    """A mission's model calls: totals by source, tokens, cost, the cassette and how it was used."""
+    by_source = dict(llm.get("by_source") or {})
+    out: dict[str, Any] = {
+        "calls": int(llm.get("calls") or 0),
+        "by_source": {k: int(by_source.get(k) or 0) for k in ("live", "recorded", "scripted")},
+        "input_tokens": int(llm.get("input_tokens") or 0),
+        "output_tokens": int(llm.get("output_tokens") or 0),
+        "cost_usd": float(llm.get("cost_usd") or 0.0),
+        "unpriced_calls": int(llm.get("unpriced_calls") or 0),
+        "unused_recordings": int(llm.get("unused_recordings") or 0),
+    }
+    for key in ("cassette", "record_mode", "cassette_error"):
+        if llm.get(key):
+            out[key] = str(llm[key])
+    if "cassette_written" in llm:
+        out["cassette_written"] = bool(llm["cassette_written"])
+    return out
+
+
+def _first_try(step: Mapping[str, Any]) -> bool:
+    """Passed without any retry: neither the step's ``retries`` nor an llm validation retry."""
+    outputs = step.get("outputs") or {}
+    return step["status"] == "passed" and step["attempts"] <= 1 and outputs.get("first_try_passed") is not False
+
+
+def _retried(step: Mapping[str, Any]) -> bool:
+    outputs = step.get("outputs") or {}
+    return step["attempts"] > 1 or outputs.get("first_try_passed") is False
 
 
 def error_entry(nodeid: str, *, name: str, message: str, duration: float = 0.0) -> dict[str, Any]:
@@ -208,6 +241,8 @@ class TypeRate:
     type: str
     rate: Rate
     not_counted: int
+    first_try: Rate = Rate(passed=0, total=0)
+    """Counted steps that passed on their first attempt (no retry, no validation retry)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -231,6 +266,10 @@ class RunSummary:
     step_statuses: Mapping[str, int]
     step_types: tuple[TypeRate, ...]
     slowest: tuple[SlowStep, ...]
+    llm: Mapping[str, Any] = field(default_factory=dict)
+    """Model calls of the whole run (the ``llm:`` line); empty when no mission called a model."""
+    any_retried: bool = False
+    """Some counted step passed or failed only after a retry: the first-try column is worth showing."""
 
     @property
     def empty(self) -> bool:
@@ -245,19 +284,23 @@ def summarize(entries: Iterable[Mapping[str, Any]]) -> RunSummary:
     per_type: dict[str, list[int]] = {}
     statuses: dict[str, int] = {}
     passed = total = shown = 0
+    retried = False
     slow: list[tuple[float, str, int, str, int, str, str]] = []
     for m in missions:
         for index, step in enumerate(m["steps"]):
             shown += 1
             status = step["status"]
             statuses[status] = statuses.get(status, 0) + 1
-            counts = per_type.setdefault(step["type"], [0, 0, 0])
+            counts = per_type.setdefault(step["type"], [0, 0, 0, 0])
             if step["counted"]:
                 total += 1
                 counts[1] += 1
                 if status == "passed":
                     passed += 1
                     counts[0] += 1
+                if _first_try(step):
+                    counts[3] += 1
+                retried = retried or _retried(step)
             else:
                 counts[2] += 1
             if step["duration"] > 0:
@@ -277,9 +320,44 @@ def summarize(entries: Iterable[Mapping[str, Any]]) -> RunSummary:
         not_counted=shown - total,
         step_statuses=statuses,
         step_types=tuple(
-            TypeRate(type=t, rate=Rate(passed=c[0], total=c[1]), not_counted=c[2]) for t, c in sorted(per_type.items())
+            TypeRate(
+                type=t, rate=Rate(passed=c[0], total=c[1]), not_counted=c[2], first_try=Rate(passed=c[3], total=c[1])
+            )
+            for t, c in sorted(per_type.items())
         ),
         slowest=slowest,
+        llm=_pool_llm(m.get("llm") for m in missions),
+        any_retried=retried,
+    )
+
+
+def _pool_llm(parts: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
+    present = [p for p in parts if p]
+    if not present:
+        return {}
+    by_source = {k: sum(p["by_source"].get(k, 0) for p in present) for k in ("live", "recorded", "scripted")}
+    return {
+        "calls": sum(p["calls"] for p in present),
+        "by_source": by_source,
+        "input_tokens": sum(p["input_tokens"] for p in present),
+        "output_tokens": sum(p["output_tokens"] for p in present),
+        "cost_usd": round(sum(p["cost_usd"] for p in present), 6),
+        "unpriced_calls": sum(p["unpriced_calls"] for p in present),
+        "unused_recordings": sum(p["unused_recordings"] for p in present),
+    }
+
+
+def llm_line(llm: Mapping[str, Any]) -> str:
+    """``42 calls (30 recorded, 12 scripted, 0 live), 18,204 tokens, $0.00``: where every answer came from."""
+    src = llm["by_source"]
+    tokens = llm["input_tokens"] + llm["output_tokens"]
+    cost = f"${llm['cost_usd']:.2f}"
+    if llm.get("unpriced_calls"):
+        cost += f" ({llm['unpriced_calls']} calls without a price in mission_llm_prices)"
+    unused = f", {llm['unused_recordings']} unused recordings" if llm.get("unused_recordings") else ""
+    return (
+        f"{llm['calls']} calls ({src['recorded']} recorded, {src['scripted']} scripted, {src['live']} live), "
+        f"{tokens:,} tokens, {cost}{unused}"
     )
 
 
@@ -343,9 +421,12 @@ def _not_counted(summary: RunSummary) -> str:
 
 def quiet_line(summary: RunSummary) -> str:
     m, s = summary.mission_rate, summary.step_rate
-    return (
+    line = (
         f"mission success rates: {m.ratio()} missions passed ({m.percent()}), {s.ratio()} steps passed ({s.percent()})"
     )
+    if summary.llm:
+        line += f"; llm: {llm_line(summary.llm)}"
+    return line
 
 
 def terminal_lines(summary: RunSummary, *, verbosity: int, width: int, scrub: Scrub) -> list[str]:
@@ -377,16 +458,20 @@ def terminal_lines(summary: RunSummary, *, verbosity: int, width: int, scrub: Sc
             out.extend(_cut(scrub(line), width) for line in repeats.terminal_lines(block, verbosity=verbosity))
     if summary.step_types:
         out.append("")
+        first = f" {'first try':>9}" if summary.any_retried else ""
         extra = "  not counted" if verbosity > 0 else ""
-        out.append(f"{'step type':<{label}} {'steps':>9} {'rate':>7}{extra}")
+        out.append(f"{'step type':<{label}} {'steps':>9} {'rate':>7}{first}{extra}")
         for t in summary.step_types:
             tail = f"  {t.not_counted:>11}" if verbosity > 0 else ""
-            out.append(f"{_fit(t.type, label):<{label}} {t.rate.ratio():>9} {t.rate.percent():>7}{tail}")
+            ft = f" {t.first_try.percent():>9}" if summary.any_retried else ""
+            out.append(f"{_fit(t.type, label):<{label}} {t.rate.ratio():>9} {t.rate.percent():>7}{ft}{tail}")
     missions, steps = summary.mission_rate, summary.step_rate
     out.append("")
     skipped = f", {summary.skipped_missions} skipped" if summary.skipped_missions else ""
     out.append(f"missions: {missions.ratio()} passed ({missions.percent()}){skipped}")
     out.append(f"steps:    {steps.ratio()} passed ({steps.percent()}){_not_counted(summary)}")
+    if summary.llm:
+        out.append(f"llm:      {llm_line(summary.llm)}")
     if summary.slowest:
         out.append("")
         out.append("slowest steps:")
@@ -492,9 +577,11 @@ def report_document(
                 "steps_passed": t.rate.passed,
                 "success_rate": t.rate.value,
                 "not_counted": t.not_counted,
+                "first_try_rate": t.first_try.value,
             }
             for t in summary.step_types
         ],
+        **({"llm": dict(summary.llm)} if summary.llm else {}),
         "slowest_steps": [
             {"path": scrub(w.path), "line": w.line, "step": w.step, "type": w.type, "duration": w.duration}
             for w in summary.slowest
@@ -531,6 +618,10 @@ def markdown(summary: RunSummary, *, threshold: Threshold | None, scrub: Scrub, 
         f"**Missions:** {m.ratio()} passed ({m.percent()}){skipped}. "
         f"**Steps:** {s.ratio()} passed ({s.percent()}){_not_counted(summary)}."
     )
+    if summary.llm:
+        out += ["", f"**LLM:** {_md(llm_line(summary.llm))}."]
+        if summary.llm["by_source"]["scripted"]:
+            out.append("Scripted answers test the mission's logic, not a model.")
     if threshold is not None:
         below, line = gate_line(summary, threshold, statistic)
         out += ["", f"**{_md(line)}**" if below else _md(line)]
@@ -548,9 +639,13 @@ def markdown(summary: RunSummary, *, threshold: Threshold | None, scrub: Scrub, 
         for mission in repeated:
             out.append(repeats.markdown_row(_md(scrub(mission["name"])), mission["repeats"], escape=_md))
     if summary.step_types:
-        out += ["", "| step type | steps | rate | not counted |", "|---|--:|--:|--:|"]
+        if summary.any_retried:
+            out += ["", "| step type | steps | rate | first try | not counted |", "|---|--:|--:|--:|--:|"]
+        else:
+            out += ["", "| step type | steps | rate | not counted |", "|---|--:|--:|--:|"]
         for t in summary.step_types:
-            out.append(f"| {_md(t.type)} | {t.rate.ratio()} | {t.rate.percent()} | {t.not_counted} |")
+            first = f" {t.first_try.percent()} |" if summary.any_retried else ""
+            out.append(f"| {_md(t.type)} | {t.rate.ratio()} | {t.rate.percent()} |{first} {t.not_counted} |")
     failures = list(_failures(summary))
     if failures:
         out += ["", "### Failures", ""]

@@ -18,7 +18,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
 
 from pytest_rustchain.errors import MissionError
 
@@ -26,6 +27,7 @@ __all__ = [
     "APIS",
     "BUILTIN_PROVIDERS",
     "ConfigError",
+    "LLMOptions",
     "LLMSettings",
     "Price",
     "Provider",
@@ -165,6 +167,20 @@ class LLMSettings:
     @property
     def configured(self) -> bool:
         return bool(self.providers or self.roles)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LLMOptions:
+    """The run's model settings: from the ini options and ``--mission-record-mode``."""
+
+    settings: LLMSettings = field(default_factory=LLMSettings)
+    cassette_dir: Path | None = None
+    """None: a ``cassettes`` directory next to each mission file."""
+    record_mode: str = "once"
+    prune: bool = False
+    recorders: dict[Path, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The recorder of each cassette in use: the repeats of a mission share one, so every repeat's
+    answers land in the one file (``llm.runtime.build_runtime`` replaces it at repeat 0)."""
 
 
 def _split_assignment(line: str, option: str) -> tuple[str, str]:

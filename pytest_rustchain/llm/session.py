@@ -9,7 +9,7 @@ item can report an ``llm:`` line (calls by source, tokens, cost).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,7 +109,7 @@ class LLMSession:
         self.calls.append(CallRecord(step=step, kind="http", source=source, model="", latency_ms=latency_ms))
 
 
-def summarise_calls(calls: list[Mapping[str, Any]]) -> dict[str, Any]:
+def summarise_calls(calls: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Totals of call records (as dicts, so they can come from xdist workers): the ``llm:`` line's numbers."""
     llm = [c for c in calls if c.get("kind") == "llm"]
     by_source = {s: sum(1 for c in llm if c.get("source") == s) for s in ("recorded", "scripted", "live")}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_rustchain.steps import code, command, data, files, tool
+from pytest_rustchain.steps import code, command, data, files, http, llm, tool
 from pytest_rustchain.steps.base import (
     Outputs,
     StepContext,
@@ -25,6 +25,8 @@ __all__ = [
     "command",
     "data",
     "files",
+    "http",
+    "llm",
     "register",
     "registry",
     "tool",

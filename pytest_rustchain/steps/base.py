@@ -105,6 +105,10 @@ class StepType:
     creates: Callable[[Mapping[str, Any]], list[str]] | None = None
     """Workspace paths the step makes beyond its ``write`` paths, read from its raw parameters
     (``mkdir`` in a command line), for inferred dependencies."""
+    expect_keys: frozenset[str] = frozenset()
+    """``expect`` keys only this step type understands (checked by ``check_expect``)."""
+    check_expect: Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]] | None = None
+    """``check_expect(expect, outputs)`` -> one message per failed type-specific assertion."""
 
     def path_params(self, use: PathUse | None = None) -> tuple[str, ...]:
         """The names of the path parameters (those with ``use`` when given)."""

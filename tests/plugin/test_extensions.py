@@ -77,12 +77,22 @@ def test_unknown_tool_and_parameters_are_collection_errors(
     assert "unknown key 'pth'" in out and "did you mean 'path'?" in out
 
 
-def test_without_tools_the_hint_says_how_to_add_one(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
-    """With no tool registered, a tool step explains the hook to use."""
-    write_mission("t", "name: t\nsteps: [{id: a, step_type: tool, parameters: {tool: create_file}}]\n")
+def test_unknown_tool_hint_says_how_to_add_one(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
+    """An unknown tool lists the registered ones (RustChain's built-ins among them) and the hook to add one."""
+    write_mission("t", "name: t\nsteps: [{id: a, step_type: tool, parameters: {tool: frobnicate}}]\n")
     result = pytester.runpytest("-v")
     result.assert_outcomes(failed=1)
-    assert "add one with the pytest_rustchain_tools hook in conftest.py" in result.stdout.str()
+    out = result.stdout.str()
+    assert "registered tools: create_file, csv_loader, file_read, http" in out
+    assert "add one with the pytest_rustchain_tools hook in conftest.py" in out
+
+
+def test_rustchain_internal_tool_says_why(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
+    """RustChain's wait_for_parallel is refused at collection with the reason it has no meaning here."""
+    write_mission("t", "name: t\nsteps: [{id: a, step_type: tool, parameters: {tool: wait_for_parallel}}]\n")
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(failed=1)
+    assert "RustChain-internal tool and is not available" in result.stdout.str()
 
 
 def test_a_taken_name_is_a_usage_error(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
