@@ -596,6 +596,7 @@ class MissionRun:
                     "<home>": str(self._support_dirs[0]),
                     "<tmpdir>": str(self._support_dirs[1]),
                     "<timestamp>": self.timestamp,
+                    "<python>": self.settings.python,
                 },
                 allow_hosts=self.policy.allow_hosts,
                 environ=self.settings.source_env,

@@ -353,7 +353,7 @@ def llm_line(llm: Mapping[str, Any]) -> str:
     tokens = llm["input_tokens"] + llm["output_tokens"]
     cost = f"${llm['cost_usd']:.2f}"
     if llm.get("unpriced_calls"):
-        cost += f" ({llm['unpriced_calls']} calls without a price in mission_llm_prices)"
+        cost += f" ({llm['unpriced_calls']} unpriced)"
     unused = f", {llm['unused_recordings']} unused recordings" if llm.get("unused_recordings") else ""
     return (
         f"{llm['calls']} calls ({src['recorded']} recorded, {src['scripted']} scripted, {src['live']} live), "

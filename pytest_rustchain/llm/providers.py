@@ -381,8 +381,12 @@ def chat(
     policy: HostPolicy,
     environ: Mapping[str, str] | None = None,
     retry: RetryPolicy | None = None,
+    timeout: float | None = None,
 ) -> ChatResponse:
-    """Call ``target`` live once (with retries) and return its answer, or raise :class:`ProviderError`."""
+    """Call ``target`` live once (with retries) and return its answer, or raise :class:`ProviderError`.
+
+    The call ends within the provider's ``timeout`` (or ``timeout`` here, when shorter: the time left
+    to the calling step), retries included."""
     p = target.provider
     who = f"provider '{p.alias}' ({p.api}, model {target.model})"
     key = p.key(environ)
@@ -410,7 +414,7 @@ def chat(
             url,
             headers=headers,
             content=json.dumps(body).encode(),
-            timeout=p.timeout,
+            timeout=p.timeout if timeout is None else max(0.001, min(p.timeout, timeout)),
             max_bytes=8 * 1024 * 1024,
             policy=policy,
             retry=retry or RetryPolicy(statuses=RETRY_STATUSES),

@@ -70,6 +70,7 @@ class LLMSession:
         repeat: int = 0,
         seq: int | None = None,
         no_live_reason: str = "no LLM provider is configured",
+        timeout: float | None = None,
     ) -> Reply:
         """Replay or call. Raises ``CassetteMiss``, ``NoLiveProvider`` (skip) or ``ProviderError``."""
         api = target.provider.api if target is not None else "openai"
@@ -77,7 +78,7 @@ class LLMSession:
 
         def live() -> Mapping[str, Any]:
             assert target is not None
-            return chat(target, request, policy=self.policy, environ=self.environ).to_record()
+            return chat(target, request, policy=self.policy, environ=self.environ, timeout=timeout).to_record()
 
         answer = self.recorder.call(
             kind="llm",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -313,8 +314,10 @@ def _run(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
             params=sampling,
         )
         try:
-            reply = session.chat(request, target=target, step=ctx.step_id, repeat=runtime.repeat,
-                                 no_live_reason=no_provider)  # fmt: skip
+            reply = session.chat(
+                request, target=target, step=ctx.step_id, repeat=runtime.repeat, no_live_reason=no_provider,
+                timeout=deadline - time.monotonic(),
+            )  # fmt: skip
         except NoLiveProvider as exc:
             raise StepSkipped(str(exc)) from None
         except (CassetteMiss, CassetteError, ProviderError) as exc:
@@ -338,6 +341,7 @@ def _run(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
         }
 
     reply = None
+    deadline = time.monotonic() + ctx.timeout  # every call and attempt together stay within the step's timeout
     for attempt in range(1, max_attempts + 1):
         reply = ask(messages)
         content = reply.response.content
