@@ -304,3 +304,21 @@ def test_compat_response_variable(pytester: pytest.Pytester, httpserver: HTTPSer
         """,
     )
     pytester.runpytest("--mission-compat=rustchain").assert_outcomes(passed=1)
+
+
+def test_repeats_record_and_replay_their_own_answers(pytester: pytest.Pytester, httpserver: HTTPServer) -> None:
+    """Two repeats record two answers in one cassette; replay gives each repeat its own; a third repeat misses."""
+    httpserver.expect_ordered_request("/v1/chat/completions").respond_with_json(openai_answer("4"))
+    httpserver.expect_ordered_request("/v1/chat/completions").respond_with_json(openai_answer("four"))
+    configure(pytester, httpserver)
+    mission(pytester, "ask", ASK.replace('contains: "4"', 'matches: "4|four"'))
+    pytester.runpytest("--mission-repeat", "2").assert_outcomes(passed=1)
+    cassette = load_cassette(pytester.path / "cassettes" / "ask.cassette.yaml")
+    assert cassette is not None
+    assert [(i.repeat, i.response["content"]) for i in cassette.interactions] == [(0, "4"), (1, "four")]
+    result = pytester.runpytest("--mission-repeat", "2", "--mission-record-mode=none")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*2 calls (2 recorded, 0 scripted, 0 live)*"])
+    result = pytester.runpytest("--mission-repeat", "3", "--mission-record-mode=none")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*the cassette holds repeats 0, 1 for this step, not repeat 2*"])
