@@ -69,7 +69,7 @@ LLM_SCHEMA: Final[dict[str, Any]] = {
         },
         "extract": {
             "oneOf": [
-                {"const": "code_block"},
+                {"enum": ["code_block"]},
                 {
                     "type": "object",
                     "additionalProperties": False,
