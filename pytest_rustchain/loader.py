@@ -1058,7 +1058,7 @@ def _build_config(ctx: _Ctx, raw: dict[str, Any], path: Path, options: LoadOptio
                 ("config", "workspace", "copy"),
                 hint="the path is relative to the mission file",
             )
-        workspace = WorkspaceSpec(kind="copy", copy_from=source)
+        workspace = WorkspaceSpec(kind="copy", copy_from=source, exclude=tuple(ws_raw.get("exclude", ())))
     else:
         workspace = WorkspaceSpec(kind=ws_raw)
     return MissionConfig(

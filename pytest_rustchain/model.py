@@ -34,6 +34,8 @@ class WorkspaceSpec:
     kind: str = "tmp"
     """``tmp``, ``project`` or ``copy``."""
     copy_from: Path | None = None
+    exclude: tuple[str, ...] = ()
+    """``copy``: glob patterns of names not copied (``.git``, ``node_modules``, ``*.pyc``), at any depth."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -61,7 +61,8 @@ def make_directories(mission: Mission, space: Workspace) -> None:
         return
     space.path.mkdir(parents=True, exist_ok=True)
     if spec.kind == "copy" and spec.copy_from is not None:
-        shutil.copytree(spec.copy_from, space.path, symlinks=True, dirs_exist_ok=True)
+        ignore = shutil.ignore_patterns(*spec.exclude) if spec.exclude else None
+        shutil.copytree(spec.copy_from, space.path, symlinks=True, dirs_exist_ok=True, ignore=ignore)
 
 
 def stand_in_workspace(mission: Mission, rootdir: Path) -> Path:

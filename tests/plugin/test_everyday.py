@@ -116,3 +116,30 @@ def test_include_file_may_be_a_bare_list_of_steps(pytester: pytest.Pytester) -> 
     pytester.path.joinpath("common", "setup.steps.yaml").write_text("- id: one\n  step_type: noop\n  colour: red\n")
     result = pytester.runpytest("--mission-sandbox=none")
     result.stdout.fnmatch_lines(["common/setup.steps.yaml:3:3: unknown key 'colour'", "  at $.steps[[]0[]].colour"])
+
+
+def test_workspace_copy_excludes_names(pytester: pytest.Pytester) -> None:
+    """workspace: {copy: dir, exclude: [...]} leaves the named files and directories out, at any depth."""
+    for rel in ("proj/src/app.py", "proj/src/app.pyc", "proj/.git/HEAD", "proj/node_modules/x/index.js"):
+        target = pytester.path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("x\n")
+    result = _run(
+        pytester,
+        """
+        name: copy
+        config:
+          workspace: {copy: proj, exclude: [.git, node_modules, "*.pyc"]}
+        steps:
+          - id: check
+            step_type: noop
+            expect:
+              file_exists: src/app.py
+              file_not_exists: [src/app.pyc, node_modules]
+          - id: no-git
+            step_type: command
+            parameters: {command: sh, args: [-c, "test ! -e .git"]}
+        """,
+    )
+    result.stdout.fnmatch_lines(["*SUBPASSED[[]check[]]*", "*SUBPASSED[[]no-git[]]*"])
+    assert result.ret == 0
