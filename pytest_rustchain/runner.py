@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pytest_rustchain import plan, steps, templating
+from pytest_rustchain import diagnostics, plan, steps, templating
 from pytest_rustchain.environment import allowed_environment
 from pytest_rustchain.errors import MissionFormatError, StepError, StepSkipped, UnsafeStepError
 from pytest_rustchain.expect import check_expectations
@@ -130,6 +130,10 @@ _OUTCOMES = {
     StepStatus.BLOCKED: "failure",
     StepStatus.SKIPPED: "skipped",
 }
+
+
+_DIAGNOSED = frozenset({"compile_code", "run_tests", "lint_code"})
+_HEADLINE_DIAGNOSTICS = 5
 
 
 class _StepView(dict[str, Any]):
@@ -712,6 +716,9 @@ class MissionRun:
         attempts: int,
         verdict: StepVerdict | None = None,
     ) -> StepResult:
+        diagnostics = self._diagnostics(step, params, outputs)
+        if diagnostics:
+            outputs = {**outputs, "diagnostics": diagnostics}
         self._publish(step, outputs, "failed")
         text = self._failure_text(step, params, outputs, problems, attempts)
         tolerated_by = self._tolerated_by(step)
@@ -735,6 +742,40 @@ class MissionRun:
             attempts=attempts, params=params, tolerated_by=tolerated_by, phase=str(self._phase),
         )  # fmt: skip
 
+    def _diagnostics(self, step: Step, params: Mapping[str, Any], outputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Compiler and test-runner errors in a failed step's output, with workspace-relative files
+        (and ``source``, the file in the project, when the workspace is the checkout or a copy of it)."""
+        if step.step_type not in _DIAGNOSED and params.get("report_level") != "detailed":
+            return []
+        text = "\n".join(str(outputs.get(k, "")) for k in ("stderr", "stdout"))
+        found = diagnostics.find_diagnostics(text)
+        if not found:
+            return []
+        base = str(params.get("path", params.get("working_dir", ".")) or ".")
+        spec = self.mission.config.workspace
+        out: list[dict[str, Any]] = []
+        for diag in found:
+            entry: dict[str, Any] = diag.to_dict()
+            file = diag.file
+            if Path(file).is_absolute():
+                inside = os.path.relpath(file, self.workspace)
+                file = inside if not inside.startswith("..") else file
+            else:
+                file = os.path.normpath(Path(base, file))
+            entry["file"] = file
+            source = ""
+            if not Path(file).is_absolute() and not file.startswith(".."):
+                if spec.kind == "project":
+                    source = file
+                elif spec.kind == "copy" and spec.copy_from is not None:
+                    try:
+                        source = (spec.copy_from / file).relative_to(self.settings.rootdir.resolve()).as_posix()
+                    except ValueError:
+                        source = ""
+            entry["source"] = source
+            out.append(entry)
+        return out
+
     def _tolerated_by(self, step: Step) -> str:
         """What tolerates a failure of ``step`` (empty when nothing does, or under --runxfail)."""
         mission = self.mission
@@ -754,6 +795,13 @@ class MissionRun:
     ) -> str:
         where = f"{step.source or self.mission.display_path}:{step.line}"
         lines = [f"step '{self.prefix}{step.id}' ({step.step_type}) failed at {where}"]
+        found = outputs.get("diagnostics") or []
+        for diag in found[:_HEADLINE_DIAGNOSTICS]:
+            where_diag = diag["file"] + (f":{diag['line']}" if diag["line"] else "")
+            where_diag += f":{diag['col']}" if diag["line"] and diag["col"] else ""
+            lines.append(f"  {where_diag}: {diag['message']}")
+        if len(found) > _HEADLINE_DIAGNOSTICS:
+            lines.append(f"  ... {len(found) - _HEADLINE_DIAGNOSTICS} more errors (see the report's diagnostics)")
         for problem in problems:
             lines.extend(f"  {part}" for part in problem.splitlines() or [""])
         if "command" in outputs:
@@ -774,7 +822,7 @@ class MissionRun:
                 total = outputs.get(f"{stream}_bytes")
                 size = f", {total:,} bytes in all" if isinstance(total, int) and total > len(text) else ""
                 lines.append(f"  {stream} (last lines{size}):")
-                lines.append(_tail(text))
+                lines.append(_tail(text, _TAIL_LINES * 3 if params.get("report_level") == "detailed" else _TAIL_LINES))
         lines.append(f"  workspace: {self.workspace}")
         return "\n".join(lines)
 

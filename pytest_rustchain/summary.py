@@ -688,6 +688,28 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def _source_annotations(
+    name: str, step: Mapping[str, Any], *, file_for: Callable[[str], str], scrub: Scrub
+) -> list[str]:
+    """An annotation on the project's own source file for each compiler or test-runner error the step
+    reported (``outputs.diagnostics`` with a ``source``: the workspace was the checkout or a copy)."""
+    out: list[str] = []
+    diagnostics = (step.get("outputs") or {}).get("diagnostics") or []
+    for diag in diagnostics[:ANNOTATION_LIMIT]:
+        if not isinstance(diag, Mapping) or not diag.get("source"):
+            continue
+        props = [f"file={_escape_property(file_for(scrub(str(diag['source']))))}"]
+        if diag.get("line"):
+            props.append(f"line={int(diag['line'])}")
+            if diag.get("col"):
+                props.append(f"col={int(diag['col'])}")
+        tool = f" ({diag['tool']})" if diag.get("tool") else ""
+        title = f"mission {name}: step {step['id']}{tool}"
+        props.append(f"title={_escape_property(title)}")
+        out.append(f"::error {','.join(props)}::{_escape_data(scrub(str(diag.get('message', ''))))}")
+    return out
+
+
 def workflow_annotations(summary: RunSummary, *, file_for: Callable[[str], str], scrub: Scrub) -> list[str]:
     """``::error file=...,line=...::`` lines for failed steps, on their YAML line (the first few only:
     GitHub shows ten per step)."""
@@ -714,6 +736,8 @@ def workflow_annotations(summary: RunSummary, *, file_for: Callable[[str], str],
             title = f"mission {name}: step {step['id']} {step['status']}"
             props.append(f"title={_escape_property(title)}")
         lines.append(f"::error {','.join(props)}::{_escape_data(text)}")
+        if step is not None:
+            lines.extend(_source_annotations(name, step, file_for=file_for, scrub=scrub))
     if len(failures) > ANNOTATION_LIMIT:
         more = len(failures) - ANNOTATION_LIMIT
         lines.append(f"::notice title=mission failures::{more} more failures are listed in the mission summary")

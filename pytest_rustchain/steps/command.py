@@ -30,6 +30,11 @@ COMMAND_SCHEMA: dict[str, Any] = {
         "working_dir": {"type": "string"},
         "stdin": {"type": "string"},
         "env": _ENV_SCHEMA,
+        "capture_stderr": {"type": "boolean", "description": "RustChain's flag: stderr is always captured"},
+        "report_level": {
+            "enum": ["summary", "detailed"],
+            "description": "detailed: a failure shows compiler and test-runner errors and more output",
+        },
     },
 }
 
