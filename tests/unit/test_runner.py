@@ -258,3 +258,37 @@ def test_retries_stop_when_the_mission_time_is_up(tmp_path: Path) -> None:
     assert step.status is StepStatus.FAILED
     assert step.attempts == 2
     assert "mission timeout 0.6 s" in step.reason
+
+
+def test_mission_result_survives_to_dict_and_from_dict(tmp_path: Path) -> None:
+    """What a worker sends (to_dict) rebuilds the same typed result on the controller (from_dict)."""
+    from pytest_rustchain.model import MissionResult
+
+    path = _write(
+        tmp_path,
+        """
+        name: round trip
+        config: {fail_fast: false}
+        steps:
+          - id: ok
+            step_type: noop
+          - id: tolerated
+            step_type: command
+            continue_on_error: true
+            parameters: {command: "false"}
+          - id: broken
+            step_type: command
+            parameters: {command: "false"}
+          - id: child
+            step_type: noop
+            depends_on: [broken]
+        """,
+    )
+    result = run_mission(path, rootdir=tmp_path)
+    again = MissionResult.from_dict(result.to_dict())
+    assert (again.status, again.steps_passed, again.steps_total) == (result.status, 1, 4)
+    assert again.steps["tolerated"].tolerated_by == "continue_on_error"
+    assert again.steps["child"].skipped_because == "broken"
+    assert again.steps["broken"].phase == "expect"
+    assert again.steps["ok"].source == result.steps["ok"].source == "m.mission.yaml"
+    assert again.to_dict() == result.to_dict()
