@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Iterable, Mapping
 
 __all__ = ["ALLOWED_NAMES", "ALLOWED_PATTERNS", "allowed_environment"]
@@ -17,12 +18,18 @@ ALLOWED_NAMES = frozenset(
 ALLOWED_PATTERNS = ("LC_*", "*_PROXY", "*_proxy")
 
 
+@functools.lru_cache(maxsize=4096)
+def _allowed(name: str, extra: tuple[str, ...]) -> bool:
+    # Cached: every mission filters the same pytest environment.
+    return name in ALLOWED_NAMES or any(fnmatch.fnmatchcase(name, p) for p in (*ALLOWED_PATTERNS, *extra))
+
+
 def allowed_environment(source: Mapping[str, str], pass_env: Iterable[str] = ()) -> dict[str, str]:
     """The variables of ``source`` that steps may see: the allow-list plus ``pass_env`` names/globs."""
     extra = tuple(pass_env)
     out: dict[str, str] = {}
     for name, value in source.items():
-        if name in ALLOWED_NAMES or any(fnmatch.fnmatchcase(name, p) for p in (*ALLOWED_PATTERNS, *extra)):
+        if _allowed(name, extra):
             out[name] = value
     if "PATH" not in out:
         out["PATH"] = "/usr/local/bin:/usr/bin:/bin"

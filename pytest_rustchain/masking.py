@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import functools
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -47,7 +48,9 @@ def one_line(text: str) -> str:
     return neutralise_workflow_commands(text)
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
+    # Cached: every mission checks every name of the pytest environment, and the names repeat.
     upper = name.upper()
     if any(fnmatch.fnmatchcase(upper, p) for p in _NOT_SECRET):
         return False
