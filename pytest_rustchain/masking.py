@@ -63,6 +63,28 @@ def secret_values(env: Mapping[str, str], extra_names: Iterable[str] = ()) -> li
     return [v for k, v in env.items() if (is_secret_name(k) or k in names) and len(v) >= MIN_SECRET_LENGTH]
 
 
+_URL_PASSWORD = re.compile(r"://[^:/@\s]+:(?P<password>[^@\s/]+)@")
+
+
+def config_file_secrets(text: str) -> list[str]:
+    """Secrets in a user's configuration file (``.npmrc``, ``pip.conf``, ``.gitconfig``, ``.pypirc``):
+    values of secret-looking keys (``_authToken``, ``password``) and passwords in URLs."""
+    found: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", ";", "[")):
+            continue
+        # "key = value" (ini, .npmrc, whose keys may hold ':'), else "key: value" (YAML).
+        key, sep, value = stripped.partition("=") if "=" in stripped else stripped.partition(":")
+        if sep:
+            name = re.sub(r"[^A-Za-z0-9]+", "_", key).strip("_")
+            value = value.strip().strip("'\"")
+            if is_secret_name(name) or name.upper().endswith(("PASSWORD", "PASSWD", "TOKEN", "AUTH")):
+                found.append(value)
+        found.extend(m.group("password") for m in _URL_PASSWORD.finditer(line))
+    return [v for v in found if len(v) >= MIN_SECRET_LENGTH]
+
+
 def _encoded_forms(secret: str) -> set[str]:
     raw = secret.encode("utf-8")
     quoted = urllib.parse.quote(secret, safe="")

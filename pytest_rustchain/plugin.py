@@ -153,6 +153,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("mission_keep_workspace", "failed (default), always or never.", default="failed")
     parser.addini("mission_vars", "Mission variables, NAME=VALUE per line.", type="linelist", default=[])
     parser.addini("mission_pass_env", "Extra environment names (or globs) steps may see.", type="args", default=[])
+    parser.addini(
+        "mission_home_files",
+        "The user's configuration files (~/.npmrc, ~/.config/pip/pip.conf) copied into each mission's HOME.",
+        type="args",
+        default=[],
+    )
     parser.addini("mission_timeout_seconds", "Wall-clock limit of each mission (seconds).", default="")
     parser.addini("mission_max_steps", "Most steps a mission may have.", default="1000")
     parser.addini(
@@ -205,6 +211,7 @@ class _SessionSettings:
     header: tuple[str, ...]
     sandbox: Sandbox | None
     llm: LLMOptions
+    home_files: tuple[tuple[Path, str], ...] = ()
 
 
 _SETTINGS = pytest.StashKey[_SessionSettings]()
@@ -232,6 +239,23 @@ def _option_source(config: pytest.Config, name: str, default: str) -> str:
     if str(config.getini(name)).strip() not in ("", default):
         return f"{name} from {_ini_source(config, name)}"
     return ""
+
+
+def _home_files(config: pytest.Config) -> tuple[tuple[Path, str], ...]:
+    """ini ``mission_home_files``: each a regular file under the user's home, with its path there."""
+    home = Path.home().resolve()
+    out: list[tuple[Path, str]] = []
+    for given in config.getini("mission_home_files"):
+        path = Path(os.path.expanduser(str(given))).resolve()  # noqa: PTH111 - "~" is the point
+        if not path.is_relative_to(home) or path == home:
+            raise pytest.UsageError(
+                f"mission_home_files: {given} is not a file under your home directory ({home})\n"
+                "  HINT: name files such as ~/.npmrc or ~/.config/pip/pip.conf"
+            )
+        if not path.is_file():
+            raise pytest.UsageError(f"mission_home_files: {given} does not exist (looked for {path})")
+        out.append((path, path.relative_to(home).as_posix()))
+    return tuple(out)
 
 
 def _read_settings(config: pytest.Config) -> _SessionSettings:
@@ -263,6 +287,7 @@ def _read_settings(config: pytest.Config) -> _SessionSettings:
         ("mission_allow_commands", allow_commands),
         ("mission_allow_rules", allow_rules),
         ("mission_allow_hosts", allow_hosts),
+        ("mission_home_files", tuple(config.getini("mission_home_files"))),
     ):
         if values:
             header.append(f"rustchain: {name} from {_ini_source(config, name)}: {', '.join(values)}")
@@ -294,7 +319,9 @@ def _read_settings(config: pytest.Config) -> _SessionSettings:
     if llm.settings.configured or llm.record_mode != "once" or llm.prune:
         where = str(llm.cassette_dir) if llm.cassette_dir else "cassettes/ next to each mission"
         header.append(f"rustchain: llm record mode {llm.record_mode}, cassettes in {where}")
-    return _SessionSettings(policy=policy, header=tuple(header), sandbox=sandbox, llm=llm)
+    return _SessionSettings(
+        policy=policy, header=tuple(header), sandbox=sandbox, llm=llm, home_files=_home_files(config)
+    )
 
 
 def _llm_options(config: pytest.Config) -> LLMOptions:
@@ -661,6 +688,7 @@ class MissionItem(pytest.Function):
             github_actions=os.environ.get("GITHUB_ACTIONS") == "true",
             sandbox=session.sandbox,
             llm=session.llm,
+            home_files=session.home_files,
         )
 
     def _check_dist(self) -> None:

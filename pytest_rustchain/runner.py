@@ -40,6 +40,7 @@ import datetime as dt
 import enum
 import os
 import re
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -52,7 +53,7 @@ from pytest_rustchain.environment import allowed_environment
 from pytest_rustchain.errors import MissionFormatError, StepError, StepSkipped, UnsafeStepError
 from pytest_rustchain.expect import check_expectations
 from pytest_rustchain.guard import Guard, StepVerdict
-from pytest_rustchain.masking import Masker, secret_values
+from pytest_rustchain.masking import Masker, config_file_secrets, secret_values
 from pytest_rustchain.model import (
     Mission,
     MissionResult,
@@ -94,6 +95,8 @@ class RunSettings:
     sleep: Callable[[float], None] = time.sleep
     llm: Any = None
     """``llm.config.LLMOptions``: providers, cassette directory and record mode (None: defaults)."""
+    home_files: tuple[tuple[Path, str], ...] = ()
+    """User configuration files copied into each mission's HOME: (the file, its path under HOME)."""
 
 
 def _native_keys(spec: steps.StepType) -> frozenset[str]:
@@ -192,6 +195,7 @@ class MissionRun:
         )
         secrets = secret_values(settings.source_env, settings.secret_names)
         secrets += secret_values({**mission.env, **{k: v for s in mission.steps for k, v in s.env.items()}})
+        secrets += copy_home_files(settings.home_files, home) if not prefix else _home_file_secrets(settings.home_files)
         llm_options = settings.llm
         if llm_options is not None:
             secrets += llm_options.settings.secret_values(settings.source_env)
@@ -894,6 +898,26 @@ def check_safety_level(mission: Mission, policy: Policy) -> None:
                 path=member.display_path,
                 hint="a mission may only tighten the safety level; loosen it in the pytest configuration instead",
             )
+
+
+def copy_home_files(files: tuple[tuple[Path, str], ...], home: Path) -> list[str]:
+    """Copy the user's configuration files into the mission's ``home``; return the secrets in them."""
+    for source, rel in files:
+        target = home / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        target.chmod(0o600)
+    return _home_file_secrets(files)
+
+
+def _home_file_secrets(files: tuple[tuple[Path, str], ...]) -> list[str]:
+    secrets: list[str] = []
+    for source, _ in files:
+        try:
+            secrets += config_file_secrets(source.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+    return secrets
 
 
 def mission_policy(policy: Policy, requested: str | None) -> Policy:
