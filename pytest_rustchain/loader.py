@@ -142,7 +142,12 @@ def _fast_check(key: str) -> Any:
         return None
     draft7 = {**schema, "$schema": "http://json-schema.org/draft-07/schema#"}
     # Only yes or no is needed here: without the details of each failure, compiling costs half as much.
-    return fastjsonschema.compile(draft7, detailed_exceptions=False)
+    try:
+        return fastjsonschema.compile(draft7, detailed_exceptions=False)
+    except KeyError:
+        # fastjsonschema cannot build a `const` check without its details (the llm step's
+        # `extract: code_block`): compile that schema with them.
+        return fastjsonschema.compile(draft7)
 
 
 def forget_step_schemas() -> None:
