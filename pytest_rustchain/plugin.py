@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import json
 import os
 import signal
 import threading
@@ -830,7 +831,9 @@ class MissionItem(pytest.Function):
         min_rates = {p + s.id: s.min_pass_rate for p, m in members for s in m.steps if s.min_pass_rate is not None}
         if len(parts) == 1 and not min_rates and mission.reward is None:
             return parts[0]
-        return repeats.combine(
+        from pytest_rustchain.llm.runtime import merge_llm
+
+        combined = repeats.combine(
             mission.name,
             mission.display_path,
             parts,
@@ -841,6 +844,12 @@ class MissionItem(pytest.Function):
             reward=mission.reward,
             duration=duration,
         )
+        # Every repeat's model calls count in the llm line and the reports, as every repeat's steps do.
+        llm = merge_llm([dict(p.llm) for p in parts])
+        if llm and parts[-1].llm:
+            # The repeats share one cassette: what is unused is known after the last one, not a sum.
+            llm["unused_recordings"] = int(parts[-1].llm.get("unused_recordings") or 0)
+        return replace(combined, llm=llm)
 
     def _dry_run(self, subtests: pytest.Subtests) -> None:
         """Score every step on its raw parameters; create nothing, run nothing."""
@@ -860,6 +869,39 @@ class MissionItem(pytest.Function):
         self.dry_rows = [row.to_dict() for row in judged.rows]
         if judged.blocked:
             pytest.fail(judged.message(), pytrace=False)
+
+
+def _llm_call_event(result: StepResult) -> dict[str, Any]:
+    """An ``llm_call`` event from a model step's result: the request as rendered (system and prompt),
+    the final answer, usage, source; field names after OpenTelemetry's GenAI attributes."""
+    params, outputs = result.params, result.outputs
+    messages = [{"role": "system", "content": params["system"]}] if params.get("system") else []
+    if isinstance(params.get("prompt"), str):
+        messages.append({"role": "user", "content": params["prompt"]})
+    answer = outputs.get("raw_content", outputs.get("content"))
+    if answer is None and "scores" in outputs:
+        answer = json.dumps({"scores": outputs["scores"], "explanations": outputs.get("explanations")})
+    usage = outputs.get("usage") or {}
+    source = str(outputs.get("source") or "")
+    return {
+        "step": result.step_id,
+        "step_type": result.step_type,
+        "source": source if source in ("live", "recorded", "scripted") else "recorded",
+        "latency_ms": outputs.get("latency_ms"),
+        "attempt": outputs.get("attempts"),
+        "gen_ai": {
+            "operation": {"name": "chat"},
+            "request": {
+                "model": str(outputs.get("model") or params.get("model") or ""),
+                "temperature": params.get("temperature"),
+                "max_tokens": params.get("max_tokens"),
+            },
+            "response": {"model": str(outputs.get("model") or ""), "finish_reasons": [outputs.get("finish_reason")]},
+            "usage": {"input_tokens": usage.get("input_tokens"), "output_tokens": usage.get("output_tokens")},
+            "input": {"messages": messages},
+            "output": {"messages": [{"role": "assistant", "content": str(answer or "")}]},
+        },
+    }
 
 
 class _TrajectoryRecorder:
@@ -902,6 +944,9 @@ class _TrajectoryRecorder:
         self.files.step_start(index, label, step_type=step.step_type, line=step.line)
 
     def step_end(self, index: int, result: StepResult) -> None:
+        outputs = result.outputs
+        if result.step_type in ("llm", "judge") and isinstance(outputs.get("usage"), dict):
+            self.files.emit(index, "llm_call", **_llm_call_event(result))
         self.files.step_end(index, result.to_dict(), result.params)
 
     def finish(self, parts: list[MissionResult], result: MissionResult) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_rustchain.steps import code, command, data, files, http, llm, tool
+from pytest_rustchain.steps import code, command, data, files, http, judge, llm, tool
 from pytest_rustchain.steps.base import (
     Outputs,
     StepContext,
@@ -26,6 +26,7 @@ __all__ = [
     "data",
     "files",
     "http",
+    "judge",
     "llm",
     "register",
     "registry",

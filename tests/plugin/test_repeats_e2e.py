@@ -244,3 +244,56 @@ def test_chat_export_without_llm_steps_is_empty(
     exports = list((pytester.path / "traj").glob("*.chat.jsonl"))
     assert len(exports) == 1
     assert exports[0].read_text() == ""
+
+
+def test_shipped_repeat_example_replays_its_numbers(pytester: pytest.Pytester) -> None:
+    """The shipped code-generation example replays five repeats from its scripted cassette, offline:
+    generate passes 4 of 5 with the interval [0.376, 0.964], is flaky, the judge ranks each repeat's
+    samples, and every repeat has a reward."""
+    root = Path(__file__).resolve().parents[2] / "missions"
+    (pytester.path / "missions" / "cassettes").mkdir(parents=True)
+    for name in ("codegen_repeats.mission.yaml", "cassettes/codegen_repeats.cassette.yaml"):
+        (pytester.path / "missions" / name).write_text((root / name).read_text(encoding="utf-8"), encoding="utf-8")
+    pytester.makeini("[pytest]\nmarkers =\n    smoke: quick examples\n")
+    result = pytester.runpytest(
+        "missions/", "-p", "no:cacheprovider", "--mission-record-mode=none", "--mission-report=r.json", "-n", "2"
+    )
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["llm: * 16 calls (0 recorded, 16 scripted, 0 live)*"])
+    block = _report(pytester)["missions"][0]["repeats"]
+    rows = {row["id"]: row for row in block["steps"]}
+    assert (rows["generate"]["passed"], rows["generate"]["total"]) == (4, 5)
+    assert [round(x, 3) for x in rows["generate"]["interval"]] == [0.376, 0.964]
+    assert block["flaky_steps"] == ["generate", "run-tests", "rank"]
+    assert [round(r["reward"], 3) for r in block["rewards"]] == [1.0, 1.0, 0.425, 1.0, 1.0]
+    steps = _report(pytester)["missions"][0]["steps"]
+    ranks = [s["outputs"]["scores"] for s in steps if s["id"].endswith("/rank") and s["status"] == "passed"]
+    assert ranks == [[0.9, 0.3], [0.9, 0.9], [0.9, 0.3], [0.9, 0.9]]
+
+
+def test_chat_export_of_the_shipped_example(pytester: pytest.Pytester) -> None:
+    """Trajectories of a replayed llm mission carry llm_call events (gen_ai fields), and the chat-JSONL
+    export gives one conversation per llm step and repeat, with that repeat's reward."""
+    root = Path(__file__).resolve().parents[2] / "missions"
+    (pytester.path / "missions" / "cassettes").mkdir(parents=True)
+    for name in ("codegen_repeats.mission.yaml", "cassettes/codegen_repeats.cassette.yaml"):
+        (pytester.path / "missions" / name).write_text((root / name).read_text(encoding="utf-8"), encoding="utf-8")
+    pytester.makeini("[pytest]\nmarkers =\n    smoke: quick examples\n")
+    result = pytester.runpytest(
+        "missions/", "-p", "no:cacheprovider", "--mission-record-mode=none", "--mission-trajectories=traj",
+        "--mission-export=chat-jsonl",
+    )  # fmt: skip
+    assert result.ret == 0
+    files = sorted((pytester.path / "traj" / "codegen_repeats").glob("*/r*.jsonl"))
+    assert [f.name for f in files] == ["r1.jsonl", "r2.jsonl", "r3.jsonl", "r4.jsonl", "r5.jsonl"]
+    calls = [json.loads(line) for line in files[0].read_text().splitlines() if '"llm_call"' in line]
+    for event in calls:
+        jsonschema.validate(event, TRAJECTORY_SCHEMA)
+    assert calls[0]["gen_ai"]["request"]["model"] == "qwen2.5-coder:7b"
+    assert calls[0]["source"] == "scripted"
+    (export,) = (pytester.path / "traj").glob("*.chat.jsonl")
+    lines = [json.loads(line) for line in export.read_text().splitlines()]
+    generate = [line for line in lines if line["metadata"]["step"].endswith("/generate")]
+    assert len(generate) == 5
+    assert [line["metadata"]["reward"] for line in generate][2] == pytest.approx(0.425)
+    assert generate[0]["messages"][-1]["role"] == "assistant"

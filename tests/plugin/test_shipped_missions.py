@@ -12,7 +12,7 @@ MISSIONS = Path(__file__).resolve().parents[2] / "missions"
 
 @pytest.mark.parametrize("dist", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_shipped_missions_pass(pytester: pytest.Pytester, dist: list[str]) -> None:
-    """Every shipped mission passes; the only non-passing steps are the two tolerated failures they show."""
+    """Every shipped mission passes; the only non-passing steps are the tolerated failures they show."""
     shutil.copytree(MISSIONS, pytester.path / "missions")
     pytester.makeini("[pytest]\nmarkers =\n    smoke: quick examples\n    data: data processing\n")
     pytester.path.joinpath("conftest.py").write_text('collect_ignore_glob = ["missions/seeds/*"]\n')
@@ -21,9 +21,10 @@ def test_shipped_missions_pass(pytester: pytest.Pytester, dist: list[str]) -> No
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed") == len(missions), result.stdout.str()
     assert "failed" not in outcomes
-    # parseoutcomes reads "35 subtests passed" as {"subtests": 35}; the two tolerated failures are xfails.
+    # parseoutcomes reads "35 subtests passed" as {"subtests": 35}; the three tolerated failures (two
+    # examples, and the repeat example's failed generation in r3) are xfails.
     assert outcomes.get("subtests", 0) >= 30
-    assert outcomes.get("xfailed") == 2
+    assert outcomes.get("xfailed") == 3
     # The README's showcase run at the top is this run: same missions, same counted steps.
     readme = (MISSIONS.parent / "README.md").read_text(encoding="utf-8")
     showcase = readme[readme.index("$ pytest missions/ -v") :]
