@@ -120,9 +120,12 @@ class PathEscapeError(StepError):
 class UnsafeStepError(MissionError):
     """The safety policy blocks a step; ``explanation`` is the full BLOCKED block."""
 
-    def __init__(self, step_id: str, explanation: str) -> None:
+    def __init__(self, step_id: str, explanation: str, *, score: int = 0, rule_ids: tuple[str, ...] = ()) -> None:
         self.step_id = step_id
         self.explanation = explanation
+        self.score = score
+        """The risk score the policy compared against its threshold (100 is critical)."""
+        self.rule_ids = rule_ids
         super().__init__(explanation)
 
 

@@ -622,9 +622,10 @@ class MissionRun:
         view = self._context["steps"].get(step_id)
         return dict(view["outputs"]) if view is not None else None
 
-    def _run_nested(self, step_type: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    def _run_nested(self, step_type: str, params: Mapping[str, Any], *, level: str | None = None) -> Mapping[str, Any]:
         """Run another step type for the current step (validation, output_file, a tool): its schema,
-        the guard and containment apply as to a written step; its parameters are never rendered."""
+        the guard and containment apply as to a written step; its parameters are never rendered.
+        ``level`` narrows the mission's policy for this call (an agent's ``tool_policy``), never widens it."""
         import jsonschema
 
         spec = steps.registry()[step_type]
@@ -644,8 +645,17 @@ class MissionRun:
         if parent is not None:
             env.update(parent.env)
         verdict = self.guard.judge(step, params, env=env)
-        if verdict.blocked:
-            raise UnsafeStepError(step.id, verdict.explanation)
+        narrowed = level is not None and LEVELS[level] < verdict.verdict.threshold and verdict.score >= LEVELS[level]
+        if verdict.blocked or narrowed:
+            explanation = verdict.explanation
+            if narrowed and not verdict.blocked:
+                head, _, rest = explanation.partition("\n")
+                head = head.replace("ALLOWED", "BLOCKED", 1).replace(
+                    f"policy {verdict.verdict.level}", f"policy {level} (tool_policy)"
+                )
+                explanation = f"{head}\n{rest}".rstrip()
+            rule_ids = tuple(f.rule_id for f in verdict.verdict.findings)
+            raise UnsafeStepError(step.id, explanation, score=verdict.score, rule_ids=rule_ids)
         ctx = steps.StepContext(
             step_id=step.id,
             workspace=self.workspace,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from pytest_rustchain.errors import StepError
 from pytest_rustchain.llm.cassette import CassetteError, Normaliser, Recorder, cassette_path
@@ -35,9 +35,14 @@ __all__ = [
 
 RUNTIME_KEY: Final = "llm_runtime"
 
-RunStep = Callable[[str, Mapping[str, Any]], Mapping[str, Any]]
-"""``run_step(step_type, params)`` -> outputs; raises ``StepError`` when it fails and
-``UnsafeStepError`` when the safety policy blocks it. Parameters are final: never template-rendered."""
+class RunStep(Protocol):
+    """``run_step(step_type, params, level=None)`` -> outputs; raises ``StepError`` when it fails and
+    ``UnsafeStepError`` (with the risk score and rule ids) when the safety policy blocks it. Parameters
+    are final: never template-rendered. ``level`` narrows the mission's policy for this call."""
+
+    def __call__(
+        self, step_type: str, params: Mapping[str, Any], /, *, level: str | None = None
+    ) -> Mapping[str, Any]: ...
 
 
 @dataclass(slots=True, kw_only=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_rustchain.steps import code, command, data, files, http, judge, llm, tool
+from pytest_rustchain.steps import agent, code, command, data, files, http, judge, llm, tool
 from pytest_rustchain.steps.base import (
     Outputs,
     StepContext,
@@ -19,6 +19,7 @@ __all__ = [
     "StepContext",
     "StepType",
     "Substeps",
+    "agent",
     "canonical_name",
     "closest",
     "code",
