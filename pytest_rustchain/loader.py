@@ -628,6 +628,11 @@ def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOpt
             if problem:
                 raise ctx.error(f"step '{sid}': template {tpl}: {problem}", (*where, "parameters", "template"))
     continue_on_error = raw.get("continue_on_error", False)
+    if canonical == "agent" and "agent_type" in params:
+        warnings.append(
+            f"{ctx.display}: step '{sid}': agent_type: {params.pop('agent_type')} ignored (RustChain's agent kinds "
+            "are one loop here: the tools, objective and limits decide what the agent does)"
+        )
     if canonical == "http" and "on_error" in params:
         value = params.pop("on_error")
         warnings.append(

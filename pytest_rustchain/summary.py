@@ -429,6 +429,27 @@ def quiet_line(summary: RunSummary) -> str:
     return line
 
 
+_TOOL_CALL_LINES = 20
+
+
+def tool_calls(step: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """An agent step's tool calls (from its outputs), each with id, verdict, status and rule ids."""
+    outputs = step.get("outputs") or {}
+    calls = outputs.get("tool_calls") if isinstance(outputs, Mapping) else None
+    if step.get("type") != "agent" or not isinstance(calls, list):
+        return []
+    return [c for c in calls if isinstance(c, Mapping)]
+
+
+def _call_line(call: Mapping[str, Any]) -> str:
+    """``fix/2:edit_file approve passed`` or ``fix/3:command reject blocked (RC-SEC-001)``."""
+    rules = ", ".join(str(r) for r in call.get("rules") or ())
+    tail = f" ({rules})" if rules else ""
+    if call.get("verdict") == "invalid" or call.get("status") == "failed":
+        tail += f": {_short_reason(str(call.get('message') or ''))}"
+    return f"{call.get('id')} {call.get('verdict')} {call.get('status')}{tail}"
+
+
 def terminal_lines(summary: RunSummary, *, verbosity: int, width: int, scrub: Scrub) -> list[str]:
     """The body of the ``mission success rates`` section (the header line is pytest's)."""
     width = max(60, width)
@@ -445,12 +466,17 @@ def terminal_lines(summary: RunSummary, *, verbosity: int, width: int, scrub: Sc
             if mission["status"] in ("error", "skipped") and mission["message"]:
                 out.append(_cut(f"    {scrub(_short_reason(mission['message']))}", width))
             for step in mission["steps"]:
-                if step["status"] == "passed" and not step["flaky"]:
+                calls = tool_calls(step)
+                if step["status"] == "passed" and not step["flaky"] and not calls:
                     continue
                 why, reason = step.get("tolerated_by", ""), _short_reason(step["reason"])
                 status = step["status"] + (f" ({why})" if why else "") + ("" if step["counted"] else " (not counted)")
                 text = f"    {step['id']} ({step['type']}) {status}" + (f": {scrub(reason)}" if reason else "")
                 out.append(_cut(text, width))
+                for call in calls[:_TOOL_CALL_LINES]:
+                    out.append(_cut(f"      {scrub(_call_line(call))}", width))
+                if len(calls) > _TOOL_CALL_LINES:
+                    out.append(f"      ... and {len(calls) - _TOOL_CALL_LINES} more tool calls (see the JSON report)")
         elif mission["flaky_steps"]:
             out.append(_cut(f"    flaky: {', '.join(mission['flaky_steps'])}", width))
         block = mission.get("repeats")
@@ -646,6 +672,19 @@ def markdown(summary: RunSummary, *, threshold: Threshold | None, scrub: Scrub, 
         for t in summary.step_types:
             first = f" {t.first_try.percent()} |" if summary.any_retried else ""
             out.append(f"| {_md(t.type)} | {t.rate.ratio()} | {t.rate.percent()} |{first} {t.not_counted} |")
+    agents = [(mission, step) for mission in summary.missions for step in mission["steps"] if tool_calls(step)]
+    if agents:
+        out += ["", "### Agent tool calls", "", "| mission | call | verdict | status | rules |", "|---|---|---|---|---|"]
+        for mission, step in agents:
+            calls = tool_calls(step)
+            for call in calls[:_TOOL_CALL_LINES]:
+                rules = ", ".join(str(r) for r in call.get("rules") or ())
+                out.append(
+                    f"| {_md(scrub(mission['name']))} | {_md(scrub(str(call.get('id'))))} | {_md(str(call.get('verdict')))} "
+                    f"| {_md(str(call.get('status')))} | {_md(rules)} |"
+                )
+            if len(calls) > _TOOL_CALL_LINES:
+                out.append(f"| {_md(scrub(mission['name']))} | ... {len(calls) - _TOOL_CALL_LINES} more | | | |")
     failures = list(_failures(summary))
     if failures:
         out += ["", "### Failures", ""]

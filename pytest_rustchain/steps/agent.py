@@ -109,7 +109,6 @@ AGENT_SCHEMA: Final[dict[str, Any]] = {
             "properties": {"command": {"type": "string", "minLength": 1}},
         },
         "context_file": {"type": "string", "minLength": 1},
-        "agent_type": {"type": "string"},
     },
 }
 

@@ -186,9 +186,13 @@ def test_agent_fixes_a_bug_through_approved_tool_calls(
     model = ScriptedModel(api, FIX_TURNS)
     serve(pytester, httpserver, model)
     write_mission(pytester, "fix", FIX_BUG)
-    result = pytester.runpytest("-v", "--mission-report=r.json")
+    result = pytester.runpytest("-v", "--mission-report=r.json", "--mission-summary=s.md")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*SUBPASSED*fix*", "*SUBPASSED*verify*"])
+    result.stdout.fnmatch_lines(
+        ["    fix (agent) passed", "      fix/1:read_file approve passed", "      fix/2:edit_file approve passed"]
+    )
+    assert "| fix a bug with an agent | fix/3:command | approve | passed |  |" in (pytester.path / "s.md").read_text()
     assert len(model.requests) == 4
     first = model.requests[0]
     offered = sorted(t["name"] if api == "anthropic" else t["function"]["name"] for t in first["tools"])
@@ -424,3 +428,52 @@ def test_agents_under_xdist(pytester: pytest.Pytester, httpserver: HTTPServer) -
     result.assert_outcomes(passed=2)
     doc = report(pytester)
     assert doc["totals"]["steps_passed"] == 2
+
+
+RUSTCHAIN = Path(__file__).parent.parent / "fixtures" / "rustchain"
+AGENT_EXAMPLES = ["examples_agent_demo", "examples_agent_reasoning", "src_cli_templates_agent_mission"]
+
+
+@pytest.mark.parametrize("mode", ["strict", "rustchain"])
+def test_rustchain_agent_examples_replay_offline(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """RustChain's agent examples load in both modes and replay their scripted turns with no socket opened."""
+    import socket
+
+    for name in AGENT_EXAMPLES:
+        shutil.copy(RUSTCHAIN / f"{name}.yaml", pytester.path / f"{name}.yaml")
+    (pytester.path / "cassettes").mkdir()
+    for name in AGENT_EXAMPLES:
+        shutil.copy(RUSTCHAIN / "cassettes" / f"{name}.cassette.yaml", pytester.path / "cassettes")
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\nmission_llm_roles = default = ollama:llama3.2\n")
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a socket was opened")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    result = pytester.runpytest(
+        *(f"{n}.yaml" for n in AGENT_EXAMPLES), f"--mission-compat={mode}", "--mission-record-mode=none", "-v",
+        "-W", "ignore",
+    )  # fmt: skip
+    out = result.stdout.str()
+    assert "examples_agent_demo.yaml::examples_agent_demo PASSED" in out
+    assert "examples_agent_reasoning.yaml::examples_agent_reasoning PASSED" in out
+    assert "agent_reasoning/1:create_file approve passed" in out
+    if mode == "rustchain":
+        assert "src_cli_templates_agent_mission.yaml::src_cli_templates_agent_mission PASSED" in out
+        result.stdout.fnmatch_lines(["llm:      5 calls (0 recorded, 5 scripted, 0 live), *"])
+    else:
+        result.stdout.fnmatch_lines(["*SUBFAILED[[]agent_task[]]*", "*'name' is undefined*"])
+    assert "Traceback" not in out
+
+
+def test_agent_type_is_accepted_with_a_warning(pytester: pytest.Pytester) -> None:
+    """RustChain's agent_type loads, with a warning that it is ignored, instead of an unknown-key error."""
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
+    text = hostile("[read_file]", [])[0].replace("objective: tidy up", "objective: x\n              agent_type: research")
+    write_mission(pytester, "typed", text)
+    result = pytester.runpytest("-v", "-W", "always::pytest.PytestWarning")
+    result.stdout.fnmatch_lines(["*agent_type: research ignored*"])
+    assert result.ret == 0
