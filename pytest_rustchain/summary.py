@@ -674,14 +674,21 @@ def markdown(summary: RunSummary, *, threshold: Threshold | None, scrub: Scrub, 
             out.append(f"| {_md(t.type)} | {t.rate.ratio()} | {t.rate.percent()} |{first} {t.not_counted} |")
     agents = [(mission, step) for mission in summary.missions for step in mission["steps"] if tool_calls(step)]
     if agents:
-        out += ["", "### Agent tool calls", "", "| mission | call | verdict | status | rules |", "|---|---|---|---|---|"]
+        out += [
+            "",
+            "### Agent tool calls",
+            "",
+            "| mission | call | verdict | status | rules |",
+            "|---|---|---|---|---|",
+        ]
         for mission, step in agents:
             calls = tool_calls(step)
             for call in calls[:_TOOL_CALL_LINES]:
                 rules = ", ".join(str(r) for r in call.get("rules") or ())
+                name, call_id = _md(scrub(mission["name"])), _md(scrub(str(call.get("id"))))
                 out.append(
-                    f"| {_md(scrub(mission['name']))} | {_md(scrub(str(call.get('id'))))} | {_md(str(call.get('verdict')))} "
-                    f"| {_md(str(call.get('status')))} | {_md(rules)} |"
+                    f"| {name} | {call_id} | {_md(str(call.get('verdict')))} | {_md(str(call.get('status')))} "
+                    f"| {_md(rules)} |"
                 )
             if len(calls) > _TOOL_CALL_LINES:
                 out.append(f"| {_md(scrub(mission['name']))} | ... {len(calls) - _TOOL_CALL_LINES} more | | | |")

@@ -35,6 +35,7 @@ __all__ = [
 
 RUNTIME_KEY: Final = "llm_runtime"
 
+
 class RunStep(Protocol):
     """``run_step(step_type, params, level=None)`` -> outputs; raises ``StepError`` when it fails and
     ``UnsafeStepError`` (with the risk score and rule ids) when the safety policy blocks it. Parameters

@@ -371,7 +371,7 @@ class _Loop:
             raise self.fail(f"stop_when was blocked by the safety policy:\n{exc.explanation}") from None
         except StepError:
             return False
-        return outputs.get("exit_code", 0) == 0
+        return bool(outputs.get("exit_code", 0) == 0)
 
     def tool_call(self, name: str, args: dict[str, Any]) -> str:
         """Judge and run one call; the text that goes back to the model."""
@@ -452,7 +452,7 @@ def _names(value: Any) -> list[str]:
     return [tool_name(str(v)) for v in items]
 
 
-def _called(outputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _called(outputs: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [c for c in outputs.get("tool_calls") or () if isinstance(c, Mapping)]
 
 

@@ -268,7 +268,7 @@ def test_curl_pipe_sh_after_a_prompt_injection_is_terminated(
     write_mission(
         pytester,
         "inject",
-        f"""\
+        """\
         name: prompt injection
         steps:
           - id: notes
@@ -387,7 +387,7 @@ def test_invalid_arguments_and_unknown_tools_go_back_as_errors(
 def test_tool_policy_narrows_the_programs(pytester: pytest.Pytester, httpserver: HTTPServer, canary: Path) -> None:
     """tool_policy.command.programs rejects other programs even when the mission policy would allow them."""
     target = canary / "precious.txt"
-    text = f"""\
+    text = """\
         name: narrowed
         steps:
           - id: fix
@@ -395,8 +395,8 @@ def test_tool_policy_narrows_the_programs(pytester: pytest.Pytester, httpserver:
             parameters:
               objective: look around
               tools: [command]
-              tool_policy: {{command: {{programs: [python3]}}, level: strict}}
-            expect: {{blocked_actions: 1}}
+              tool_policy: {command: {programs: [python3]}, level: strict}
+            expect: {blocked_actions: 1}
         """
     turns: list[Turn] = [("", [("command", {"command": f"touch {target}.new"})]), ("DONE", [])]
     model = ScriptedModel("openai", turns)
@@ -472,7 +472,9 @@ def test_rustchain_agent_examples_replay_offline(
 def test_agent_type_is_accepted_with_a_warning(pytester: pytest.Pytester) -> None:
     """RustChain's agent_type loads, with a warning that it is ignored, instead of an unknown-key error."""
     pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
-    text = hostile("[read_file]", [])[0].replace("objective: tidy up", "objective: x\n              agent_type: research")
+    text = hostile("[read_file]", [])[0].replace(
+        "objective: tidy up", "objective: x\n              agent_type: research"
+    )
     write_mission(pytester, "typed", text)
     result = pytester.runpytest("-v", "-W", "always::pytest.PytestWarning")
     result.stdout.fnmatch_lines(["*agent_type: research ignored*"])

@@ -365,10 +365,10 @@ def test_sub_steps_are_counted_subtests(pytester: pytest.Pytester, write_mission
             return {"answer": 42}
 
         def pytest_rustchain_step_types():
-            return [StepType(name="agent", schema={"type": "object"}, run=_agent)]
+            return [StepType(name="planner", schema={"type": "object"}, run=_agent)]
         """
     )
-    write_mission("agent", "name: agent\nsteps:\n  - id: think\n    step_type: agent\n")
+    write_mission("agent", "name: agent\nsteps:\n  - id: think\n    step_type: planner\n")
     result = pytester.runpytest("-v", "--mission-report=r.json")
     result.stdout.fnmatch_lines(
         ["*SUBPASSED[[]think[]]*", "*SUBPASSED[[]think/call-1[]]*", "*SUBFAILED[[]think/call-2[]]*"]

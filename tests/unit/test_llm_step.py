@@ -41,7 +41,7 @@ def make_runtime(server: HTTPServer | None, tmp_path: Path, mode: str = "once") 
     recorder = Recorder(path=tmp_path / "m.cassette.yaml", mode=mode, masker=masker)
     session = LLMSession(settings=settings, recorder=recorder, policy=HostPolicy())
 
-    def run_step(step_type: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    def run_step(step_type: str, params: Mapping[str, Any], /, *, level: str | None = None) -> Mapping[str, Any]:
         return registry()[step_type].run(params, ctx_for(tmp_path, None))
 
     return LLMRuntime(session=session, run_step=run_step, masker=masker)
