@@ -876,8 +876,9 @@ def _llm_call_event(result: StepResult) -> dict[str, Any]:
     the final answer, usage, source; field names after OpenTelemetry's GenAI attributes."""
     params, outputs = result.params, result.outputs
     messages = [{"role": "system", "content": params["system"]}] if params.get("system") else []
-    if isinstance(params.get("prompt"), str):
-        messages.append({"role": "user", "content": params["prompt"]})
+    prompt = params.get("prompt", params.get("objective", params.get("task")))
+    if isinstance(prompt, str):
+        messages.append({"role": "user", "content": prompt})
     answer = outputs.get("raw_content", outputs.get("content"))
     if answer is None and "scores" in outputs:
         answer = json.dumps({"scores": outputs["scores"], "explanations": outputs.get("explanations")})
@@ -902,6 +903,20 @@ def _llm_call_event(result: StepResult) -> dict[str, Any]:
             "output": {"messages": [{"role": "assistant", "content": str(answer or "")}]},
         },
     }
+
+
+def _tool_call_event(result: StepResult, call: dict[str, Any]) -> dict[str, Any]:
+    """A ``tool_call`` event from one of an agent step's tool calls: what the model asked for, the
+    safety verdict (approve, reject, terminate, or invalid for a call that could not be checked) and
+    how it ended."""
+    return {
+        "step": str(call.get("id") or result.step_id),
+        "step_type": str(call.get("step_type") or call.get("name") or ""),
+        "verdict": {"decision": call.get("verdict"), "risk": int(call.get("risk") or 0),
+                    "rules": [str(r) for r in call.get("rules") or ()]},
+        "result": {"status": call.get("status"), "message": call.get("message"), "duration": call.get("duration")},
+        "gen_ai": {"tool": {"name": str(call.get("name") or ""), "call": {"arguments": call.get("arguments")}}},
+    }  # fmt: skip
 
 
 class _TrajectoryRecorder:
@@ -945,8 +960,12 @@ class _TrajectoryRecorder:
 
     def step_end(self, index: int, result: StepResult) -> None:
         outputs = result.outputs
-        if result.step_type in ("llm", "judge") and isinstance(outputs.get("usage"), dict):
+        if result.step_type in ("llm", "judge", "agent") and isinstance(outputs.get("usage"), dict):
             self.files.emit(index, "llm_call", **_llm_call_event(result))
+        if result.step_type == "agent":
+            for call in outputs.get("tool_calls") or ():
+                if isinstance(call, dict):
+                    self.files.emit(index, "tool_call", **_tool_call_event(result, call))
         self.files.step_end(index, result.to_dict(), result.params)
 
     def finish(self, parts: list[MissionResult], result: MissionResult) -> list[dict[str, Any]]:

@@ -479,3 +479,29 @@ def test_agent_type_is_accepted_with_a_warning(pytester: pytest.Pytester) -> Non
     result = pytester.runpytest("-v", "-W", "always::pytest.PytestWarning")
     result.stdout.fnmatch_lines(["*agent_type: research ignored*"])
     assert result.ret == 0
+
+
+def test_trajectories_hold_each_tool_call_with_its_verdict(pytester: pytest.Pytester, httpserver: HTTPServer) -> None:
+    """--mission-trajectories writes one tool_call event per call (verdict, rules, status), valid by the schema."""
+    text, turns = hostile(
+        "[command, read_file]",
+        [("", [("command", {"command": "cat /proc/1/environ"})]), ("", [("read_file", {"path": "x"})]),
+         ("DONE", [])],
+    )  # fmt: skip
+    serve(pytester, httpserver, ScriptedModel("openai", turns))
+    write_mission(pytester, "traj", text)
+    pytester.runpytest("--mission-trajectories=traj")
+    files = list((pytester.path / "traj").rglob("r1.jsonl"))
+    assert len(files) == 1
+    events = [json.loads(line) for line in files[0].read_text().splitlines()]
+    schema = json.loads((SCHEMA.parent / "trajectory.schema.json").read_text())
+    for event in events:
+        jsonschema.validate(event, schema)
+    calls = [e for e in events if e["event"] == "tool_call"]
+    assert [(c["step"], c["verdict"]["decision"]) for c in calls] == [
+        ("fix/1:command", "reject"),
+        ("fix/2:read_file", "approve"),
+    ]
+    assert calls[0]["verdict"]["rules"] == ["RC-SEC-001"]
+    assert calls[1]["result"]["status"] == "failed"
+    assert [e["event"] for e in events].count("llm_call") == 1
