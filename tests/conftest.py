@@ -25,9 +25,12 @@ pytest_plugins = ["pytester"]
 
 @pytest.fixture(autouse=True)
 def _terminal_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
-    """pytester runs lay their output out for 80 columns, whatever terminal runs the suite."""
+    """pytester runs lay their output out for 80 columns, whatever terminal runs the suite, and as
+    outside CI: with CI or BUILD_NUMBER set, pytest stops shortening its summary lines."""
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.delenv("LINES", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("BUILD_NUMBER", raising=False)
 
 
 @pytest.fixture

@@ -261,6 +261,12 @@ def _alive_with(marker: str) -> list[int]:
     return found
 
 
+def _default_stop_signals() -> None:
+    """The child pytest starts with SIGTERM and SIGHUP at their defaults, as a CI runner gives them."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 @pytest.mark.parametrize("sandbox", ["none", "bwrap"])
 def test_sigterm_stops_the_step_tree_and_writes_reports(
@@ -289,6 +295,7 @@ def test_sigterm_stops_the_step_tree_and_writes_reports(
         [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", f"--mission-sandbox={sandbox}",
          "--mission-report=r.json"],
         cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=_default_stop_signals,  # the suite may run under nohup, which would make pytest ignore SIGHUP
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
