@@ -52,6 +52,13 @@ def test_escaped_processes_are_killed(pytester: pytest.Pytester, write_mission: 
     assert _alive_with(marker) == []
 
 
+def _default_sigint() -> None:
+    """The child pytest gets Ctrl-C's default handling, as in a terminal."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_step_and_the_run(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
     """Ctrl-C during a step kills its processes, runs no further step, and ends pytest as usual."""
     import signal
@@ -78,6 +85,7 @@ def test_ctrl_c_stops_the_step_and_the_run(pytester: pytest.Pytester, write_miss
         [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "--mission-sandbox=none",
          "--mission-keep-workspace=always", f"--basetemp={base}"],
         cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=_default_sigint,  # a suite started in the background gets SIGINT ignored
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
