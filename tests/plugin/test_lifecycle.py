@@ -10,10 +10,10 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
+from prockit import alive_with, default_signals
 
 from pytest_rustchain.sandbox import probe_sandbox
 
@@ -246,27 +246,6 @@ def test_run_mission_refuses_a_looser_safety_level(pytester: pytest.Pytester, wr
     result.assert_outcomes(passed=1)
 
 
-def _alive_with(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        if marker.encode() in cmdline and "State:\tZ" not in status:
-            found.append(int(entry.name))
-    return found
-
-
-def _default_stop_signals() -> None:
-    """The child pytest starts with SIGTERM and SIGHUP at their defaults, as a CI runner gives them."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 @pytest.mark.parametrize("sandbox", ["none", "bwrap"])
 def test_sigterm_stops_the_step_tree_and_writes_reports(
@@ -295,13 +274,13 @@ def test_sigterm_stops_the_step_tree_and_writes_reports(
         [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", f"--mission-sandbox={sandbox}",
          "--mission-report=r.json"],
         cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        preexec_fn=_default_stop_signals,  # the suite may run under nohup, which would make pytest ignore SIGHUP
+        preexec_fn=default_signals,  # the suite may run under nohup, which would make pytest ignore SIGHUP
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while len(_alive_with(marker)) < 2 and time.monotonic() < deadline:
+        while len(alive_with(marker)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _alive_with(marker), "the step never started"
+        assert alive_with(marker), "the step never started"
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -309,7 +288,7 @@ def test_sigterm_stops_the_step_tree_and_writes_reports(
             proc.kill()
             proc.communicate()
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
-    assert _alive_with(marker) == []
+    assert alive_with(marker) == []
     report = _report(pytester)
     mission = report["missions"][0]
     assert mission["status"] == "error"

@@ -5,26 +5,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
+from prockit import alive_with, default_signals
 
 WriteMission = Callable[[str, str], None]
-
-
-def _alive_with(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        if marker.encode() in cmdline and "State:\tZ" not in status:
-            found.append(int(entry.name))
-    return found
 
 
 @pytest.mark.parametrize("sandbox", ["none", "auto"])
@@ -49,14 +34,7 @@ def test_escaped_processes_are_killed(pytester: pytest.Pytester, write_mission: 
     result = pytester.runpytest("-v", f"--mission-sandbox={sandbox}", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*SUBPASSED[[]background[]]*", "*SUBFAILED[[]hang[]]*", "*timed out after 0.5 s*"])
     assert time.monotonic() - start < 15
-    assert _alive_with(marker) == []
-
-
-def _default_sigint() -> None:
-    """The child pytest gets Ctrl-C's default handling, as in a terminal."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    assert alive_with(marker) == []
 
 
 def test_ctrl_c_stops_the_step_and_the_run(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
@@ -85,13 +63,13 @@ def test_ctrl_c_stops_the_step_and_the_run(pytester: pytest.Pytester, write_miss
         [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "--mission-sandbox=none",
          "--mission-keep-workspace=always", f"--basetemp={base}"],
         cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        preexec_fn=_default_sigint,  # a suite started in the background gets SIGINT ignored
+        preexec_fn=default_signals,  # a suite started in the background gets SIGINT ignored
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while not _alive_with(marker) and time.monotonic() < deadline:
+        while not alive_with(marker) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _alive_with(marker), "the step never started"
+        assert alive_with(marker), "the step never started"
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -100,5 +78,5 @@ def test_ctrl_c_stops_the_step_and_the_run(pytester: pytest.Pytester, write_miss
             proc.communicate()
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
     assert "KeyboardInterrupt" in out
-    assert _alive_with(marker) == []
+    assert alive_with(marker) == []
     assert not list(base.rglob("later.txt"))
