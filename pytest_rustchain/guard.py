@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -89,6 +89,46 @@ def _substitute(value: Any, known: Mapping[str, Any], unknown: Any, *, shell: bo
     return value
 
 
+class _VenvsOnDisk:
+    """Whether a workspace directory is a virtualenv, by what it is: a real directory inside the workspace
+    holding a ``pyvenv.cfg`` with a ``home`` key (as ``python -m venv``, virtualenv and uv write it) next
+    to a ``bin/`` directory. A folder named ``.venv`` without one is just a folder."""
+
+    __slots__ = ("_answers", "_root")
+
+    def __init__(self, workspace: Path) -> None:
+        self._root = workspace
+        self._answers: dict[str, bool] = {}
+
+    def __call__(self, rel: str) -> bool:
+        answer = self._answers.get(rel)
+        if answer is None:
+            answer = self._answers[rel] = self._check(rel)
+        return answer
+
+    def _check(self, rel: str) -> bool:
+        try:
+            root = self._root.resolve(strict=True)
+            real = (root / rel).resolve(strict=True)
+        except (OSError, RuntimeError):
+            return False
+        if not real.is_relative_to(root):
+            return False  # a link to a virtualenv elsewhere: what is there is not the mission's to vouch for
+        cfg, bin_dir = real / "pyvenv.cfg", real / "bin"
+        try:
+            if cfg.is_symlink() or not cfg.is_file() or bin_dir.is_symlink() or not bin_dir.is_dir():
+                return False
+            with cfg.open("rb") as handle:
+                head = handle.read(_PYVENV_CFG_LIMIT).decode("utf-8", "replace")
+        except OSError:
+            return False
+        return _PYVENV_HOME.search(head) is not None
+
+
+_PYVENV_CFG_LIMIT = 64 * 1024
+_PYVENV_HOME = re.compile(r"^\s*home\s*=", re.MULTILINE)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Guard:
     """Judges steps for one mission: its policy, workspace and the scripts earlier steps wrote."""
@@ -100,12 +140,20 @@ class Guard:
     written_scripts: dict[str, str] = field(default_factory=dict)
     links: dict[str, str | None] = field(default_factory=dict)
     """Symbolic links earlier steps' commands made: later paths through them are judged by the target."""
+    made_venvs: set[str] = field(default_factory=set)
+    """Virtualenvs earlier steps make, as the dry run predicts them; at run time the disk decides."""
 
     def step_key(self, step: Step) -> str:
         return f"{self.mission_path}::{step.id}"
 
     def findings(
-        self, step: Step, params: Mapping[str, Any], *, env: Mapping[str, str] | None = None
+        self,
+        step: Step,
+        params: Mapping[str, Any],
+        *,
+        env: Mapping[str, str] | None = None,
+        venvs: Callable[[str], bool] | None = None,
+        made_venvs: set[str] | None = None,
     ) -> tuple[Finding, ...]:
         kind: Literal["tmp", "project"] = "project" if self.workspace_kind == "project" else "tmp"
         found: list[Finding] = list(analyse_env(dict(step.env)))
@@ -113,7 +161,7 @@ class Guard:
             step_env = {k: str(v) for k, v in dict(params.get("env") or {}).items()}
             # The environment the program gets: the mission's and step's, then the parameter's own.
             final_env = {**dict(step.env), **dict(env or {}), **step_env}
-            found += self._command_findings(params, kind, final_env)
+            found += self._command_findings(params, kind, final_env, venvs, made_venvs)
             found += analyse_env(step_env)
         elif step.step_type in TOOLS and isinstance(params.get("language"), str):
             # The tool is known only with a language; without one it is chosen from the files at run
@@ -124,6 +172,7 @@ class Guard:
                 workspace=self.workspace,
                 cwd=params.get("path"),
                 workspace_kind=kind,
+                venvs=venvs,
             )
         elif step.step_type == "http":
             url = params.get("url")
@@ -144,7 +193,12 @@ class Guard:
         return tuple(found)
 
     def _command_findings(
-        self, params: Mapping[str, Any], kind: Literal["tmp", "project"], env: Mapping[str, str]
+        self,
+        params: Mapping[str, Any],
+        kind: Literal["tmp", "project"],
+        env: Mapping[str, str],
+        venvs: Callable[[str], bool] | None,
+        made_venvs: set[str] | None,
     ) -> list[Finding]:
         """Findings for exactly the argv (and stdin) ``build_argv`` gives the runner."""
         try:
@@ -158,6 +212,8 @@ class Guard:
             "written_scripts": self.written_scripts,
             "links": self.links,
             "env": env,
+            "venvs": venvs,
+            "made_venvs": made_venvs,
         }
         if argv is None:
             # Cannot be split: judged as the shell would read it (the run fails before starting).
@@ -184,7 +240,8 @@ class Guard:
         disk now, not as they were written (a later step may have changed them).
         """
         self.refresh_written()
-        return self._explain(step, decide(self.findings(step, params, env=env), self.policy, self.step_key(step)))
+        found = self.findings(step, params, env=env, venvs=_VenvsOnDisk(self.workspace))
+        return self._explain(step, decide(found, self.policy, self.step_key(step)))
 
     def refresh_written(self, limit: int = 256 * 1024) -> None:
         """Re-read the remembered scripts from the workspace; a file that is gone is forgotten."""
@@ -210,11 +267,19 @@ class Guard:
         params = step.parameters if not step.render else _substitute(
             step.parameters, known, lambda: "${TPL_" + str(next(counter)) + "}"
         )  # fmt: skip
-        unknown = decide(self.findings(step, params), self.policy, self.step_key(step))
+        # Nothing exists yet: a virtualenv counts when an earlier step makes one there.
+        predicted = self.made_venvs.copy()
+        unknown = decide(
+            self.findings(step, params, venvs=predicted.__contains__, made_venvs=self.made_venvs),
+            self.policy,
+            self.step_key(step),
+        )
         if not unknown.blocked or not step.render:
             return self._explain(step, unknown)
         literal = decide(
-            self.findings(step, _substitute(step.parameters, known, lambda: "tpl")), self.policy, self.step_key(step)
+            self.findings(step, _substitute(step.parameters, known, lambda: "tpl"), venvs=predicted.__contains__),
+            self.policy,
+            self.step_key(step),
         )
         if literal.blocked:
             return self._explain(step, unknown)

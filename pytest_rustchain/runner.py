@@ -139,10 +139,6 @@ _DIAGNOSED = frozenset({"compile_code", "run_tests", "lint_code"})
 _HEADLINE_DIAGNOSTICS = 5
 
 
-class _StepView(dict[str, Any]):
-    """``steps.x.stdout`` and ``steps.x.outputs.stdout`` both work in templates."""
-
-
 class Phase(enum.StrEnum):
     """The phases of a step's life, in order; a failed step's result names the one that failed."""
 
@@ -256,7 +252,7 @@ class MissionRun:
         if verdict is not None:
             fields.update(risk=verdict.score, findings=tuple(verdict.findings_dicts()))
         # `steps.<id>.outcome` and `.conclusion` in `if:` and templates, as in GitHub Actions.
-        view = self._context["steps"].setdefault(step.id, _StepView())
+        view = self._context["steps"].setdefault(step.id, templating.StepView(step.id))
         view["outcome"] = _OUTCOMES.get(status, "failure")
         tolerated = status is StepStatus.TOLERATED and step.continue_on_error
         view["conclusion"] = "success" if tolerated else view["outcome"]
@@ -712,7 +708,7 @@ class MissionRun:
     def _publish(self, step: Step, outputs: Mapping[str, Any], status: str) -> None:
         # Text that reads as a number compares with numbers as one in `if:` and templates.
         numeric = {k: templating.numeric_text(v) for k, v in outputs.items()}
-        view = _StepView(numeric)
+        view = templating.StepView(step.id, numeric)
         view["outputs"] = dict(numeric)
         view["status"] = status
         self._context["steps"][step.id] = view

@@ -46,6 +46,47 @@ class Unquoted(str):
     __slots__ = ()
 
 
+class StepView(dict[str, Any]):
+    """``steps.<id>``: a step's outputs, ``outputs``, ``status``, ``outcome`` and ``conclusion``.
+
+    ``steps.x.stdout`` and ``steps.x.outputs.stdout`` both work; an attribute it does not have is an
+    error that names the step and the attributes it has.
+    """
+
+    __slots__ = ("step_id",)
+
+    def __init__(self, step_id: str, values: Mapping[str, Any] | None = None) -> None:
+        super().__init__(values or {})
+        self.step_id = step_id
+
+
+class _StrictUndefined(jinja2.StrictUndefined):
+    """Undefined names are errors; a missing step attribute says which step and what it has."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        owner, name = self._undefined_obj, self._undefined_name
+        if not isinstance(owner, StepView) or not isinstance(name, str):
+            return str(super()._undefined_message)
+        import difflib  # only to explain a mistake: kept off the start-up path
+
+        known = sorted(k for k in owner if isinstance(k, str))
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return (
+            f"step '{owner.step_id}' has no attribute '{name}'\n"
+            f"HINT: {hint}steps.{owner.step_id} has: {', '.join(known) or 'nothing yet'}"
+        )
+
+
+def _split_hint(message: str) -> tuple[str, str]:
+    """(first line, the ``HINT:`` lines after it with their newline) of an undefined-name message."""
+    first, newline, rest = message.partition("\n")
+    return first, newline + rest
+
+
 class _KeepUndefined(jinja2.ChainableUndefined):
     """RustChain compatibility: an undefined name stays as the text that named it."""
 
@@ -209,7 +250,7 @@ def _make(undefined: type[jinja2.Undefined], *, shell: bool) -> SandboxedEnviron
 
 
 _ENVS: dict[tuple[bool, bool], SandboxedEnvironment] = {
-    (strict, shell): _make(jinja2.StrictUndefined if strict else _KeepUndefined, shell=shell)
+    (strict, shell): _make(_StrictUndefined if strict else _KeepUndefined, shell=shell)
     for strict in (True, False)
     for shell in (True, False)
 }
@@ -284,8 +325,11 @@ def render_string(text: str, context: Mapping[str, Any], *, strict: bool = True,
     try:
         return _bounded(_compiled(text, strict, shell).generate(context))
     except jinja2.UndefinedError as exc:
+        first, hint = _split_hint(exc.message or "")
+        if hint:
+            raise TemplateError(first + hint) from None
         names = ", ".join(sorted(k for k in context if not k.startswith("_")))
-        raise TemplateError(f"{exc.message}; names that exist: {names}") from None
+        raise TemplateError(f"{first}; names that exist: {names}") from None
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template syntax error: {exc.message}") from None
     except jinja2.exceptions.SecurityError as exc:
@@ -387,7 +431,8 @@ def evaluate(text: str, context: Mapping[str, Any]) -> Any:
     try:
         return _ENVS[(True, False)].compile_expression(text, undefined_to_none=False)(**context)
     except jinja2.UndefinedError as exc:
-        raise TemplateError(f"{exc.message} in expression {text!r}") from None
+        first, hint = _split_hint(exc.message or "")
+        raise TemplateError(f"{first} in expression {text!r}{hint}") from None
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"expression syntax error: {exc.message}") from None
     except jinja2.exceptions.SecurityError as exc:

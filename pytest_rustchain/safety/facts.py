@@ -129,3 +129,5 @@ class Script:
     links: dict[str, str | None] = field(default_factory=dict)
     """Symbolic links the line makes: workspace-relative link path to the absolute target (None when
     the target cannot be known). Paths through them are judged by where they point."""
+    venvs: set[str] = field(default_factory=set)
+    """Workspace-relative virtualenvs the line makes (``python -m venv .v``)."""

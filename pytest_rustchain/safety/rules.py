@@ -592,7 +592,7 @@ class _Judge:
             if c.fetched_script:
                 self.add(R.EXEC_REMOTE, ev, detail="runs a file it downloaded")
             elif not c.analysed:
-                self.add(R.EXEC_WORKSPACE, ev, subject=c.program_word.text)
+                self.add(R.EXEC_WORKSPACE, ev, detail=_not_a_venv(c.program_word), subject=c.program_word.text)
         else:
             self.code(c, program)
             handler = _HANDLERS.get(program)
@@ -2106,8 +2106,14 @@ def analyse_command(
     written_scripts: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
     links: dict[str, str | None] | None = None,
+    venvs: Callable[[str], bool] | None = None,
+    made_venvs: set[str] | None = None,
 ) -> tuple[Finding, ...]:
     """Findings for one command step, most severe first.
+
+    ``venvs`` answers whether a workspace-relative directory is a virtualenv (the caller looks for its
+    ``pyvenv.cfg``); programs in its ``bin/`` are judged by name, as installed tools. A folder name alone
+    (``.venv``) proves nothing. The virtualenvs this command makes are added to ``made_venvs``.
 
     ``links`` maps symbolic links earlier steps made (workspace-relative) to their absolute targets:
     paths through them are judged by the target, and the links this command makes are added to it.
@@ -2125,24 +2131,36 @@ def analyse_command(
     judge = _Judge(ws=ws, project=workspace_kind == "project", disk=_on_disk(ws), links=dict(links or {}))
     if isinstance(command, str):
         if shell:
-            script = read_line(command, workspace=ws, cwd=where, written_scripts=written_scripts, env=env)
+            script = read_line(command, workspace=ws, cwd=where, written_scripts=written_scripts, env=env, venvs=venvs)
         else:
             try:
                 argv = shlex.split(command)
             except ValueError:
                 judge.add(R.PARSE_FAILED, command, detail="unbalanced quotes")
                 return _dedupe(judge.out)
-            script = read_argv(argv, workspace=ws, cwd=where, written_scripts=written_scripts, env=env)
+            script = read_argv(argv, workspace=ws, cwd=where, written_scripts=written_scripts, env=env, venvs=venvs)
     else:
         argv = [str(a) for a in command]
         if shell:
-            script = read_line(shlex.join(argv), workspace=ws, cwd=where, written_scripts=written_scripts, env=env)
+            script = read_line(
+                shlex.join(argv), workspace=ws, cwd=where, written_scripts=written_scripts, env=env, venvs=venvs
+            )
         else:
-            script = read_argv(argv, workspace=ws, cwd=where, written_scripts=written_scripts, env=env)
+            script = read_argv(argv, workspace=ws, cwd=where, written_scripts=written_scripts, env=env, venvs=venvs)
     judge.script(script)
     if links is not None:
         links.update(script.links)
+    if made_venvs is not None:
+        made_venvs.update(script.venvs)
     return _dedupe(judge.out)
+
+
+def _not_a_venv(word: Word) -> str:
+    """Why ``D/bin/python`` was not judged as an installed tool, when its path looks like one."""
+    head, _, name = (word.value or "").rpartition("/bin/")
+    if not head or not name or "/" in name:
+        return ""
+    return f"{head} is not a virtualenv: no pyvenv.cfg with a `home` key next to its bin/"
 
 
 def _on_disk(ws: str) -> str | None:

@@ -86,11 +86,14 @@ _WORDS = frozenset(
     }
 )
 _REDIRECTS = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
-_TOOL_DIR = re.compile(
-    r"(?:^|/)(?:\.?venv|\.?env|\.tox/[^/]+|\.nox/[^/]+|\.local|\.cargo|go|\.npm-global|\.bun)/bin/?$"
-    r"|(?:^|/)node_modules/\.bin/?$"
+_TOOL_DIR = re.compile(r"(?:^|/)(?:\.local|\.cargo|go|\.npm-global|\.bun)/bin/?$|(?:^|/)node_modules/\.bin/?$")
+"""Install directories of package managers other than virtualenvs, whose programs are judged by name.
+A virtualenv is recognised by what it is (its ``pyvenv.cfg``), never by its folder name."""
+_ACTIVATE = re.compile(r"^(?:(.*)/)?bin/activate(?:\.\w+)?$")
+_VENV_MODULES = frozenset({"venv", "virtualenv"})
+_VENV_VALUE_FLAGS = frozenset(
+    {"--prompt", "-p", "--python", "--index-url", "--extra-index-url", "--creator", "--seeder", "--activators"}
 )
-_ACTIVATE = re.compile(r"(?:^|/)(?:\.?venv|\.?env|\.tox/[^/]+|\.nox/[^/]+)/bin/activate(?:\.\w+)?$")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _STDIN_SCRIPTS = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
 _READ_ONLY = frozenset(
@@ -142,9 +145,13 @@ class _State:
     fetched: set[str] = field(default_factory=set)
     positional: tuple[Word, ...] | None = None
     """``$1 ...`` as separate words, when every one of them is known to exist (``"$@"``)."""
+    venvs: frozenset[str] = frozenset()
+    """Workspace-relative virtualenvs this line made (``python -m venv .v && .v/bin/pip ...``)."""
 
     def copy(self) -> _State:
-        return _State(self.cwd, dict(self.vars), self.path_ws, dict(self.files), set(self.fetched), self.positional)
+        return _State(
+            self.cwd, dict(self.vars), self.path_ws, dict(self.files), set(self.fetched), self.positional, self.venvs
+        )
 
     def merge(self, other: _State) -> None:
         """Join two possible states after a branch: what differs becomes a set or unknown."""
@@ -164,6 +171,8 @@ class _State:
         self.fetched |= other.fetched
         if self.positional != other.positional:
             self.positional = None
+        # A virtualenv counts as made only when every branch made it.
+        self.venvs &= other.venvs
 
 
 def _unknown_word(text: str, *sources: Word | None) -> Word:
@@ -350,9 +359,12 @@ class _Reader:
         *,
         workspace: str,
         written: Mapping[str, str],
+        venvs: Callable[[str], bool] | None = None,
     ) -> None:
         self.ws = workspace
         self.written = written
+        self.venvs = venvs
+        """Answers whether a workspace-relative directory is a virtualenv (the caller looks at disk)."""
         self.script = Script()
         self.depth = 0
         self.functions: dict[str, tuple[Node, _State, bytes]] = {}
@@ -597,15 +609,22 @@ class _Reader:
 
     def and_or(self, node: Node, st: _State, ctx: _Ctx) -> None:
         seen_op = False
+        op = ""
+        venvs_before = st.venvs
         for child in node.children:
             if not child.is_named:
                 if child.type in ("&&", "||"):
                     seen_op = True
+                    op = child.type
                 continue
             if not seen_op:
                 self.stmt(child, st, ctx)
             else:
                 branch = st.copy()
+                if op == "||":
+                    # What runs after ``||`` runs because the left side failed: a virtualenv it was
+                    # making may not exist.
+                    branch.venvs = venvs_before
                 self.stmt(child, branch, ctx)
                 st.merge(branch)
 
@@ -783,6 +802,22 @@ class _Reader:
         if name == "PATH":
             st.path_ws = self.path_in_workspace(word, st)
 
+    def is_venv(self, rel: str, st: _State) -> bool:
+        """True when the workspace directory ``rel`` is a virtualenv: made earlier on this line, or
+        known to the caller (a ``pyvenv.cfg`` on disk). Its folder name says nothing."""
+        rel = posixpath.normpath(rel or ".")
+        if rel in st.venvs:
+            return True
+        return self.venvs is not None and self.venvs(rel)
+
+    def tool_dir(self, rel_dir: str, st: _State) -> bool:
+        """A workspace directory whose programs a package manager installed: they are judged by name."""
+        rel_dir = posixpath.normpath(rel_dir or ".")
+        if _TOOL_DIR.search(rel_dir):
+            return True
+        head, tail = posixpath.split(rel_dir)
+        return tail == "bin" and self.is_venv(head, st)
+
     def path_in_workspace(self, word: Word, st: _State) -> bool:
         """True when a PATH value puts a workspace directory (other than a tool install dir) first."""
         for entry in word.text.split(":"):
@@ -797,18 +832,31 @@ class _Reader:
             if "$" in entry or "`" in entry:
                 if entry.startswith(("$PWD", "${PWD}")):
                     rest = entry.split("/", 1)[1] if "/" in entry else ""
-                    if _TOOL_DIR.search(rest):
+                    if self.tool_entry(rest, st):
                         continue
                 return True
             if entry.startswith("/"):
                 where, rel = where_of(posixpath.normpath(entry), self.ws)
-                if where is Where.INSIDE and not _TOOL_DIR.search(rel):
+                if where is Where.INSIDE and not self.tool_dir(rel, st):
                     return True
                 continue
             relative_in_ws = st.cwd is None or any(where_of(c, self.ws)[0] is Where.INSIDE for c in st.cwd)
-            if relative_in_ws and not _TOOL_DIR.search(posixpath.normpath(entry or ".")):
+            if relative_in_ws and not self.tool_entry(entry, st):
                 return True
         return False
+
+    def tool_entry(self, entry: str, st: _State) -> bool:
+        """A PATH entry relative to the current directory that is a tool install dir from every place
+        the shell may be in."""
+        if _TOOL_DIR.search(posixpath.normpath(entry or ".")):
+            return True
+        if st.cwd is None:
+            return False
+        for base in st.cwd:
+            where, rel = where_of(posixpath.normpath(posixpath.join(base, entry)), self.ws)
+            if where is not Where.INSIDE or not self.tool_dir(rel, st):
+                return False
+        return True
 
     # ---------------------------------------------------------------- redirects
 
@@ -1263,8 +1311,9 @@ class _Reader:
         name = first.value or ""
         emit: Callable[..., Command] = self.emit_command
         location, rel = ("name", None) if "/" not in name else self.place(first, cwd)
-        # Programs in a virtualenv or node_modules/.bin came from a package manager: judged by name.
-        tool = rel is not None and bool(_TOOL_DIR.search(posixpath.dirname(rel)))
+        # Programs in a virtualenv (a directory with pyvenv.cfg, whatever its name) or node_modules/.bin
+        # came from a package manager: judged by name.
+        tool = rel is not None and self.tool_dir(posixpath.dirname(rel), st)
         if "/" in name and not _is_system(first, cwd, self.ws) and not tool:
             analysed, fetched = self.run_file(rel, st, ctx, words, evidence=name, shell_only=True)
             emit(
@@ -1475,6 +1524,7 @@ class _Reader:
         )
         self.emit(command)
         self.track_files(command, st)
+        self.track_venv(command, st)
         if program in ("cd", "pushd", "popd") and not wrappers:
             self.cd(program, args, st)
         return command
@@ -1556,6 +1606,15 @@ class _Reader:
                 rel = self.rel_of(arg, command.cwd)
                 if rel is not None and (rel in st.files or rel in self.written):
                     st.files[rel] = None
+
+    def track_venv(self, command: Command, st: _State) -> None:
+        """Remember a virtualenv this command makes, so ``.v/bin/pip`` later on the same line is pip."""
+        target = _venv_target(command.program, command.args)
+        if target is None:
+            return
+        rel = self.rel_of(target, command.cwd)
+        if rel is not None:
+            st.venvs = st.venvs | {posixpath.normpath(rel or ".")}
 
     def link(self, command: Command) -> None:
         """Record ``ln -s TARGET LINK``: later paths through LINK are judged by TARGET."""
@@ -1738,6 +1797,38 @@ def _assign_state(target: _State, source: _State) -> None:
     target.path_ws = source.path_ws
     target.files = source.files
     target.fetched = source.fetched
+    target.venvs = source.venvs
+
+
+def _venv_target(program: str | None, args: Sequence[Word]) -> Word | None:
+    """The directory ``python -m venv D``, ``virtualenv D`` or ``uv venv [D]`` makes, when known."""
+    if program is None:
+        return None
+    rest: Sequence[Word]
+    interp = programs.interpreter_for(program)
+    if interp is not None and interp.family == "python":
+        code, script, module, after, _ = _interpreter_args(interp, args)
+        if code is not None or script is not None or not module or not after or after[0].value not in _VENV_MODULES:
+            return None
+        rest = after[1:]
+    elif program == "virtualenv":
+        rest = args
+    elif program == "uv" and args and args[0].value == "venv":
+        rest = args[1:]
+    else:
+        return None
+    skip = False
+    for word in rest:
+        if skip:
+            skip = False
+            continue
+        if word.value is None:
+            return None
+        if word.value.startswith("-"):
+            skip = word.value in _VENV_VALUE_FLAGS
+            continue
+        return word
+    return literal(".venv") if program == "uv" else None
 
 
 def _is_system(word: Word, cwd: tuple[str, ...] | None, ws: str) -> bool:
@@ -2264,9 +2355,10 @@ def _source(
         else:
             _, rel = r.place(script, cwd)
             analysed, fetched = r.run_file(rel, st, ctx, args, evidence=script.text, shell_only=False, sourced=True)
-            if not analysed and not fetched and _ACTIVATE.search(script.value or ""):
-                # Written by ``python -m venv``, like the programs in .venv/bin that are judged by name;
-                # an activate script the mission wrote itself was read just above.
+            activate = _ACTIVATE.match(rel) if rel is not None else None
+            if not analysed and not fetched and activate is not None and r.is_venv(activate.group(1) or ".", st):
+                # Written by ``python -m venv``, like the programs in a virtualenv's bin/ that are judged
+                # by name; an activate script the mission wrote itself was read just above.
                 analysed = True
     r.emit_command(
         base,
@@ -2995,9 +3087,10 @@ def read_line(
     cwd: str | None = None,
     written_scripts: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
+    venvs: Callable[[str], bool] | None = None,
 ) -> Script:
     """Read a shell command line into facts. ``workspace`` is absolute and normalised."""
-    reader = _Reader(workspace=workspace, written=_normalise_keys(written_scripts))
+    reader = _Reader(workspace=workspace, written=_normalise_keys(written_scripts), venvs=venvs)
     st = _initial_state(workspace, cwd, env, reader)
     # Under ``shell: true`` the script runs as ``/bin/sh -c``: ``$0`` is the shell itself.
     st.vars.setdefault("0", literal("/bin/sh"))
@@ -3014,6 +3107,7 @@ def read_line(
             reader.flat(root, st)
         except _Exhausted:
             reader.script.issues.append(Issue(kind="budget", evidence=text[:80]))
+    reader.script.venvs = set(st.venvs)
     return reader.script
 
 
@@ -3040,9 +3134,10 @@ def read_argv(
     cwd: str | None = None,
     written_scripts: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
+    venvs: Callable[[str], bool] | None = None,
 ) -> Script:
     """Read an argv command (no shell) into the same facts as a command line."""
-    reader = _Reader(workspace=workspace, written=_normalise_keys(written_scripts))
+    reader = _Reader(workspace=workspace, written=_normalise_keys(written_scripts), venvs=venvs)
     st = _initial_state(workspace, cwd, env, reader)
     words = [_argv_word(a) for a in argv]
     if words:
@@ -3052,6 +3147,7 @@ def read_argv(
             reader.script.issues.append(Issue(kind="budget", evidence=" ".join(argv)[:80]))
         except RecursionError:
             reader.script.issues.append(Issue(kind="depth", evidence=" ".join(argv)[:80]))
+    reader.script.venvs = set(st.venvs)
     return reader.script
 
 

@@ -43,6 +43,32 @@ def test_step_outcome_and_conclusion_in_if(pytester: pytest.Pytester) -> None:
     assert result.ret == 0
 
 
+def test_unknown_step_attribute_in_if_names_the_step_and_what_it_has(pytester: pytest.Pytester) -> None:
+    """A typo like `steps.lint.outcomee` fails the step naming step, attribute and the known ones, no internals."""
+    result = _run(
+        pytester,
+        """
+        name: typo
+        steps:
+          - id: lint
+            step_type: command
+            parameters: {command: "true"}
+          - id: report
+            step_type: noop
+            if: steps.lint.outcomee == 'failure'
+        """,
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*SUBFAILED[[]report[]]*",
+            "  if: step 'lint' has no attribute 'outcomee' in expression \"steps.lint.outcomee == 'failure'\"",
+            "  HINT: did you mean 'outcome'? steps.lint has: *conclusion, *outcome, outputs, status, *stdout*",
+        ]
+    )
+    assert "_StepView" not in result.stdout.str() and "runner" not in result.stdout.str()
+    assert result.ret == 1
+
+
 def test_file_sha256_matches_and_size(pytester: pytest.Pytester) -> None:
     """expect.file_sha256, file_matches and file_size pass on the right file and say what differs otherwise."""
     digest = hashlib.sha256(b"hello world\n").hexdigest()

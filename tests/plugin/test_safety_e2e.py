@@ -329,3 +329,39 @@ def test_every_hostile_row_gets_its_verdict_through_the_plugin(pytester: pytest.
     allowed = set(re.findall(r"^(c\d{3})\.mission\.yaml::c\d{3}\n  allowed", out, re.MULTILINE))
     assert blocked | allowed == set(expected)
     assert blocked == {k for k, v in expected.items() if v}
+
+
+def test_a_virtualenv_is_trusted_by_its_pyvenv_cfg_not_its_name(pytester: pytest.Pytester) -> None:
+    """Under strict, a venv a step made (any name) runs its python; a fake `.venv/bin/python` is blocked."""
+    pytester.makefile(
+        ".mission.yaml",
+        real="""
+        name: real venv
+        steps:
+          - id: make
+            step_type: command
+            parameters: {command: "{{ python }}", args: [-m, venv, --without-pip, .mission-venv]}
+          - id: use
+            step_type: command
+            parameters: {command: .mission-venv/bin/python, args: [-m, site]}
+            expect: {stdout_contains: mission-venv}
+          - id: in-one-line
+            step_type: command
+            parameters: {shell: true, command: "{{ python }} -m venv --without-pip v2 && v2/bin/python -m site"}
+        """,
+        fake="""
+        name: fake venv
+        steps:
+          - id: plant
+            step_type: command
+            parameters: {shell: true, command: "mkdir -p .venv/bin && cp /bin/echo .venv/bin/python"}
+          - id: use
+            step_type: command
+            parameters: {command: .venv/bin/python, args: [-m, site]}
+        """,
+    )
+    result = pytester.runpytest("-v", "-p", "no:cacheprovider", "--mission-safety=strict", "--mission-sandbox=none")
+    result.stdout.fnmatch_lines(["real.mission.yaml*SUBPASSED[[]use[]]*", "*SUBPASSED[[]in-one-line[]]*"])
+    result.stdout.fnmatch_lines(["*BLOCKED step 'use'*", "*RC-EXEC-005*.venv/bin/python*"])
+    result.stdout.fnmatch_lines(["fake.mission.yaml*1/2*failed", "real.mission.yaml*3/3*passed"])
+    assert result.ret == 1

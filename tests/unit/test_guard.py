@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import venv
 from pathlib import Path
 
 from pytest_rustchain.guard import Guard
@@ -68,3 +69,55 @@ def test_blocked_text_names_rule_location_and_fix(tmp_path: Path) -> None:
     assert text.startswith("BLOCKED step 's' (m.yaml:3) risk 70 (high), policy standard")
     assert "RC-NET-004" in text
     assert "HINT:" in text and "RC-NET-004@m.yaml::s" in text
+
+
+def _venv(path: Path) -> Path:
+    """A real virtualenv (no pip: quick), as `python -m venv` writes it."""
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(path)
+    return path
+
+
+def test_a_virtualenv_on_disk_is_trusted_by_its_pyvenv_cfg(tmp_path: Path) -> None:
+    """At run time `.mission-venv/bin/python -m pip ...` is pip when `.mission-venv` holds a pyvenv.cfg."""
+    guard = _guard(tmp_path, "strict")
+    params = {"command": ".mission-venv/bin/python", "args": ["-m", "pip", "install", "requests"]}
+    step = _step("command", **params)
+    assert guard.judge(step, params).blocked
+    _venv(tmp_path / "ws" / ".mission-venv")
+    assert guard.judge(step, params).score == 0
+
+
+def test_a_folder_named_venv_without_pyvenv_cfg_is_not_trusted(tmp_path: Path) -> None:
+    """A `.venv/bin/python` script with no pyvenv.cfg next to bin/ is an unknown workspace program."""
+    fake = tmp_path / "ws" / ".venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\necho pretend\n")
+    fake.chmod(0o755)
+    guard = _guard(tmp_path, "strict")
+    params = {"command": ".venv/bin/python", "args": ["-m", "pytest"]}
+    verdict = guard.judge(_step("command", **params), params)
+    assert verdict.blocked
+    assert "RC-EXEC-005" in {f.rule_id for f in verdict.verdict.findings}
+    # A pyvenv.cfg without the `home` key a virtualenv has is not enough either.
+    (tmp_path / "ws" / ".venv" / "pyvenv.cfg").write_text("version = 3.11\n")
+    assert guard.judge(_step("command", **params), params).blocked
+
+
+def test_a_link_to_a_virtualenv_outside_the_workspace_is_not_trusted(tmp_path: Path) -> None:
+    """A workspace `.venv` that is a symlink to a real virtualenv elsewhere is not vouched for."""
+    outside = _venv(tmp_path / "elsewhere")
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / ".venv").symlink_to(outside)
+    guard = _guard(tmp_path, "strict")
+    params = {"command": ".venv/bin/python", "args": ["-m", "pytest"]}
+    assert guard.judge(_step("command", **params), params).blocked
+
+
+def test_dry_run_trusts_a_virtualenv_an_earlier_step_makes(tmp_path: Path) -> None:
+    """The dry run, where nothing exists, trusts `D/bin/...` after a step that runs `python -m venv D`."""
+    guard = _guard(tmp_path, "strict")
+    use = _step("command", command=".mission-venv/bin/python", args=["-m", "pytest"])
+    assert guard.judge_raw(use).blocked
+    make = _step("command", command="{{ python }}", args=["-m", "venv", ".mission-venv"])
+    assert guard.judge_raw(make, {"python": "/usr/bin/python3"}).score == 0
+    assert guard.judge_raw(use).score == 0

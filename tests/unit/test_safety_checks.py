@@ -99,8 +99,58 @@ def test_path_env_entry_in_workspace_makes_programs_opaque(tmp_path: Path) -> No
     """With ``PATH=./bin:$PATH`` in the mission env, a program may be a workspace file (medium)."""
     findings = judge_line("tool --check", tmp_path, env={"PATH": "./bin:/usr/bin"})
     assert ids(findings) == {"RC-EXEC-006"}
-    venv = judge_line("pytest", tmp_path, env={"PATH": ".venv/bin:/usr/bin"})
+    venv = judge_line("pytest", tmp_path, env={"PATH": ".venv/bin:/usr/bin"}, venvs={".venv"}.__contains__)
     assert venv == ()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        ".venv/bin/python -m pytest",
+        "PATH=.venv/bin:$PATH pytest",
+        "PATH=$PWD/.venv/bin:$PATH pytest",
+        "source .venv/bin/activate && pytest -q",
+        "python3 -m venv .venv || true; .venv/bin/pytest",
+    ],
+)
+def test_a_folder_named_venv_is_not_trusted_by_its_name(line: str, tmp_path: Path) -> None:
+    """A `.venv` that is not known to be a virtualenv is workspace code: its programs are opaque (medium)."""
+    findings = judge_line(line, tmp_path)
+    assert ids(findings) & {"RC-EXEC-005", "RC-EXEC-006"}, findings
+    assert risk_score(findings) == Severity.MEDIUM
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        ".mission-venv/bin/python -m pip install requests",
+        ".mission-venv/bin/pytest -q",
+        "PATH=.mission-venv/bin:$PATH pytest",
+        "PATH=$PWD/.mission-venv/bin:$PATH pytest",
+        ". .mission-venv/bin/activate && pytest -q",
+        "cd sub && ../.mission-venv/bin/pytest",
+    ],
+)
+def test_a_known_virtualenv_is_trusted_whatever_its_name(line: str, tmp_path: Path) -> None:
+    """Programs in a directory the caller knows is a virtualenv are judged by name, as installed tools."""
+    assert judge_line(line, tmp_path, venvs={".mission-venv"}.__contains__) == ()
+
+
+@pytest.mark.parametrize(
+    ("line", "made"),
+    [
+        ("python3 -m venv .mv && .mv/bin/pip install requests", {".mv"}),
+        ("python -m venv --prompt x --without-pip envs/a; envs/a/bin/pytest", {"envs/a"}),
+        ("virtualenv -p python3 build-env && build-env/bin/pytest", {"build-env"}),
+        ("uv venv && .venv/bin/python -m pytest", {".venv"}),
+        ("uv venv tools && PATH=tools/bin:$PATH pytest", {"tools"}),
+    ],
+)
+def test_a_virtualenv_made_earlier_on_the_line_is_trusted(line: str, made: set[str], tmp_path: Path) -> None:
+    """`python -m venv D && D/bin/pip ...` trusts D: the line made it; the made virtualenvs are reported."""
+    found: set[str] = set()
+    assert judge_line(line, tmp_path, made_venvs=found) == ()
+    assert found == made
 
 
 def test_known_env_values_resolve_paths(tmp_path: Path) -> None:

@@ -119,3 +119,19 @@ def test_fast_lookup_path_matches_jinja(pieces: list[str], shell: bool) -> None:
         assert fast == slow
     else:
         assert fast[0] != "ok" or slow[0] == "other"
+
+
+def test_missing_step_attribute_names_the_step_with_a_hint() -> None:
+    """`steps.x.stdoutt` says which step lacks it, suggests `stdout` and lists what the step has."""
+    context = {"steps": {"build": templating.StepView("build", {"stdout": "ok", "outcome": "success"})}}
+    with pytest.raises(TemplateError) as caught:
+        render_string("{{ steps.build.stdoutt }}", context)
+    assert str(caught.value).splitlines() == [
+        "step 'build' has no attribute 'stdoutt'",
+        "HINT: did you mean 'stdout'? steps.build has: outcome, stdout",
+    ]
+    with pytest.raises(TemplateError) as caught:
+        evaluate("steps.build.zzz == 1", context)
+    first, hint = str(caught.value).splitlines()
+    assert first == "step 'build' has no attribute 'zzz' in expression 'steps.build.zzz == 1'"
+    assert hint == "HINT: steps.build has: outcome, stdout"
