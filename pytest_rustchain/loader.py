@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import fastjsonschema
 
 from pytest_rustchain import plan, steps, templating
 from pytest_rustchain.errors import MissionFormatError, MissionFormatErrors, shorten_values
-from pytest_rustchain.model import Mission, MissionConfig, Retries, Step, WorkspaceSpec
+from pytest_rustchain.model import Mission, MissionConfig, MissionJudge, Retries, Step, WorkspaceSpec
 from pytest_rustchain.steps import tool as tool_steps
 from pytest_rustchain.yamlload import JsonPath, LoadedYaml, load_yaml_file, read_mission_bytes
 
@@ -289,6 +289,10 @@ _LIST_KEYS = frozenset({"depends_on", "args", "marks", "next_missions", "exclude
 def _value_hint(path: JsonPath, value: Any) -> str:
     """How a value of the wrong type is written, for the mistakes people make coming from elsewhere."""
     key = next((p for p in reversed(path) if isinstance(p, str)), "")
+    if path and path[0] == "judge":
+        judge_hint = _judge_hint(path, value)
+        if judge_hint:
+            return judge_hint
     if key == "retries" and isinstance(value, int) and not isinstance(value, bool):
         return f"retries is a mapping: retries: {{count: {value}}} (add delay_seconds and backoff as needed)"
     if key == "success_threshold" and isinstance(value, (int, float)) and 1 < value <= 100:
@@ -303,6 +307,20 @@ def _value_hint(path: JsonPath, value: Any) -> str:
         if duration:
             number = float(duration.group(1)) * {"m": 60, "min": 60, "minutes": 60, "h": 3600}.get(duration.group(2), 1)
             return f"write the number of seconds: {key}: {number:g}"
+    return ""
+
+
+def _judge_hint(path: JsonPath, value: Any) -> str:
+    """How the mission-level ``judge:`` is written, for its common mistakes."""
+    if path == ("judge",):
+        method = value if value in ("ruler", "rubric") else "ruler"
+        return f"judge is a mapping: judge: {{method: {method}, rubric: 'what a good run does'}}"
+    if path == ("judge", "method"):
+        return "method is ruler (the repeats ranked together) or rubric (each repeat scored alone)"
+    if path == ("judge", "steps") and isinstance(value, str):
+        return f"write a list of step ids: steps: [{value}]"
+    if path == ("judge", "min_mean_score") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "scores are between 0 and 1" + (f": {value:g}% is written {value / 100:g}" if 1 < value <= 100 else "")
     return ""
 
 
@@ -802,6 +820,7 @@ def load_mission(
                 hint = f"did you mean '{match}'?" if match else f"step ids: {', '.join(ids)}"
                 problems.append(_step_error(step, f"step '{step.id}' depends on unknown step '{dep}'", hint))
     config = _collect(problems, _build_config, ctx, data.get("config", {}), path, options)
+    mission_judge = _collect(problems, _build_judge, ctx, data.get("judge"), built) if "judge" in data else None
     env = _env(data.get("env", {}))
     _collect(problems, _check_env, ctx, env, ("env",))
     if problems:
@@ -843,6 +862,7 @@ def load_mission(
         xfail=xfail,
         metadata=data.get("metadata", {}),
         reward=data.get("reward"),
+        judge=mission_judge,
         next_missions=tuple(next_missions),
         warnings=tuple(warnings),
         compat=options.compat,
@@ -1079,6 +1099,54 @@ def _build_config(ctx: _Ctx, raw: dict[str, Any], path: Path, options: LoadOptio
         repeat=raw.get("repeat"),
         workspace=workspace,
         safety=raw.get("safety"),
+    )
+
+
+_JUDGED_TYPES: Final = frozenset({"llm", "chain", "agent"})
+
+
+def _build_judge(ctx: _Ctx, raw: dict[str, Any], built: list[Step]) -> MissionJudge:
+    """The mission-level ``judge:``: its named steps must be model steps of this mission."""
+    by_id = {s.id: s for s in built}
+    for index, name in enumerate(raw.get("steps", ())):
+        step = by_id.get(name)
+        if step is None:
+            match = steps.closest(name, list(by_id))
+            raise ctx.error(
+                f"judge.steps names unknown step '{name}'",
+                ("judge", "steps", index),
+                hint=f"did you mean '{match}'?" if match else f"step ids: {', '.join(by_id)}",
+            )
+        if step.step_type not in _JUDGED_TYPES:
+            model_steps = [s.id for s in built if s.step_type in _JUDGED_TYPES]
+            raise ctx.error(
+                f"judge.steps: step '{name}' is a {step.step_type} step; the judge reads model transcripts",
+                ("judge", "steps", index),
+                hint="name llm, chain or agent steps"
+                + (f": {', '.join(model_steps)}" if model_steps else "; this mission has none"),
+            )
+    if not raw.get("steps") and not any(s.step_type in _JUDGED_TYPES for s in built):
+        raise ctx.error(
+            "judge: this mission has no llm, chain or agent step whose transcript could be judged",
+            ("judge",),
+            hint="add a model step, or drop judge: (reward: rustchain alone scores the repeats without a model)",
+            at_key=True,
+        )
+    pos = ctx.loaded.key_marks.get(("judge",)) or ctx.loaded.position(("judge",))
+    temperature = raw.get("temperature", 0)
+    return MissionJudge(
+        method=str(raw.get("method", "ruler")),
+        rubric=str(raw.get("rubric", "")),
+        task=str(raw.get("task", "")),
+        steps=tuple(raw.get("steps", ())),
+        role=raw.get("role"),
+        provider=raw.get("provider"),
+        model=raw.get("model"),
+        temperature=float(temperature),
+        seed=raw.get("seed"),
+        swap_check=bool(raw.get("swap_check", False)),
+        min_mean_score=raw.get("min_mean_score"),
+        line=pos[0] if pos else 0,
     )
 
 

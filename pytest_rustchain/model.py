@@ -11,6 +11,7 @@ from typing import Any
 __all__ = [
     "Mission",
     "MissionConfig",
+    "MissionJudge",
     "MissionResult",
     "MissionStatus",
     "Retries",
@@ -48,6 +49,28 @@ class MissionConfig:
     """``config.repeat``: runs of the mission inside its item (None: the ini/command-line default)."""
     workspace: WorkspaceSpec = WorkspaceSpec()
     safety: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MissionJudge:
+    """``judge:`` at the top of a mission: one model call scores the mission's repeats against each
+    other (``ruler``) or each alone (``rubric``), from the transcripts of its model steps."""
+
+    method: str = "ruler"
+    rubric: str = ""
+    task: str = ""
+    steps: tuple[str, ...] = ()
+    """The steps whose transcripts are judged; empty: every llm, chain and agent step."""
+    role: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    temperature: float = 0.0
+    seed: int | None = None
+    """The shuffle seed; None: derived from the mission file's stem, so replays ask the same."""
+    swap_check: bool = False
+    min_mean_score: float | None = None
+    """Below this mean score over the repeats the judge fails (and with it the mission)."""
+    line: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,6 +134,8 @@ class Mission:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     reward: str | None = None
     """``reward: rustchain``: score each repeat (0.5 success + 0.3 efficiency + 0.2 quality)."""
+    judge: MissionJudge | None = None
+    """``judge:``: a model scores the repeats after the last one (the reward's quality term)."""
     next_missions: tuple[Mission, ...] = ()
     """Missions run after this one in the same workspace and item (``next/<stem>/<step>``)."""
     warnings: tuple[str, ...] = ()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import json
 import os
 import signal
 import threading
@@ -605,6 +604,8 @@ class MissionItem(pytest.Function):
     current_step: Step | None = None
     dry_rows: list[dict[str, Any]] | None = None
     trajectory_files: list[dict[str, Any]] | None = None
+    judged: Any = None
+    """The mission-level judge's outcome (``missionjudge.JudgeOutcome``), when the mission has ``judge:``."""
 
     def apply_marks(self) -> str | None:
         assert self.mission is not None
@@ -737,6 +738,9 @@ class MissionItem(pytest.Function):
         parts: list[MissionResult] = []
         chain: ChainRun | None = None
         interrupted: KeyboardInterrupt | None = None
+        transcripts: list[list[dict[str, Any]]] | None = [] if mission.judge is not None else None
+        last_run: Any = None
+        self.judged = None
         try:
             for index in range(n):
                 root = base if n == 1 else base / f"r{index + 1}"
@@ -750,6 +754,8 @@ class MissionItem(pytest.Function):
                 )  # fmt: skip
                 if recorder is not None:
                     recorder.begin(index, chain)
+                if transcripts is not None:
+                    transcripts.append([])
                 for run, step in chain:
                     if lazy and (step.step_type != "noop" or step.expect):
                         make_directories(mission, space)
@@ -761,6 +767,8 @@ class MissionItem(pytest.Function):
                     for outcome in outcomes:
                         if recorder is not None:
                             recorder.step_end(index, outcome)
+                        if transcripts is not None:
+                            transcripts[index].extend(_transcript_events(outcome))
                         try:
                             with subtests.test(msg=outcome.step_id):
                                 _report_step(outcome)
@@ -770,7 +778,14 @@ class MissionItem(pytest.Function):
                             continue
                 self.current_step = None
                 parts.append(chain.result())
-                chain = None
+                last_run, chain = chain.runs[0], None
+            if transcripts is not None and last_run is not None:
+                self.judged = self._judge_repeats(last_run, parts, transcripts)
+                try:
+                    with subtests.test(msg=self.judged.result.step_id):
+                        _report_step(self.judged.result)
+                except (pytest.fail.Exception, pytest.skip.Exception):
+                    pass  # -x/--maxfail: the mission's verdict below still counts the judge
         except KeyboardInterrupt as exc:
             interrupted = exc
             raise
@@ -829,7 +844,8 @@ class MissionItem(pytest.Function):
         assert mission is not None
         members = [("", mission), *followers(mission, "next/")]
         min_rates = {p + s.id: s.min_pass_rate for p, m in members for s in m.steps if s.min_pass_rate is not None}
-        if len(parts) == 1 and not min_rates and mission.reward is None:
+        judged = self.judged
+        if len(parts) == 1 and not min_rates and mission.reward is None and judged is None:
             return parts[0]
         from pytest_rustchain.llm.runtime import merge_llm
 
@@ -842,6 +858,9 @@ class MissionItem(pytest.Function):
             min_pass_rates=min_rates,
             expects=frozenset(p + s.id for p, m in members for s in m.steps if s.expect),
             reward=mission.reward,
+            judge_scores=judged.scores if judged is not None else None,
+            judge=judged.block if judged is not None else None,
+            judge_result=judged.result if judged is not None else None,
             duration=duration,
         )
         # Every repeat's model calls count in the llm line and the reports, as every repeat's steps do.
@@ -849,7 +868,45 @@ class MissionItem(pytest.Function):
         if llm and parts[-1].llm:
             # The repeats share one cassette: what is unused is known after the last one, not a sum.
             llm["unused_recordings"] = int(parts[-1].llm.get("unused_recordings") or 0)
+        if judged is not None and judged.calls:
+            from pytest_rustchain.llm.session import summarise_calls
+
+            calls = [*llm.get("calls_list", ()), *judged.calls]
+            llm = {**llm, **summarise_calls(calls), "calls_list": calls}
+        if judged is not None and judged.unused_recordings is not None and llm:
+            llm["unused_recordings"] = judged.unused_recordings
         return replace(combined, llm=llm)
+
+    def _judge_repeats(self, last_run: Any, parts: list[MissionResult], transcripts: list[list[dict[str, Any]]]) -> Any:
+        """The mission-level judge over the repeats (``judge:``), through the cassette the repeats used."""
+        from pytest_rustchain.llm.cassette import CassetteError
+        from pytest_rustchain.missionjudge import RepeatRecord, run_judge
+
+        mission = self.mission
+        assert mission is not None and mission.judge is not None
+        records = [
+            RepeatRecord(events=tuple(events), status=part.status.value, workspace=part.workspace)
+            for part, events in zip(parts, transcripts, strict=False)
+        ]
+        runtime = last_run.llm_runtime
+        outcome = run_judge(
+            mission.judge, records, session=runtime.session, stem=mission.stem, path=mission.display_path
+        )
+        masker = last_run.masker
+        result = replace(
+            outcome.result,
+            reason=masker.text(outcome.result.reason),
+            outputs=masker.value(dict(outcome.result.outputs)),
+        )
+        block = masker.value(dict(outcome.block)) if outcome.block is not None else None
+        recorder = runtime.session.recorder
+        if outcome.calls:
+            try:
+                recorder.save()
+            except CassetteError as exc:
+                result = replace(result, status=StepStatus.FAILED, reason=str(exc), phase="run")
+        unused = len(recorder.unused()) if recorder.mode != "all" else 0
+        return replace(outcome, result=result, block=block, unused_recordings=unused)
 
     def _dry_run(self, subtests: pytest.Subtests) -> None:
         """Score every step on its raw parameters; create nothing, run nothing."""
@@ -871,52 +928,11 @@ class MissionItem(pytest.Function):
             pytest.fail(judged.message(), pytrace=False)
 
 
-def _llm_call_event(result: StepResult) -> dict[str, Any]:
-    """An ``llm_call`` event from a model step's result: the request as rendered (system and prompt),
-    the final answer, usage, source; field names after OpenTelemetry's GenAI attributes."""
-    params, outputs = result.params, result.outputs
-    messages = [{"role": "system", "content": params["system"]}] if params.get("system") else []
-    prompt = params.get("prompt", params.get("objective", params.get("task")))
-    if isinstance(prompt, str):
-        messages.append({"role": "user", "content": prompt})
-    answer = outputs.get("raw_content", outputs.get("content"))
-    if answer is None and "scores" in outputs:
-        answer = json.dumps({"scores": outputs["scores"], "explanations": outputs.get("explanations")})
-    usage = outputs.get("usage") or {}
-    source = str(outputs.get("source") or "")
-    return {
-        "step": result.step_id,
-        "step_type": result.step_type,
-        "source": source if source in ("live", "recorded", "scripted") else "recorded",
-        "latency_ms": outputs.get("latency_ms"),
-        "attempt": outputs.get("attempts"),
-        "gen_ai": {
-            "operation": {"name": "chat"},
-            "request": {
-                "model": str(outputs.get("model") or params.get("model") or ""),
-                "temperature": params.get("temperature"),
-                "max_tokens": params.get("max_tokens"),
-            },
-            "response": {"model": str(outputs.get("model") or ""), "finish_reasons": [outputs.get("finish_reason")]},
-            "usage": {"input_tokens": usage.get("input_tokens"), "output_tokens": usage.get("output_tokens")},
-            "input": {"messages": messages},
-            "output": {"messages": [{"role": "assistant", "content": str(answer or "")}]},
-        },
-    }
+def _transcript_events(result: StepResult) -> list[dict[str, Any]]:
+    """A step's trajectory events as the mission-level judge reads them (capped as the files are)."""
+    from pytest_rustchain.trajectory import capped, step_events
 
-
-def _tool_call_event(result: StepResult, call: dict[str, Any]) -> dict[str, Any]:
-    """A ``tool_call`` event from one of an agent step's tool calls: what the model asked for, the
-    safety verdict (approve, reject, terminate, or invalid for a call that could not be checked) and
-    how it ended."""
-    return {
-        "step": str(call.get("id") or result.step_id),
-        "step_type": str(call.get("step_type") or call.get("name") or ""),
-        "verdict": {"decision": call.get("verdict"), "risk": int(call.get("risk") or 0),
-                    "rules": [str(r) for r in call.get("rules") or ()]},
-        "result": {"status": call.get("status"), "message": call.get("message"), "duration": call.get("duration")},
-        "gen_ai": {"tool": {"name": str(call.get("name") or ""), "call": {"arguments": call.get("arguments")}}},
-    }  # fmt: skip
+    return [{"event": event, **capped(fields, str)} for event, fields in step_events(result)]
 
 
 class _TrajectoryRecorder:
@@ -959,14 +975,10 @@ class _TrajectoryRecorder:
         self.files.step_start(index, label, step_type=step.step_type, line=step.line)
 
     def step_end(self, index: int, result: StepResult) -> None:
-        outputs = result.outputs
-        if result.step_type in ("llm", "judge", "agent") and isinstance(outputs.get("usage"), dict):
-            self.files.emit(index, "llm_call", **_llm_call_event(result))
-        if result.step_type == "agent":
-            for call in outputs.get("tool_calls") or ():
-                if isinstance(call, dict):
-                    self.files.emit(index, "tool_call", **_tool_call_event(result, call))
-        self.files.step_end(index, result.to_dict(), result.params)
+        from pytest_rustchain.trajectory import step_events
+
+        for event, fields in step_events(result):
+            self.files.emit(index, event, **fields)
 
     def finish(self, parts: list[MissionResult], result: MissionResult) -> list[dict[str, Any]]:
         return list(self.files.finish([p.to_dict() for p in parts], result.repeats))

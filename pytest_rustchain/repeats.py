@@ -283,11 +283,7 @@ def terminal_lines(block: Mapping[str, Any], *, verbosity: int) -> list[str]:
             f"    reward (rustchain): mean {summary['mean']:.3f}, min {summary['min']:.3f}, max {summary['max']:.3f}"
         )
         out.append(f"    reward per repeat: {each}")
-    judge = block.get("judge")
-    if isinstance(judge, Mapping) and judge.get("scores"):
-        scores = " ".join(f"{s:.2f}" for s in judge["scores"])
-        best = int(judge.get("best_index", 0)) + 1
-        out.append(f"    judge ({judge.get('method', 'ruler')}): scores {scores}; best r{best}")
+    out.extend(judge_lines(block.get("judge")))
     if verbosity > 0:
         width = max([len("step"), *(len(str(row["id"])) for row in block["steps"])])
         k = block["mission"]["k"]
@@ -302,6 +298,26 @@ def terminal_lines(block: Mapping[str, Any], *, verbosity: int) -> list[str]:
             )
             out.append(line.rstrip())
     return out
+
+
+def judge_lines(judge: Any) -> list[str]:
+    """The mission-level judge's lines under the repeats: its scores per repeat, or why it gave none."""
+    if not isinstance(judge, Mapping):
+        return []
+    if judge.get("scores"):
+        scores = " ".join(f"r{i + 1} {s:.2f}" for i, s in enumerate(judge["scores"]))
+        best = int(judge.get("best_index", 0)) + 1
+        source = f", {judge['source']}" if judge.get("source") else ""
+        mean = float(judge.get("mean_score", 0))
+        out = [f"    judge ({judge.get('method', 'ruler')}{source}): {scores}; mean {mean:.3f}; best r{best}"]
+        if judge.get("order_sensitivity") is not None:
+            out.append(f"    judge order sensitivity (swap check): {float(judge['order_sensitivity']):.3f}")
+        if judge.get("warning"):
+            out.append(f"    judge warning: {judge['warning']}")
+        return out
+    status = str(judge.get("status", ""))
+    reason = str(judge.get("reason", "")).split("\n", 1)[0].removeprefix("the judge of the repeats failed: ")
+    return [f"    judge: {status}: {reason}"] if status else []
 
 
 def junit_properties(block: Mapping[str, Any]) -> list[tuple[str, object]]:
@@ -322,6 +338,13 @@ def junit_properties(block: Mapping[str, Any]) -> list[tuple[str, object]]:
         summary = reward_summary(rewards)
         assert summary is not None
         props.append(("reward_mean", f"{summary['mean']:.4f}"))
+    judge = block.get("judge")
+    if isinstance(judge, Mapping) and judge.get("scores"):
+        props.append(("judge_method", str(judge.get("method", ""))))
+        props.append(("judge_scores", " ".join(f"{float(s):.4f}" for s in judge["scores"])))
+        props.append(("judge_mean_score", f"{float(judge.get('mean_score', 0)):.4f}"))
+    elif isinstance(judge, Mapping) and judge.get("status"):
+        props.append(("judge_status", str(judge["status"])))
     return props
 
 
@@ -332,15 +355,21 @@ def markdown_row(name: str, block: Mapping[str, Any], *, escape: Any = str) -> s
     summary = reward_summary(rewards) if rewards else None
     reward = "" if summary is None else f"{summary['mean']:.3f}"
     flaky = ", ".join(f"{escape(row['id'])} {row['passed']}/{row['total']}" for row in block["steps"] if row["flaky"])
+    judge = block.get("judge")
+    judged = ""
+    if isinstance(judge, Mapping) and judge.get("scores"):
+        judged = f"{judge.get('method', '')} " + " ".join(f"{float(s):.2f}" for s in judge["scores"])
+    elif isinstance(judge, Mapping) and judge.get("status"):
+        judged = str(judge["status"])
     return (
         f"| {name} | {block['n']} | {_rate(mission)} | {_interval(mission)} | {_num(mission['pass_at_k'])} "
-        f"| {_num(mission['pass_hat_k'])} | {flaky} | {reward} |"
+        f"| {_num(mission['pass_hat_k'])} | {flaky} | {reward} | {escape(judged)} |"
     )
 
 
 MARKDOWN_HEADER = (
-    "| mission | repeats | passed | 95% CI | pass@k | pass^k | flaky over the repeats | mean reward |",
-    "|---|--:|--:|---|--:|--:|---|--:|",
+    "| mission | repeats | passed | 95% CI | pass@k | pass^k | flaky over the repeats | mean reward | judge scores |",
+    "|---|--:|--:|---|--:|--:|---|--:|---|",
 )
 
 
@@ -371,11 +400,15 @@ def combine(
     reward: str | None = None,
     judge_scores: Sequence[float | None] | None = None,
     judge: Mapping[str, Any] | None = None,
+    judge_result: StepResult | None = None,
     k: int = 2,
     duration: float = 0.0,
 ) -> MissionResult:
     """One mission result from its repeats (each already prefixed ``r1/`` ...): every step of every
-    repeat, the ``repeats`` block, and the verdict over the repeats."""
+    repeat, the ``repeats`` block, and the verdict over the repeats.
+
+    ``judge_result`` is the mission-level judge (``repeats/judge``): a counted result of the item
+    like a step; when it failed, the mission fails with its reason."""
     n = len(parts)
     runs = [
         {"status": part.status.value, "steps": [_plain_step(r, prefix(i + 1, n), expects) for r in part.steps.values()]}
@@ -384,10 +417,16 @@ def combine(
     block = aggregate(runs, min_pass_rates=min_pass_rates, reward=reward, judge_scores=judge_scores, k=k)
     if judge is not None:
         block["judge"] = dict(judge)
+    elif judge_result is not None:
+        block["judge"] = {"status": judge_result.status.value, "reason": judge_result.reason}
     decided = verdict(block, runs, threshold=threshold)
+    if judge_result is not None and judge_result.status is StepStatus.FAILED:
+        decided = RepeatVerdict(passed=False, problems=(*decided.problems, judge_result.reason.split("\n", 1)[0]))
     steps: dict[str, StepResult] = {}
     for part in parts:
         steps.update(part.steps)
+    if judge_result is not None:
+        steps[judge_result.step_id] = judge_result
     blocked = any(r.status is StepStatus.BLOCKED for r in steps.values())
     status = MissionStatus.PASSED if decided.passed else MissionStatus.FAILED
     if xfail and not blocked:

@@ -14,7 +14,10 @@ import secrets
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_rustchain.model import StepResult
 
 __all__ = [
     "EVENTS",
@@ -22,9 +25,13 @@ __all__ = [
     "MissionTrajectories",
     "Trajectory",
     "chat_lines",
+    "llm_call_event",
     "new_run_id",
     "read_events",
     "step_end_event",
+    "step_events",
+    "tool_call_event",
+    "validation_events",
     "write_index",
 ]
 
@@ -123,6 +130,91 @@ def step_end_event(result: Mapping[str, Any]) -> dict[str, Any]:
     """The ``step_end`` fields of a step's summary entry."""
     keys = ("status", "reason", "skip_kind", "counted", "flaky", "duration", "attempts", "risk", "outputs")
     return {"step": result.get("id", ""), "step_type": result.get("type", ""), **{k: result.get(k) for k in keys}}
+
+
+def llm_call_event(result: StepResult) -> dict[str, Any]:
+    """An ``llm_call`` event from a model step's result: the request as rendered (system and prompt),
+    the final answer, usage, source; field names after OpenTelemetry's GenAI attributes."""
+    params, outputs = result.params, result.outputs
+    messages = [{"role": "system", "content": params["system"]}] if params.get("system") else []
+    prompt = params.get("prompt", params.get("objective", params.get("task")))
+    if isinstance(prompt, str):
+        messages.append({"role": "user", "content": prompt})
+    answer = outputs.get("raw_content", outputs.get("content"))
+    if answer is None and "scores" in outputs:
+        answer = json.dumps({"scores": outputs["scores"], "explanations": outputs.get("explanations")})
+    usage = outputs.get("usage") or {}
+    source = str(outputs.get("source") or "")
+    return {
+        "step": result.step_id,
+        "step_type": result.step_type,
+        "source": source if source in ("live", "recorded", "scripted") else "recorded",
+        "latency_ms": outputs.get("latency_ms"),
+        "attempt": outputs.get("attempts"),
+        "gen_ai": {
+            "operation": {"name": "chat"},
+            "request": {
+                "model": str(outputs.get("model") or params.get("model") or ""),
+                "temperature": params.get("temperature"),
+                "max_tokens": params.get("max_tokens"),
+            },
+            "response": {"model": str(outputs.get("model") or ""), "finish_reasons": [outputs.get("finish_reason")]},
+            "usage": {"input_tokens": usage.get("input_tokens"), "output_tokens": usage.get("output_tokens")},
+            "input": {"messages": messages},
+            "output": {"messages": [{"role": "assistant", "content": str(answer or "")}]},
+        },
+    }
+
+
+def tool_call_event(result: StepResult, call: dict[str, Any]) -> dict[str, Any]:
+    """A ``tool_call`` event from one of an agent step's tool calls: what the model asked for, the
+    safety verdict (approve, reject, terminate, or invalid for a call that could not be checked) and
+    how it ended."""
+    return {
+        "step": str(call.get("id") or result.step_id),
+        "step_type": str(call.get("step_type") or call.get("name") or ""),
+        "verdict": {"decision": call.get("verdict"), "risk": int(call.get("risk") or 0),
+                    "rules": [str(r) for r in call.get("rules") or ()]},
+        "result": {"status": call.get("status"), "message": call.get("message"), "duration": call.get("duration")},
+        "gen_ai": {"tool": {"name": str(call.get("name") or ""), "call": {"arguments": call.get("arguments")}}},
+    }  # fmt: skip
+
+
+def validation_events(result: StepResult) -> list[dict[str, Any]]:
+    """One ``validation`` event per checked answer of an ``llm`` step (``validate:``, a schema, a code
+    block): the attempt, whether it passed, the exit code of a validation command, and what was wrong."""
+    out: list[dict[str, Any]] = []
+    for entry in result.outputs.get("validation") or ():
+        if not isinstance(entry, Mapping):
+            continue
+        code = entry.get("exit_code")
+        out.append(
+            {
+                "step": result.step_id,
+                "step_type": result.step_type,
+                "attempt": int(entry.get("attempt") or 0),
+                "passed": bool(entry.get("passed")),
+                "exit_code": code if isinstance(code, int) and not isinstance(code, bool) else None,
+                "detail": str(entry.get("error") or ""),
+            }
+        )
+    return out
+
+
+def step_events(result: StepResult) -> list[tuple[str, dict[str, Any]]]:
+    """The events a finished step adds to its repeat's trajectory, in order: its model call, the
+    validation of each answer, its tool calls, and ``step_end``."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    outputs = result.outputs
+    if result.step_type in ("llm", "chain", "judge", "agent") and isinstance(outputs.get("usage"), dict):
+        events.append(("llm_call", llm_call_event(result)))
+    events.extend(("validation", v) for v in validation_events(result))
+    if result.step_type == "agent":
+        for call in outputs.get("tool_calls") or ():
+            if isinstance(call, dict):
+                events.append(("tool_call", tool_call_event(result, call)))
+    events.append(("step_end", {**step_end_event(result.to_dict()), "parameters": dict(result.params)}))
+    return events
 
 
 def read_events(path: Path) -> Iterator[dict[str, Any]]:
@@ -261,15 +353,21 @@ class MissionTrajectories:
         for index, t in sorted(self.files.items()):
             part = parts[index] if index < len(parts) else {"status": "error"}
             reward = rewards.get(index)
-            if reward is not None:
-                t.emit("score", kind="reward", **{k: reward[k] for k in ("reward", "success", "efficiency", "quality")})
             if isinstance(scores, list) and index < len(scores) and scores[index] is not None:
                 t.emit(
                     "score",
                     kind="judge",
                     score=scores[index],
                     explanation=str(judge.get("explanations", [""] * len(scores))[index]),
+                    **{
+                        k: judge[k]
+                        for k in ("method", "model", "source", "order_seed")
+                        if judge.get(k) not in (None, "")
+                    },
                 )
+            if reward is not None:
+                keys = ("reward", "success", "efficiency", "quality", "quality_from")
+                t.emit("score", kind="reward", **{k: reward[k] for k in keys if k in reward})
             t.emit(
                 "run_end",
                 status=str(part.get("status", "error")),

@@ -1,0 +1,309 @@
+"""Black-box tests of the mission-level judge over the repeats, against a real OpenAI-protocol server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+import xml.etree.ElementTree as ET
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+MISSION = """
+name: Name a colour three times
+config: {repeat: 3}
+reward: rustchain
+judge:
+  method: ruler
+  rubric: Red is the best colour, green is fine, blue is poor.
+steps:
+  - id: answer
+    step_type: llm
+    parameters:
+      prompt: Name a colour.
+  - id: tidy
+    step_type: noop
+"""
+
+COLOURS = ("green", "red", "blue")
+VALUE = {"red": 0.9, "green": 0.5, "blue": 0.1}
+REPORT_SCHEMA = json.loads(resources.files("pytest_rustchain").joinpath("schema/report.schema.json").read_text())
+TRAJECTORY_SCHEMA = json.loads(
+    resources.files("pytest_rustchain").joinpath("schema/trajectory.schema.json").read_text()
+)
+
+
+def _answer(content: str, model: str = "m") -> dict[str, Any]:
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5},
+    }
+
+
+def _json(data: dict[str, Any]) -> Response:
+    return Response(json.dumps(data), content_type="application/json")
+
+
+def _is_judge(request: Request) -> bool:
+    return "strict evaluator" in str(request.get_json()["messages"][0]["content"])
+
+
+def _scores_by_colour(request: Request) -> dict[str, Any]:
+    """The judge's answer: each shown repeat scored by the colour in its transcript, wherever the shuffle put it."""
+    prompt = request.get_json()["messages"][1]["content"]
+    shown = re.findall(r"Candidate (c\d+)[^:]*:\n<<<\n(.*?)\n>>>", prompt, re.S)
+    scores = []
+    for cid, text in shown:
+        colour = next(c for c in COLOURS if f"[assistant]\n{c}" in text)
+        scores.append({"id": cid, "score": VALUE[colour], "explanation": f"says {colour}"})
+    return _answer(json.dumps({"scores": scores}), model="judge-model")
+
+
+class Server:
+    """Answers the llm step with green, red, blue in turn, and the judge by the colours it is shown."""
+
+    def __init__(self, judge_answers: list[str] | None = None) -> None:
+        self.turn = 0
+        self.judge_answers = judge_answers
+        self.judge_requests: list[dict[str, Any]] = []
+
+    def __call__(self, request: Request) -> Response:
+        if _is_judge(request):
+            self.judge_requests.append(request.get_json())
+            if self.judge_answers is not None:
+                return _json(_answer(self.judge_answers.pop(0), model="judge-model"))
+            return _json(_scores_by_colour(request))
+        colour = COLOURS[self.turn % len(COLOURS)]
+        self.turn += 1
+        return _json(_answer(colour))
+
+
+def _configure(pytester: pytest.Pytester, httpserver: HTTPServer, mission: str = MISSION, judge: bool = True) -> None:
+    roles = "mission_llm_roles =\n    default = local:m\n    judge = local:judge-model\n" if judge else ""
+    pytester.makeini(f"[pytest]\nmission_llm_providers =\n    local = openai {httpserver.url_for('/v1')}\n{roles}")
+    if not judge:
+        mission = mission.replace(
+            "      prompt: Name a colour.", "      provider: local\n      model: m\n      prompt: Name a colour."
+        )
+    pytester.makefile(".mission.yaml", colours=textwrap.dedent(mission))
+
+
+def _report(pytester: pytest.Pytester) -> dict[str, Any]:
+    data = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    jsonschema.validate(data, REPORT_SCHEMA)
+    mission = data["missions"][0]
+    assert isinstance(mission, dict)
+    return mission
+
+
+def test_ruler_scores_the_repeats_and_feeds_the_reward(pytester: pytest.Pytester, httpserver: HTTPServer) -> None:
+    """One judge call ranks the three repeats; its scores, mapped back to r1..r3 whatever the shown order,
+    are in the terminal, the JSON report, the reward's quality term, JUnit and the Markdown summary."""
+    server = Server()
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(server)
+    _configure(pytester, httpserver)
+    md = pytester.path / "summary.md"
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--mission-report=r.json", "--junitxml=j.xml", f"--mission-summary={md}"
+    )
+    assert result.ret == 0, result.stdout.str()
+    assert len(server.judge_requests) == 1
+    result.stdout.fnmatch_lines(["*judge (ruler, live): r1 0.50 r2 0.90 r3 0.10; mean 0.500; best r2*"])
+    mission = _report(pytester)
+    judge = mission["repeats"]["judge"]
+    assert judge["scores"] == [0.5, 0.9, 0.1]
+    assert judge["best_index"] == 1
+    assert sorted(judge["shown_order"]) == [0, 1, 2]
+    assert [r["quality"] for r in mission["repeats"]["rewards"]] == [0.5, 0.9, 0.1]
+    assert {r["quality_from"] for r in mission["repeats"]["rewards"]} == {"judge"}
+    # 0.5 * success (2/2 steps) + 0.3 * efficiency (no agent: 1) + 0.2 * quality
+    assert [r["reward"] for r in mission["repeats"]["rewards"]] == pytest.approx([0.9, 0.98, 0.82])
+    step = next(s for s in mission["steps"] if s["id"] == "repeats/judge")
+    assert step["status"] == "passed"
+    assert mission["steps_total"] == 7  # 3 repeats x 2 steps + the judge
+    props = {p.get("name"): p.get("value") for p in ET.parse(pytester.path / "j.xml").iter("property")}  # noqa: S314 - pytest's own file
+    assert props["judge_scores"] == "0.5000 0.9000 0.1000"
+    assert props["judge_method"] == "ruler"
+    assert "| ruler 0.50 0.90 0.10 |" in md.read_text(encoding="utf-8")
+    # The judge saw each repeat's transcript once, with its facts, and no repeat's workspace path.
+    prompt = server.judge_requests[0]["messages"][1]["content"]
+    assert prompt.count("## step answer (llm): passed") == 3
+    assert '"counted_steps_passed": "2/2"' in prompt
+    assert str(pytester.path) not in prompt
+
+
+def test_replay_gives_the_same_scores_without_a_server(pytester: pytest.Pytester, httpserver: HTTPServer) -> None:
+    """The judge's call is recorded in the mission's cassette and replayed in none mode with the same scores."""
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(Server())
+    _configure(pytester, httpserver)
+    assert pytester.runpytest("-p", "no:cacheprovider").ret == 0
+    cassette = (pytester.path / "cassettes" / "colours.cassette.yaml").read_text(encoding="utf-8")
+    assert "step: repeats/judge" in cassette
+    httpserver.clear()
+    replay = pytester.runpytest("-p", "no:cacheprovider", "--mission-record-mode=none", "--mission-report=r.json")
+    assert replay.ret == 0, replay.stdout.str()
+    replay.stdout.fnmatch_lines(["*judge (ruler, recorded): r1 0.50 r2 0.90 r3 0.10*", "*llm:*4 calls (4 recorded*"])
+    assert _report(pytester)["repeats"]["judge"]["scores"] == [0.5, 0.9, 0.1]
+
+
+def test_malformed_then_valid_judge_answer(pytester: pytest.Pytester, httpserver: HTTPServer) -> None:
+    """A judge answer that is not JSON gets one retry naming the violation; the valid answer scores the repeats."""
+    good = json.dumps({"scores": [{"id": f"c{i}", "score": 0.25 * i, "explanation": "e"} for i in (1, 2, 3)]})
+    server = Server(judge_answers=["The second one is best.", good])
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(server)
+    _configure(pytester, httpserver)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--mission-report=r.json")
+    assert result.ret == 0, result.stdout.str()
+    assert "the answer is not JSON" in server.judge_requests[1]["messages"][-1]["content"]
+    assert sorted(_report(pytester)["repeats"]["judge"]["scores"]) == [0.25, 0.5, 0.75]
+
+
+@pytest.mark.parametrize(
+    ("answer", "text"),
+    [
+        ({"c1": 0.5, "c2": 0.5}, "expected exactly 3 scores (one per candidate), got 2"),
+        ({"c1": 7, "c2": 0.1, "c3": 0.2}, "the score of c1 is 7, outside [0, 1]"),
+        ({"c1": "0.5", "c2": 0.1, "c3": 0.2}, "the score of c1 is '0.5', not a number"),
+    ],
+    ids=["wrong-count", "seven", "string"],
+)
+def test_invalid_judge_twice_fails_the_mission(
+    pytester: pytest.Pytester, httpserver: HTTPServer, answer: dict[str, object], text: str
+) -> None:
+    """A judge that breaks the contract twice fails repeats/judge and the mission; the success-rate
+    section counts it as the one failed result, and the rewards fall back to the expects."""
+    body = json.dumps({"scores": [{"id": k, "score": v, "explanation": "e"} for k, v in answer.items()]})
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(Server(judge_answers=[body, body]))
+    _configure(pytester, httpserver)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-v", "--mission-report=r.json")
+    assert result.ret == 1
+    pattern = text.replace("[", "[[]")
+    result.stdout.fnmatch_lines([f"*the judge of the repeats failed*{pattern}*"])
+    result.stdout.fnmatch_lines(["*SUBFAILED[[]repeats/judge]*"])
+    mission = _report(pytester)
+    assert mission["status"] == "failed"
+    assert (mission["steps_passed"], mission["steps_total"]) == (6, 7)
+    assert mission["repeats"]["judge"]["status"] == "failed"
+    assert {r["quality_from"] for r in mission["repeats"]["rewards"]} == {"expect"}
+
+
+def test_no_judge_model_skips_the_judge_uncounted(pytester: pytest.Pytester, httpserver: HTTPServer) -> None:
+    """Without a judge role and without a recording the judge is skipped with the reason, not counted,
+    and the mission passes on its steps."""
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(Server())
+    _configure(pytester, httpserver, judge=False)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-v", "-rs", "--mission-report=r.json")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*SUBSKIPPED[[]repeats/judge]*", "*no judge model is configured*"])
+    mission = _report(pytester)
+    assert (mission["steps_passed"], mission["steps_total"]) == (6, 6)
+    assert "scores" not in mission["repeats"]["judge"]
+
+
+def test_missing_judge_role_fails_with_a_hint(pytester: pytest.Pytester, httpserver: HTTPServer) -> None:
+    """With roles configured but none named judge, the judge fails (and the mission) with the ini line to add."""
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(Server())
+    _configure(pytester, httpserver)
+    pytester.makeini(
+        f"[pytest]\nmission_llm_providers =\n    local = openai {httpserver.url_for('/v1')}\n"
+        "mission_llm_roles =\n    default = local:m\n"
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*no LLM role 'judge' is configured*", '*HINT: add "judge = ALIAS:MODEL"*'])
+
+
+def test_min_mean_score_fails_a_poorly_judged_mission(pytester: pytest.Pytester, httpserver: HTTPServer) -> None:
+    """judge.min_mean_score fails the judge, and the mission, when the repeats' mean score is below it."""
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(Server())
+    _configure(
+        pytester, httpserver, mission=MISSION.replace("  method: ruler\n", "  method: ruler\n  min_mean_score: 0.6\n")
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*judge.min_mean_score: the mean score over 3 repeats is 0.500, below 0.6*"])
+
+
+def test_rubric_judge_scores_each_repeat_alone(pytester: pytest.Pytester, httpserver: HTTPServer) -> None:
+    """method: rubric asks once per repeat, and works for a single run too."""
+    server = Server()
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(server)
+    _configure(pytester, httpserver, mission=MISSION.replace("method: ruler", "method: rubric"))
+    result = pytester.runpytest("-p", "no:cacheprovider", "--mission-repeat=1", "--mission-report=r.json")
+    assert result.ret == 0, result.stdout.str()
+    assert len(server.judge_requests) == 1
+    assert _report(pytester)["repeats"]["judge"]["scores"] == [0.5]
+
+
+def test_trajectories_carry_judge_scores_and_validations(
+    pytester: pytest.Pytester, httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """Each repeat's trajectory ends with the judge's score and the reward built on it, and an llm step
+    with validate: writes one validation event per checked answer; every line fits the shipped schema."""
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(Server())
+    mission = MISSION.replace(
+        "      prompt: Name a colour.\n",
+        "      prompt: Name a colour.\n      validate: {regex: '^(red|green)$'}\n      max_attempts: 1\n",
+    )
+    _configure(pytester, httpserver, mission=mission)
+    out = tmp_path / "traj"
+    pytester.runpytest("-p", "no:cacheprovider", f"--mission-trajectories={out}")
+    files = sorted(out.glob("colours/*/r*.jsonl"))
+    assert len(files) == 3
+    for path in files:
+        events = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        for event in events:
+            jsonschema.validate(event, TRAJECTORY_SCHEMA)
+        kinds = [e["event"] for e in events]
+        assert kinds.index("llm_call") < kinds.index("validation") < kinds.index("step_end")
+        scores = [e for e in events if e["event"] == "score"]
+        assert [s["kind"] for s in scores] == ["judge", "reward"]
+        assert scores[1]["quality"] == scores[0]["score"]
+        assert scores[0]["method"] == "ruler"
+    third = [json.loads(line) for line in files[2].read_text(encoding="utf-8").splitlines()]
+    validation = next(e for e in third if e["event"] == "validation")
+    assert validation["passed"] is False
+    assert "does not match" in validation["detail"] or validation["detail"]
+
+
+@pytest.mark.parametrize(
+    ("written", "error", "hint"),
+    [
+        ("judge: ruler", "expected object, got string 'ruler'", "judge is a mapping: judge: {method: ruler*"),
+        ("judge: {method: best}", "'best' is not one of ['ruler', 'rubric']", "method is ruler*or rubric*"),
+        ("judge: {steps: answer}", "expected array, got string 'answer'", "write a list of step ids: steps: [answer]"),
+        ("judge: {steps: [nope]}", "judge.steps names unknown step 'nope'", "step ids: answer, tidy"),
+        (
+            "judge: {steps: [tidy]}",
+            "judge.steps: step 'tidy' is a noop step*",
+            "name llm, chain or agent steps: answer",
+        ),
+        ("judge: {min_mean_score: 70}", "number 70 is out of range*", "scores are between 0 and 1: 70% is written 0.7"),
+        ("judge: {rubrik: x}", "unknown key 'rubrik'", "did you mean 'rubric'?*"),
+    ],
+    ids=["string", "method", "steps-string", "unknown-step", "not-a-model-step", "percent", "typo"],
+)
+def test_malformed_judge_is_a_clear_collection_error(
+    pytester: pytest.Pytester, written: str, error: str, hint: str
+) -> None:
+    """A malformed judge: is reported at its line with what is wrong and a HINT, and the mission fails."""
+    pytester.makefile(
+        ".mission.yaml",
+        bad=f"name: x\n{written}\nsteps:\n  - id: answer\n    step_type: llm\n    parameters: {{prompt: hi}}\n"
+        "  - id: tidy\n    step_type: noop\n",
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    assert result.ret == 1
+    escape = str.maketrans({"[": "[[]", "]": "[]]"})
+    result.stdout.fnmatch_lines(
+        [f"bad.mission.yaml:2:*: {error.translate(escape)}", f"*HINT: {hint.translate(escape)}"]
+    )
