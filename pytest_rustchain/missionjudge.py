@@ -37,6 +37,7 @@ __all__ = [
     "candidate",
     "default_seed",
     "run_judge",
+    "tested_models",
 ]
 
 JUDGE_STEP_ID: Final = "repeats/judge"
@@ -116,6 +117,7 @@ def candidate(record: RepeatRecord, *, steps: Sequence[str] = ()) -> tuple[str, 
     events = record.events
     chosen = _selected(events, steps)
     blocks: dict[str, list[str]] = {name: [] for name in chosen}
+    answers: dict[str, list[str]] = {}
     ends: dict[str, Mapping[str, Any]] = {}
     counted = passed = blocked = 0
     exit_codes: list[int] = []
@@ -143,13 +145,15 @@ def candidate(record: RepeatRecord, *, steps: Sequence[str] = ()) -> tuple[str, 
         if kind == "llm_call":
             gen_ai = _map(event.get("gen_ai"))
             blocks[owner] += _message_lines(_map(gen_ai.get("input")).get("messages"))
-            blocks[owner] += _message_lines(_map(gen_ai.get("output")).get("messages"))
+            answers.setdefault(owner, []).extend(_message_lines(_map(gen_ai.get("output")).get("messages")))
         elif kind == "validation":
             code = event.get("exit_code")
             state = "passed" if event.get("passed") else "failed"
             line = f"validation of attempt {event.get('attempt')}: {state}"
             line += f" (exit code {code})" if isinstance(code, int) else ""
             detail = str(event.get("detail") or "")
+            if isinstance(code, int):
+                detail = detail.removeprefix(f"exit code {code}").lstrip("\n")
             blocks[owner].append(line + (f": {detail}" if detail else ""))
         elif kind == "tool_call":
             gen_ai = _map(event.get("gen_ai"))
@@ -165,7 +169,8 @@ def candidate(record: RepeatRecord, *, steps: Sequence[str] = ()) -> tuple[str, 
     for name in chosen:
         end = ends.get(name, {})
         head = f"## step {name} ({end.get('step_type', '?')}): {end.get('status', '?')}"
-        parts.append("\n".join([head, *blocks[name]]))
+        # The prompt, how each answer was checked, then the final answer.
+        parts.append("\n".join([head, *blocks[name], *answers.get(name, ())]))
     text = "\n\n".join(parts) if parts else "(no transcript: the judged steps did not run in this repeat)"
     if record.workspace:
         text = text.replace(record.workspace, "<workspace>")
@@ -177,6 +182,18 @@ def candidate(record: RepeatRecord, *, steps: Sequence[str] = ()) -> tuple[str, 
     if blocked:
         facts["blocked_tool_calls"] = blocked
     return text, facts
+
+
+def tested_models(records: Sequence[RepeatRecord]) -> set[str]:
+    """The models the repeats' llm, chain and agent steps asked: the models under test."""
+    models: set[str] = set()
+    for record in records:
+        for event in record.events:
+            if event.get("event") == "llm_call" and str(event.get("step_type", "")) in JUDGED_TYPES:
+                model = _map(_map(event.get("gen_ai")).get("request")).get("model")
+                if model:
+                    models.add(str(model))
+    return models
 
 
 def _skipped(spec: MissionJudge, path: str, reason: str) -> JudgeOutcome:
@@ -294,8 +311,7 @@ def run_judge(
     if judged.order_sensitivity is not None:
         block["order_sensitivity"] = judged.order_sensitivity
         block["swapped_scores"] = list(judged.swapped_scores or ())
-    tested = {c.model for c in session.calls[:before] if c.kind == "llm"}
-    if model in tested:
+    if model in tested_models(records):
         block["warning"] = f"the judge model {model} is also a model under test in this mission"
     outputs = {**block, "usage": _usage(calls)}
     status, reason = StepStatus.PASSED, ""

@@ -305,11 +305,14 @@ def judge_lines(judge: Any) -> list[str]:
     if not isinstance(judge, Mapping):
         return []
     if judge.get("scores"):
-        scores = " ".join(f"r{i + 1} {s:.2f}" for i, s in enumerate(judge["scores"]))
+        scores = " ".join(f"{s:.2f}" for s in judge["scores"])
         best = int(judge.get("best_index", 0)) + 1
         source = f", {judge['source']}" if judge.get("source") else ""
         mean = float(judge.get("mean_score", 0))
-        out = [f"    judge ({judge.get('method', 'ruler')}{source}): {scores}; mean {mean:.3f}; best r{best}"]
+        out = [
+            f"    judge ({judge.get('method', 'ruler')}{source}): mean {mean:.3f}, best r{best}",
+            f"    judge score per repeat: {scores}",
+        ]
         if judge.get("order_sensitivity") is not None:
             out.append(f"    judge order sensitivity (swap check): {float(judge['order_sensitivity']):.3f}")
         if judge.get("warning"):

@@ -117,7 +117,9 @@ def test_ruler_scores_the_repeats_and_feeds_the_reward(pytester: pytest.Pytester
     )
     assert result.ret == 0, result.stdout.str()
     assert len(server.judge_requests) == 1
-    result.stdout.fnmatch_lines(["*judge (ruler, live): r1 0.50 r2 0.90 r3 0.10; mean 0.500; best r2*"])
+    result.stdout.fnmatch_lines(
+        ["*judge (ruler, live): mean 0.500, best r2*", "*judge score per repeat: 0.50 0.90 0.10*"]
+    )
     mission = _report(pytester)
     judge = mission["repeats"]["judge"]
     assert judge["scores"] == [0.5, 0.9, 0.1]
@@ -151,7 +153,7 @@ def test_replay_gives_the_same_scores_without_a_server(pytester: pytest.Pytester
     httpserver.clear()
     replay = pytester.runpytest("-p", "no:cacheprovider", "--mission-record-mode=none", "--mission-report=r.json")
     assert replay.ret == 0, replay.stdout.str()
-    replay.stdout.fnmatch_lines(["*judge (ruler, recorded): r1 0.50 r2 0.90 r3 0.10*", "*llm:*4 calls (4 recorded*"])
+    replay.stdout.fnmatch_lines(["*judge (ruler, recorded): mean 0.500, best r2*", "*llm:*4 calls (4 recorded*"])
     assert _report(pytester)["repeats"]["judge"]["scores"] == [0.5, 0.9, 0.1]
 
 

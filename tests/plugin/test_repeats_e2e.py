@@ -249,7 +249,7 @@ def test_chat_export_without_llm_steps_is_empty(
 def test_shipped_repeat_example_replays_its_numbers(pytester: pytest.Pytester) -> None:
     """The shipped code-generation example replays five repeats from its scripted cassette, offline:
     generate passes 4 of 5 with the interval [0.376, 0.964], is flaky, the judge ranks each repeat's
-    samples, and every repeat has a reward."""
+    samples, the mission-level judge ranks the repeats, and its scores are each repeat's reward quality."""
     root = Path(__file__).resolve().parents[2] / "missions"
     (pytester.path / "missions" / "cassettes").mkdir(parents=True)
     for name in ("codegen_repeats.mission.yaml", "cassettes/codegen_repeats.cassette.yaml"):
@@ -259,13 +259,15 @@ def test_shipped_repeat_example_replays_its_numbers(pytester: pytest.Pytester) -
         "missions/", "-p", "no:cacheprovider", "--mission-record-mode=none", "--mission-report=r.json", "-n", "2"
     )
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["llm: * 16 calls (0 recorded, 16 scripted, 0 live)*"])
+    result.stdout.fnmatch_lines(["llm: * 17 calls (0 recorded, 17 scripted, 0 live)*"])
     block = _report(pytester)["missions"][0]["repeats"]
     rows = {row["id"]: row for row in block["steps"]}
     assert (rows["generate"]["passed"], rows["generate"]["total"]) == (4, 5)
     assert [round(x, 3) for x in rows["generate"]["interval"]] == [0.376, 0.964]
     assert block["flaky_steps"] == ["generate", "run-tests", "rank"]
-    assert [round(r["reward"], 3) for r in block["rewards"]] == [1.0, 1.0, 0.425, 1.0, 1.0]
+    assert block["judge"]["scores"] == [0.9, 0.6, 0.1, 0.9, 0.9]
+    assert [r["quality"] for r in block["rewards"]] == [0.9, 0.6, 0.1, 0.9, 0.9]
+    assert [round(r["reward"], 3) for r in block["rewards"]] == [0.98, 0.92, 0.445, 0.98, 0.98]
     steps = _report(pytester)["missions"][0]["steps"]
     ranks = [s["outputs"]["scores"] for s in steps if s["id"].endswith("/rank") and s["status"] == "passed"]
     assert ranks == [[0.9, 0.3], [0.9, 0.9], [0.9, 0.3], [0.9, 0.9]]
@@ -295,5 +297,5 @@ def test_chat_export_of_the_shipped_example(pytester: pytest.Pytester) -> None:
     lines = [json.loads(line) for line in export.read_text().splitlines()]
     generate = [line for line in lines if line["metadata"]["step"].endswith("/generate")]
     assert len(generate) == 5
-    assert [line["metadata"]["reward"] for line in generate][2] == pytest.approx(0.425)
+    assert [line["metadata"]["reward"] for line in generate][2] == pytest.approx(0.445)
     assert generate[0]["messages"][-1]["role"] == "assistant"
