@@ -17,24 +17,23 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_rustchain import report
-from pytest_rustchain.errors import MissionError, MissionFormatError
-from pytest_rustchain.levels import LEVELS, Policy, parse_allow_rule
-from pytest_rustchain.masking import neutralise_workflow_commands, one_line
-from pytest_rustchain.model import Mission, MissionResult, MissionStatus, Step, StepResult, StepStatus
-from pytest_rustchain.sandbox import MODES, Landlock, Sandbox, choose_sandbox
-from pytest_rustchain.sandbox import tcp_ports as sandbox_tcp_ports
 
 if TYPE_CHECKING:
+    from pytest_rustchain.levels import Policy
     from pytest_rustchain.llm.config import LLMOptions
     from pytest_rustchain.loader import Limits
+    from pytest_rustchain.model import Mission, MissionResult, Step, StepResult
     from pytest_rustchain.runner import RunSettings
+    from pytest_rustchain.sandbox import Sandbox
 
-# The loader, runner and safety analyser are imported where missions are handled (collect, run):
-# pytest loads this plugin in every run, also in runs that hold no mission.
+# pytest loads this plugin in every run, also in runs that hold no mission: everything else (the
+# reporter's aggregation, the loader, the runner, the safety analyser, the model) is imported where
+# missions are handled, and the sandbox check waits for the first mission.
 
 DEFAULT_GLOBS = ("*.mission.yaml", "*.mission.yml")
+SANDBOX_MODES = ("auto", "bwrap", "landlock", "none", "required")
+"""``sandbox.MODES``, here so that registering the option does not import the sandbox module."""
 _PROJECT_GROUP = "rustchain-project-workspace"
-_SHOWN_FAILURES = (StepStatus.FAILED, StepStatus.BLOCKED)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -72,7 +71,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--mission-sandbox",
-        choices=MODES,
+        choices=SANDBOX_MODES,
         default=None,
         help="Confine command steps: auto (default: bwrap, else Landlock, else none with a warning), bwrap, "
         "landlock, none, or required (any layer, else the run stops).",
@@ -215,12 +214,51 @@ class _SessionSettings:
 
 
 _SETTINGS = pytest.StashKey[_SessionSettings]()
+_POLICY = pytest.StashKey[tuple["Policy", tuple[str, ...]]]()
+_SANDBOX = pytest.StashKey[tuple["Sandbox | None", tuple[str, ...]]]()
+_LLM = pytest.StashKey[tuple["LLMOptions", tuple[str, ...]]]()
+_HOME_FILES = pytest.StashKey[tuple[tuple[Path, str], ...]]()
 
 
 def _session_settings(config: pytest.Config) -> _SessionSettings:
+    """Every setting of the session, with the header lines that say them (this checks the sandbox)."""
     if _SETTINGS not in config.stash:
-        config.stash[_SETTINGS] = _read_settings(config)
+        policy, policy_lines = _policy_settings(config)
+        sandbox, sandbox_lines = _sandbox_settings(config)
+        llm, llm_lines = _llm_settings(config)
+        config.stash[_SETTINGS] = _SessionSettings(
+            policy=policy,
+            header=(*policy_lines, *sandbox_lines, *llm_lines),
+            sandbox=sandbox,
+            llm=llm,
+            home_files=_home_files(config),
+        )
     return config.stash[_SETTINGS]
+
+
+def _check_settings(config: pytest.Config) -> None:
+    """Read the settings a mistake in which stops the run at its start; the sandbox check (it starts
+    bwrap) waits for the first mission unless a layer is asked for by name or xdist workers start."""
+    _policy_settings(config)
+    if not _sandbox_deferred(config):
+        _sandbox_settings(config)
+    if _llm_configured(config):
+        _llm_settings(config)
+    _home_files(config)
+
+
+def _sandbox_mode(config: pytest.Config) -> str:
+    mode = config.getoption("mission_sandbox") or str(config.getini("mission_sandbox")).strip() or "auto"
+    if mode not in SANDBOX_MODES:
+        raise pytest.UsageError(f"mission_sandbox = {mode!r} is not one of {', '.join(SANDBOX_MODES)}")
+    return str(mode)
+
+
+def _sandbox_deferred(config: pytest.Config) -> bool:
+    """True when the sandbox is checked at the first mission: ``auto``, outside an xdist controller
+    (whose header is the only place its workers' sandbox is told)."""
+    controller = not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+    return _sandbox_mode(config) == "auto" and not controller
 
 
 def _ini_source(config: pytest.Config, name: str) -> str:
@@ -243,9 +281,12 @@ def _option_source(config: pytest.Config, name: str, default: str) -> str:
 
 def _home_files(config: pytest.Config) -> tuple[tuple[Path, str], ...]:
     """ini ``mission_home_files``: each a regular file under the user's home, with its path there."""
-    home = Path.home().resolve()
+    if _HOME_FILES in config.stash:
+        return config.stash[_HOME_FILES]
+    given_files = config.getini("mission_home_files")
+    home = Path.home().resolve() if given_files else Path()
     out: list[tuple[Path, str]] = []
-    for given in config.getini("mission_home_files"):
+    for given in given_files:
         path = Path(os.path.expanduser(str(given))).resolve()  # noqa: PTH111 - "~" is the point
         if not path.is_relative_to(home) or path == home:
             raise pytest.UsageError(
@@ -255,10 +296,16 @@ def _home_files(config: pytest.Config) -> tuple[tuple[Path, str], ...]:
         if not path.is_file():
             raise pytest.UsageError(f"mission_home_files: {given} does not exist (looked for {path})")
         out.append((path, path.relative_to(home).as_posix()))
-    return tuple(out)
+    config.stash[_HOME_FILES] = tuple(out)
+    return config.stash[_HOME_FILES]
 
 
-def _read_settings(config: pytest.Config) -> _SessionSettings:
+def _policy_settings(config: pytest.Config) -> tuple[Policy, tuple[str, ...]]:
+    """The safety policy and its header lines (the level, the ini allow lists, the home files)."""
+    if _POLICY in config.stash:
+        return config.stash[_POLICY]
+    from pytest_rustchain.levels import LEVELS, Policy, parse_allow_rule
+
     level = config.getoption("mission_safety") or str(config.getini("mission_safety")).strip() or "standard"
     level_source = _option_source(config, "mission_safety", "standard")
     if level not in LEVELS:
@@ -291,16 +338,26 @@ def _read_settings(config: pytest.Config) -> _SessionSettings:
     ):
         if values:
             header.append(f"rustchain: {name} from {_ini_source(config, name)}: {', '.join(values)}")
-    mode = config.getoption("mission_sandbox") or str(config.getini("mission_sandbox")).strip() or "auto"
-    if mode not in MODES:
-        raise pytest.UsageError(f"mission_sandbox = {mode!r} is not one of {', '.join(MODES)}")
+    config.stash[_POLICY] = (policy, tuple(header))
+    return config.stash[_POLICY]
+
+
+def _sandbox_settings(config: pytest.Config) -> tuple[Sandbox | None, tuple[str, ...]]:
+    """The confinement layer (checked here, once per session and process) and its header lines."""
+    if _SANDBOX in config.stash:
+        return config.stash[_SANDBOX]
+    from pytest_rustchain.sandbox import Landlock, choose_sandbox
+    from pytest_rustchain.sandbox import tcp_ports as sandbox_tcp_ports
+
+    mode = _sandbox_mode(config)
+    allow_hosts = tuple(config.getini("mission_allow_hosts"))
     unix_sockets = bool(config.getini("mission_allow_unix_sockets"))
     sandbox, line, error = choose_sandbox(mode, unix_sockets=unix_sockets)
     if error is not None:
         raise pytest.UsageError(error)
     if mode == "none":
         line = f"sandbox none (set by {_option_source(config, 'mission_sandbox', 'auto')})"
-    header.append(f"rustchain: {line}")
+    header = [f"rustchain: {line}"]
     if sandbox is not None:
         if allow_hosts:
             limit = ""
@@ -315,13 +372,35 @@ def _read_settings(config: pytest.Config) -> _SessionSettings:
                 f"rustchain: mission_allow_unix_sockets from {_ini_source(config, 'mission_allow_unix_sockets')}:"
                 " host Unix sockets are reachable"
             )
+    config.stash[_SANDBOX] = (sandbox, tuple(header))
+    return config.stash[_SANDBOX]
+
+
+def _llm_configured(config: pytest.Config) -> bool:
+    """True when any model setting is given (otherwise the defaults hold and nothing can be wrong)."""
+    return bool(
+        any(str(line).strip() for name in _LLM_LISTS for line in config.getini(name))
+        or config.getoption("mission_record_mode")
+        or str(config.getini("mission_record_mode")).strip() not in ("", "once")
+        or str(config.getini("mission_cassette_dir")).strip()
+        or config.getoption("mission_cassette_prune")
+    )
+
+
+_LLM_LISTS = ("mission_llm_providers", "mission_llm_roles", "mission_llm_prices")
+
+
+def _llm_settings(config: pytest.Config) -> tuple[LLMOptions, tuple[str, ...]]:
+    """The model options and their header line."""
+    if _LLM in config.stash:
+        return config.stash[_LLM]
     llm = _llm_options(config)
+    header: tuple[str, ...] = ()
     if llm.settings.configured or llm.record_mode != "once" or llm.prune:
         where = str(llm.cassette_dir) if llm.cassette_dir else "cassettes/ next to each mission"
-        header.append(f"rustchain: llm record mode {llm.record_mode}, cassettes in {where}")
-    return _SessionSettings(
-        policy=policy, header=tuple(header), sandbox=sandbox, llm=llm, home_files=_home_files(config)
-    )
+        header = (f"rustchain: llm record mode {llm.record_mode}, cassettes in {where}",)
+    config.stash[_LLM] = (llm, header)
+    return config.stash[_LLM]
 
 
 def _llm_options(config: pytest.Config) -> LLMOptions:
@@ -375,8 +454,6 @@ def _repeat_settings(config: pytest.Config) -> _RepeatSettings:
 
 
 def _read_repeat_settings(config: pytest.Config) -> _RepeatSettings:
-    from pytest_rustchain.trajectory import new_run_id
-
     cli = config.getoption("mission_repeat", None)
     repeat: int | None = cli
     if cli is not None and cli < 1:
@@ -414,12 +491,32 @@ def _read_repeat_settings(config: pytest.Config) -> _RepeatSettings:
         repeat_from_command_line=cli is not None,
         trajectories=trajectories,
         export=export,
-        run_id=run_id or new_run_id(),
+        run_id=run_id or _new_run_id(trajectories),
     )
 
 
+def _new_run_id(trajectories: Path | None) -> str:
+    """A run id names the trajectory directories: only runs that write them need one."""
+    if trajectories is None:
+        return ""
+    from pytest_rustchain.trajectory import new_run_id
+
+    return new_run_id()
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    if _SANDBOX not in config.stash and _sandbox_deferred(config):
+        # The sandbox line follows the collection, in runs that collect missions.
+        return [*_policy_settings(config)[1], *(_llm_settings(config)[1] if _llm_configured(config) else ())]
     return list(_session_settings(config).header)
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """The sandbox lines the header left out (``auto``, checked now that missions are to run)."""
+    header_shown = config.get_verbosity() >= 0 and not config.getoption("no_header", False)
+    if not header_shown or not _sandbox_deferred(config) or not any(isinstance(i, MissionItem) for i in items):
+        return []
+    return list(_sandbox_settings(config)[1])
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -508,13 +605,15 @@ def pytest_configure(config: pytest.Config) -> None:
     _catch_signals(config)
     if config.hook.pytest_rustchain_step_types.get_hookimpls() or config.hook.pytest_rustchain_tools.get_hookimpls():
         _add_extensions(config)
-    settings = _session_settings(config)
+    _check_settings(config)
     _repeat_settings(config)
     if config.getoption("mission_dry_run", False):
         config.pluginmanager.register(_DryRunTable(), "rustchain-dry-run")
-    report.configure(config, safety=tuple(line.removeprefix("rustchain: ") for line in settings.header))
-    if config.pluginmanager.hasplugin("html"):
-        from pytest_rustchain import htmlextras  # pytest-html is installed: add each mission's graph to its report
+    report.configure(
+        config, safety=lambda: tuple(line.removeprefix("rustchain: ") for line in _session_settings(config).header)
+    )
+    if config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
+        from pytest_rustchain import htmlextras  # pytest-html writes a report: add each mission's graph to it
 
         htmlextras.configure(config)
 
@@ -545,6 +644,7 @@ class MissionFile(pytest.File):
     """One mission file; always yields exactly one item, named after the file stem."""
 
     def collect(self) -> Iterable[MissionItem]:
+        from pytest_rustchain.errors import MissionError, MissionFormatError
         from pytest_rustchain.loader import LoadOptions, load_mission, mission_stem
 
         config = self.config
@@ -569,7 +669,7 @@ class MissionFile(pytest.File):
             from pytest_rustchain.runner import check_safety_level
 
             try:
-                check_safety_level(mission, _session_settings(config).policy)
+                check_safety_level(mission, _policy_settings(config)[0])
             except MissionFormatError as exc:
                 item.load_error = exc.render()
         if mission is not None and item.load_error is None:
@@ -636,6 +736,8 @@ class MissionItem(pytest.Function):
         return None
 
     def _unknown_mark(self, name: str, line: int, col: int | None, why: str) -> str:
+        from pytest_rustchain.errors import MissionFormatError
+
         registered = [str(m).split(":", 1)[0].split("(", 1)[0].strip() for m in self.config.getini("markers")]
         close = difflib.get_close_matches(name, [m for m in registered if m], n=1)
         hint = f"did you mean '{close[0]}'? Or register" if close else "register"
@@ -649,6 +751,8 @@ class MissionItem(pytest.Function):
         ).render()
 
     def reportinfo(self) -> tuple[Path, int, str]:
+        from pytest_rustchain.masking import one_line
+
         line = self.mission.line - 1 if self.mission is not None else 0
         label = self.name if self.mission is None else f"{self.name}: {one_line(self.mission.name)}"
         return self.path, line, label
@@ -663,6 +767,8 @@ class MissionItem(pytest.Function):
             self.config.option.showlocals = showlocals
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str | Any:  # type: ignore[override]
+        from pytest_rustchain.errors import MissionError
+
         if isinstance(excinfo.value, MissionError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
@@ -701,6 +807,8 @@ class MissionItem(pytest.Function):
         workerinput = getattr(self.config, "workerinput", None)
         dist = workerinput.get("rustchain_dist", "no") if workerinput is not None else "no"
         if dist not in ("loadgroup", "no"):
+            from pytest_rustchain.errors import MissionFormatError
+
             raise MissionFormatError(
                 f"a 'workspace: project' mission needs --dist loadgroup under -n (got --dist {dist})",
                 path=self.display_path,
@@ -717,6 +825,8 @@ class MissionItem(pytest.Function):
 
     def run_mission(self, subtests: pytest.Subtests, tmp_path_factory: pytest.TempPathFactory) -> None:
         from pytest_rustchain import repeats
+        from pytest_rustchain.masking import neutralise_workflow_commands
+        from pytest_rustchain.model import MissionStatus, StepStatus
         from pytest_rustchain.runner import ChainRun
         from pytest_rustchain.workspace import Workspace, create_workspace, make_directories
 
@@ -832,7 +942,8 @@ class MissionItem(pytest.Function):
         if result.status is not MissionStatus.PASSED:
             from pytest_rustchain.summary import rollup_once
 
-            shown = [(r.step_id, r.reason) for r in result.steps.values() if r.status in _SHOWN_FAILURES]
+            failed = (StepStatus.FAILED, StepStatus.BLOCKED)
+            shown = [(r.step_id, r.reason) for r in result.steps.values() if r.status in failed]
             pytest.fail(rollup_once(result.message, shown) or "mission failed", pytrace=False)
 
     def _overall(self, parts: list[MissionResult], duration: float) -> MissionResult:
@@ -881,6 +992,7 @@ class MissionItem(pytest.Function):
         """The mission-level judge over the repeats (``judge:``), through the cassette the repeats used."""
         from pytest_rustchain.llm.cassette import CassetteError
         from pytest_rustchain.missionjudge import RepeatRecord, run_judge
+        from pytest_rustchain.model import StepStatus
 
         mission = self.mission
         assert mission is not None and mission.judge is not None
@@ -1003,6 +1115,7 @@ class MissionFixture:
 
     def run(self, path: str | Path | Mission, *, vars: dict[str, Any] | None = None) -> MissionResult:
         """Run a mission in a fresh workspace under ``tmp_path`` and return its result."""
+        from pytest_rustchain.model import Mission
         from pytest_rustchain.runner import ChainRun, run_steps
         from pytest_rustchain.workspace import create_workspace
 
@@ -1023,6 +1136,8 @@ def mission(request: pytest.FixtureRequest, tmp_path: Path) -> MissionFixture:
 
 
 def _report_step(result: StepResult) -> None:
+    from pytest_rustchain.model import StepStatus
+
     status = result.status
     if status is StepStatus.PASSED:
         return

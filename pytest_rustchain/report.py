@@ -7,17 +7,23 @@ import json
 import os
 import tempfile
 import time
-import xml.etree.ElementTree as ET
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_rustchain import graph, history, summary
-from pytest_rustchain.model import MissionResult
-from pytest_rustchain.summary import RunSummary, Threshold
+from pytest_rustchain import history
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
+
+    from pytest_rustchain.model import MissionResult
+    from pytest_rustchain.summary import RunSummary, Threshold
+
+# The reporter is registered in every run, also in runs without missions: the aggregation (summary,
+# graph, model) is imported once there is a mission result or a file to write.
 
 __all__ = ["MissionReporter", "add_options", "configure", "record_unfinished", "unconfigure"]
 
@@ -90,6 +96,8 @@ def _threshold(config: pytest.Config) -> Threshold | None:
         source = "mission_min_success_rate"
         if not raw:
             return None
+    from pytest_rustchain import summary
+
     try:
         return summary.parse_threshold(str(raw))
     except ValueError as exc:
@@ -140,9 +148,10 @@ def _dir_option(config: pytest.Config, name: str) -> Path | None:
     return path
 
 
-def configure(config: pytest.Config, *, safety: tuple[str, ...] = ()) -> None:
-    """Create and register the reporter (controller and workers); ``safety`` are the lines that say
-    the effective safety policy and where its settings came from (the JSON report's ``safety``)."""
+def configure(config: pytest.Config, *, safety: Callable[[], tuple[str, ...]] | tuple[str, ...] = ()) -> None:
+    """Create and register the reporter (controller and workers); ``safety`` gives the lines that say
+    the effective safety policy and where its settings came from (the JSON report's ``safety``),
+    asked for when a report is written."""
     reporter = MissionReporter(
         config,
         safety=safety,
@@ -170,6 +179,8 @@ def record_unfinished(config: pytest.Config, nodeid: str, result: MissionResult)
     goes into the section and the files, with every step it did not finish counted as not run."""
     reporter = config.stash.get(_REPORTER, None)
     if reporter is not None and reporter.active:
+        from pytest_rustchain import summary
+
         reporter.names[nodeid] = result.name
         reporter.entries[nodeid] = summary.mission_entry(nodeid, result.to_dict())
 
@@ -212,10 +223,10 @@ class MissionReporter:
         junit_path: Path | None = None,
         html_path: Path | None = None,
         graph_dir: Path | None = None,
-        safety: tuple[str, ...] = (),
+        safety: Callable[[], tuple[str, ...]] | tuple[str, ...] = (),
     ) -> None:
         self.config = config
-        self.safety = list(safety)
+        self._safety = safety
         self.junit_path = junit_path
         self.durations: dict[str, dict[str, float]] = {}
         self.threshold = threshold
@@ -227,7 +238,7 @@ class MissionReporter:
         # A dry run runs nothing, so it has no success rate and no gate.
         self.active = not self.worker and not config.getoption("mission_dry_run", False)
         self.github_actions = os.environ.get("GITHUB_ACTIONS") == "true"
-        self.scrub = summary.scrubber(github_actions=self.github_actions)
+        self._scrub: Callable[[str], str] | None = None
         self.entries: dict[str, dict[str, Any]] = {}
         self.names: dict[str, str] = {}
         self.started = time.monotonic()
@@ -242,6 +253,27 @@ class MissionReporter:
         self.selected: list[str] = []
         self.history: Any = None
         self.notices: list[history.Notice] = []
+
+    @property
+    def safety(self) -> list[str]:
+        """The lines that say the effective safety policy (the header's, without "rustchain: ")."""
+        return list(self._safety() if callable(self._safety) else self._safety)
+
+    @property
+    def scrub(self) -> Callable[[str], str]:
+        """Masks what must not reach a report (and, on GitHub Actions, workflow commands)."""
+        if self._scrub is None:
+            from pytest_rustchain import summary
+
+            self._scrub = summary.scrubber(github_actions=self.github_actions)
+        return self._scrub
+
+    def _summary(self) -> RunSummary:
+        if self.result is None:
+            from pytest_rustchain import summary
+
+            self.result = summary.summarize(self.entries.values())
+        return self.result
 
     # -- on the worker (or the only process) --------------------------------------------------------
 
@@ -283,6 +315,8 @@ class MissionReporter:
                 # A worker died while running it (pytest-xdist's report): its declared steps are lost.
                 self.entries[nodeid] = self._lost_entry(nodeid, _failure_text(report))
             return
+        from pytest_rustchain import summary
+
         self.names[nodeid] = str(name)
         if report.when == "setup":
             if report.skipped:
@@ -311,6 +345,7 @@ class MissionReporter:
 
     def _lost_entry(self, nodeid: str, message: str) -> dict[str, Any]:
         """A mission whose worker died: every step it declares counts as ``lost`` (not passed)."""
+        from pytest_rustchain import summary
         from pytest_rustchain.errors import MissionError
         from pytest_rustchain.loader import LoadOptions, load_mission
         from pytest_rustchain.runner import lost_result
@@ -334,7 +369,11 @@ class MissionReporter:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.worker:
             return
-        result = self.result = summary.summarize(self.entries.values())
+        if not (self.entries or self.names or self.show_history or self._writes_files()):
+            return  # no mission in this run and nothing to write: no gate, no history entry
+        from pytest_rustchain import graph, summary
+
+        result = self._summary()
         if self.threshold is not None and not result.empty:
             self.gate = summary.gate_line(result, self.threshold, self.statistic)
             if self.gate[0] and session.exitstatus == pytest.ExitCode.OK:
@@ -379,6 +418,15 @@ class MissionReporter:
         if self.problems and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
+    def _writes_files(self) -> bool:
+        return bool(
+            self.report_path
+            or self.summary_path
+            or self.html_path
+            or self.graph_dir
+            or (self.active and self.config.getoption("mission_trajectories", None))
+        )
+
     def _fix_junit(self, path: Path) -> None:
         """Make pytest's JUnit XML (written just before this hook, trylast) read right in JUnit readers.
 
@@ -387,6 +435,8 @@ class MissionReporter:
         mission. Those elements move into the testcase's ``<system-out>``; the step failures of a
         failed mission stay. A testcase's time becomes the mission's own (subtests add theirs again).
         """
+        import xml.etree.ElementTree as ET
+
         try:
             tree = ET.parse(path)  # noqa: S314 - the file pytest wrote in this run
         except (OSError, ET.ParseError) as exc:
@@ -459,6 +509,8 @@ class MissionReporter:
         self.notices = history.notices(previous, current, [m["nodeid"] for m in result.missions])
 
     def _write_graphs(self, directory: Path, missions: list[dict[str, Any]]) -> None:
+        from pytest_rustchain import graph
+
         try:
             written = graph.write_graphs(missions, directory)
         except OSError as exc:
@@ -496,9 +548,11 @@ class MissionReporter:
         return result
 
     def _terminal(self, tr: pytest.TerminalReporter) -> None:
-        result = self.result if self.result is not None else summary.summarize(self.entries.values())
+        result = self._summary() if self.entries or self.show_history else None
         quiet = tr.verbosity < 0
-        if not result.empty:
+        if result is not None and not result.empty:
+            from pytest_rustchain import summary
+
             if quiet:
                 tr.write_line(summary.quiet_line(result))
             else:
@@ -513,14 +567,16 @@ class MissionReporter:
             if self.gate is not None and (self.gate[0] or not quiet):
                 below, line = self.gate
                 tr.write_line(line, red=below, bold=below, green=not below)
-        if self.show_history:
+        if self.show_history and result is not None:
             self._history_table(tr, result)
         if not quiet:
             for what, path in self.written:
                 tr.write_line(f"{what}: {path}")
         for problem in self.problems:
             tr.write_line(problem, red=True, bold=True)
-        if self.github_actions and self.summary_path is not None and not result.empty:
+        if self.github_actions and self.summary_path is not None and result is not None and not result.empty:
+            from pytest_rustchain import summary
+
             for line in summary.workflow_annotations(result, file_for=self._file_for, scrub=self.scrub):
                 tr.write_line(line)
 
@@ -601,6 +657,8 @@ def _fix_testcase(case: ET.Element, entry: Mapping[str, Any] | None) -> None:
     notes = _step_notes(entry) or [(e.get("message") or e.text or "").strip() for e in moving]
     out = case.find("system-out")
     if out is None:
+        import xml.etree.ElementTree as ET
+
         out = ET.SubElement(case, "system-out")
     out.text = "\n\n".join(p for p in ("\n\n".join(notes), out.text or "") if p)
 

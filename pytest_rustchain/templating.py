@@ -8,13 +8,17 @@ import json
 import math
 import re
 import shlex
+import sys
 from collections.abc import Iterator, Mapping
-from typing import Any
-
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from pytest_rustchain.errors import MissionError
+
+if TYPE_CHECKING:
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+# Jinja is imported by ``jinjaenv`` when a string needs more than plain ``{{ a.b }}`` lookups.
 
 __all__ = [
     "MAX_LOOP_ITERATIONS",
@@ -60,38 +64,10 @@ class StepView(dict[str, Any]):
         self.step_id = step_id
 
 
-class _StrictUndefined(jinja2.StrictUndefined):
-    """Undefined names are errors; a missing step attribute says which step and what it has."""
-
-    __slots__ = ()
-
-    @property
-    def _undefined_message(self) -> str:
-        owner, name = self._undefined_obj, self._undefined_name
-        if not isinstance(owner, StepView) or not isinstance(name, str):
-            return str(super()._undefined_message)
-        import difflib  # only to explain a mistake: kept off the start-up path
-
-        known = sorted(k for k in owner if isinstance(k, str))
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        return (
-            f"step '{owner.step_id}' has no attribute '{name}'\n"
-            f"HINT: {hint}steps.{owner.step_id} has: {', '.join(known) or 'nothing yet'}"
-        )
-
-
 def _split_hint(message: str) -> tuple[str, str]:
     """(first line, the ``HINT:`` lines after it with their newline) of an undefined-name message."""
     first, newline, rest = message.partition("\n")
     return first, newline + rest
-
-
-class _KeepUndefined(jinja2.ChainableUndefined):
-    """RustChain compatibility: an undefined name stays as the text that named it."""
-
-    def __str__(self) -> str:
-        return "{{ " + (self._undefined_name or "") + " }}"
 
 
 def _number(value: Any) -> int | float | None:
@@ -176,12 +152,18 @@ def numeric_text(value: Any) -> Any:
     return value
 
 
+def _is_undefined(value: Any) -> bool:
+    """True for Jinja's undefined values (which exist only once Jinja is imported)."""
+    jinja = sys.modules.get("jinja2")
+    return jinja is not None and isinstance(value, jinja.Undefined)
+
+
 def _shell_finalize(value: Any) -> Any:
     # Every inserted value becomes one shell word, so a step output such as
     # "x; rm -rf ~" is printed by `echo`, never executed.
     if isinstance(value, Unquoted):
         return str(value)
-    if isinstance(value, jinja2.Undefined):
+    if _is_undefined(value):
         return value
     return shlex.quote(str(value))
 
@@ -216,44 +198,11 @@ def _count(numbers: range) -> Iterator[int]:
         yield n
 
 
-class _Sandbox(SandboxedEnvironment):
-    """The Jinja2 sandbox with bounds: string and list repetition, powers, loop iterations."""
+def _env(strict: bool, shell: bool) -> SandboxedEnvironment:
+    """The sandboxed environment for strict (or RustChain-compatible) rendering, shell-quoting or not."""
+    from pytest_rustchain.jinjaenv import ENVS
 
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, (str, list, tuple))
-                    and isinstance(times, int)
-                    and len(seq) * times > MAX_RENDERED_CHARS
-                ):
-                    raise _Limit(
-                        f"repeating a value {times:,} times is more than the limit of {MAX_RENDERED_CHARS:,} characters"
-                    )
-        if operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 4096:
-            raise _Limit(f"{left} ** {right} is too large a number")
-        return super().call_binop(context, operator, left, right)
-
-
-def _make(undefined: type[jinja2.Undefined], *, shell: bool) -> SandboxedEnvironment:
-    env = _Sandbox(
-        undefined=undefined,
-        autoescape=False,
-        keep_trailing_newline=True,
-        finalize=_shell_finalize if shell else None,
-    )
-    env.filters["unquoted"] = _unquoted
-    env.globals["range"] = _counted_range
-    return env
-
-
-_ENVS: dict[tuple[bool, bool], SandboxedEnvironment] = {
-    (strict, shell): _make(_StrictUndefined if strict else _KeepUndefined, shell=shell)
-    for strict in (True, False)
-    for shell in (True, False)
-}
+    return ENVS[(strict, shell)]
 
 
 def has_template(text: str) -> bool:
@@ -264,8 +213,10 @@ def check_syntax(text: str) -> str | None:
     """Return a syntax error message (with the template's own line) or None."""
     if "{%" not in text and "{#" not in text and "{{" not in _SIMPLE.sub("", text):
         return None
+    import jinja2
+
     try:
-        _ENVS[(True, False)].parse(text)
+        _env(True, False).parse(text)
     except jinja2.TemplateSyntaxError as exc:
         return f"template syntax error on template line {exc.lineno}: {exc.message}"
     return None
@@ -274,7 +225,7 @@ def check_syntax(text: str) -> str | None:
 @functools.lru_cache(maxsize=4096)
 def _compiled(text: str, strict: bool, shell: bool) -> jinja2.Template:
     # Missions repeat the same strings across steps and retries; compiling is most of the cost.
-    return _ENVS[(strict, shell)].from_string(text)
+    return _env(strict, shell).from_string(text)
 
 
 _SIMPLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
@@ -300,7 +251,7 @@ def _render_simple(text: str, context: Mapping[str, Any], shell: bool) -> str | 
             if name in _DICT_ATTRS or not isinstance(value, Mapping) or name not in value:
                 return None
             value = value[name]
-        if isinstance(value, (Mapping, list, jinja2.Undefined)) or value is None:
+        if isinstance(value, (Mapping, list)) or value is None or _is_undefined(value):
             return None
         rendered = str(value)
         out.append(between)
@@ -321,6 +272,8 @@ def render_string(text: str, context: Mapping[str, Any], *, strict: bool = True,
         return fast
     # No name in this frame holds the context: under ``-l`` pytest would print it, secrets included.
     __tracebackhide__ = True
+    import jinja2
+
     token = _ITERATIONS.set([0])
     try:
         return _bounded(_compiled(text, strict, shell).generate(context))
@@ -378,7 +331,7 @@ def render_native(text: str, context: Mapping[str, Any], *, strict: bool = True)
         except TemplateError:
             value = None  # render_string below gives the error its usual wording (or compat's text)
         else:
-            if isinstance(value, (bool, int, float, Mapping, list, tuple)) and not isinstance(value, jinja2.Undefined):
+            if isinstance(value, (bool, int, float, Mapping, list, tuple)) and not _is_undefined(value):
                 return _native(value)
     return render_string(text, context, strict=strict)
 
@@ -417,8 +370,10 @@ def render_value(
 
 def check_expression(text: str) -> str | None:
     """Return a syntax error message for an ``if:`` expression, or None."""
+    import jinja2
+
     try:
-        _ENVS[(True, False)].compile_expression(text)
+        _env(True, False).compile_expression(text)
     except jinja2.TemplateSyntaxError as exc:
         return f"expression syntax error: {exc.message}"
     return None
@@ -427,9 +382,11 @@ def check_expression(text: str) -> str | None:
 def evaluate(text: str, context: Mapping[str, Any]) -> Any:
     """Evaluate an expression to a Python value (``vars.deploy`` is ``False``, not ``"False"``)."""
     __tracebackhide__ = True
+    import jinja2
+
     token = _ITERATIONS.set([0])
     try:
-        return _ENVS[(True, False)].compile_expression(text, undefined_to_none=False)(**context)
+        return _env(True, False).compile_expression(text, undefined_to_none=False)(**context)
     except jinja2.UndefinedError as exc:
         first, hint = _split_hint(exc.message or "")
         raise TemplateError(f"{first} in expression {text!r}{hint}") from None

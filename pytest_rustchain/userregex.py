@@ -10,17 +10,22 @@ the pattern, and the abandoned match ends when the package notices its own timeo
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import regex
+if TYPE_CHECKING:
+    import regex
+
+# The ``regex`` package is imported by the first pattern a mission uses.
 
 _T = TypeVar("_T")
 
 __all__ = ["MULTILINE", "PATTERN_SECONDS", "PatternError", "PatternTimeout", "compiled", "search", "subn"]
 
-MULTILINE = regex.MULTILINE
+MULTILINE = int(re.MULTILINE)
+"""The flag of the same name (``regex`` uses ``re``'s flag values)."""
 PATTERN_SECONDS = 2.0
 """How long one match, search or substitution of a mission's pattern may take."""
 
@@ -44,6 +49,8 @@ def _timeout(pattern: str) -> PatternTimeout:
 @functools.lru_cache(maxsize=512)
 def compiled(pattern: str, flags: int = 0) -> regex.Pattern[str]:
     """``pattern`` compiled with Python ``re`` syntax (the ``regex`` package's version 0)."""
+    import regex
+
     try:
         return regex.compile(pattern, flags | regex.VERSION0)
     except (regex.error, ValueError, OverflowError) as exc:
@@ -83,6 +90,8 @@ def subn(pattern: str, replacement: str, text: str, count: int = 0) -> tuple[str
     compiled_pattern = compiled(pattern)
 
     def work() -> tuple[str, int]:
+        import regex
+
         try:
             return compiled_pattern.subn(replacement, text, count=count, timeout=PATTERN_SECONDS, concurrent=True)
         except (regex.error, IndexError) as exc:

@@ -6,7 +6,8 @@ import textwrap
 from pathlib import Path
 
 # The plugin imports its loader, runner and shell parser only when a mission is handled, Jinja only
-# for real templates and jsonschema only for invalid files. pytester's in-process runs drop modules
+# for real templates, jsonschema only for invalid files, httpx at the first HTTP exchange, regex at
+# the first mission pattern and ctypes at the first command step. pytester's in-process runs drop modules
 # first imported inside them, PyYAML's and tree-sitter's compiled parts cannot be imported twice in
 # one process, and a second copy of Jinja or jsonschema next to the first one's objects misbehaves;
 # importing them here, once, keeps every run on the same modules.
@@ -15,10 +16,15 @@ import jsonschema  # noqa: F401
 import jsonschema_specifications  # type: ignore[import-untyped,unused-ignore]  # noqa: F401
 import pytest
 import referencing  # noqa: F401
+import regex  # noqa: F401
 
 import pytest_rustchain.api
+import pytest_rustchain.confine
 import pytest_rustchain.guard
-import pytest_rustchain.plugin  # noqa: F401
+import pytest_rustchain.jinjaenv
+import pytest_rustchain.llm._wire
+import pytest_rustchain.plugin
+import pytest_rustchain.userregex  # noqa: F401
 
 pytest_plugins = ["pytester"]
 

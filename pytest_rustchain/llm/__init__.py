@@ -2,9 +2,9 @@
 
 Modules, in import order:
 
-- :mod:`.transport` (the only importer of httpx): :func:`~.transport.send` makes one bounded HTTP
-  exchange (host checked at connect time, one overall deadline, byte cap, optional retries honouring
-  ``Retry-After``, redirects only when asked and then re-checked).
+- :mod:`.transport`: :func:`~.transport.send` makes one bounded HTTP exchange (host checked at connect
+  time, one overall deadline, byte cap, optional retries honouring ``Retry-After``, redirects only when
+  asked and then re-checked) over :mod:`._wire`, the only importer of httpx, loaded on the first exchange.
 - :mod:`.config`: ini lines -> :class:`~.config.LLMSettings`; ``resolve(provider=, model=, role=)`` ->
   :class:`~.config.Target`. Built-in loopback aliases: ``ollama``, ``shimmy``, ``llamacpp``, ``vllm``.
 - :mod:`.providers`: the neutral :class:`~.providers.ChatRequest` / :class:`~.providers.ChatResponse`

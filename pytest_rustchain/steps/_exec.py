@@ -10,7 +10,6 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from pytest_rustchain.confine import ConfinementError, nondumpable
 from pytest_rustchain.errors import StepError
 from pytest_rustchain.paths import resolve_in_workspace
 from pytest_rustchain.procs import explain_start_failure, run_process
@@ -45,6 +44,8 @@ def parse_output_file(text: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def _confinement_errors(program: str) -> Iterator[None]:
+    from pytest_rustchain.confine import ConfinementError  # ctypes: loaded by the first command step
+
     try:
         yield
     except ConfinementError as exc:
@@ -97,6 +98,8 @@ def run_argv(
                     )
                 )
             if sandbox is None or sandbox.layer == "landlock":
+                from pytest_rustchain.confine import nondumpable
+
                 stack.enter_context(nondumpable())
             result = run_process(
                 launch.argv,

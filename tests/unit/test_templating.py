@@ -112,7 +112,7 @@ def test_fast_lookup_path_matches_jinja(pieces: list[str], shell: bool) -> None:
         except Exception as exc:
             return ("other", type(exc).__name__)
 
-    env = templating._ENVS[(True, shell)]
+    env = templating._env(True, shell)
     slow = via(lambda: env.from_string(text).render(context))
     fast = via(lambda: render_string(text, context, shell=shell))
     if slow[0] == "ok":
