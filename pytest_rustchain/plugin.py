@@ -93,6 +93,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(schema: pytest_rustchain/schema/trajectory.schema.json).",
     )
     group.addoption(
+        "--mission-rejudge",
+        metavar="DIR",
+        default=None,
+        help="Run no step: read each mission's newest stored run from DIR (written by --mission-trajectories), "
+        "score its repeats again with the mission's judge: and report the new scores and rewards.",
+    )
+    group.addoption(
         "--mission-export",
         choices=("chat-jsonl",),
         default=None,
@@ -442,6 +449,10 @@ class _RepeatSettings:
     trajectories: Path | None
     export: str | None
     run_id: str
+    rejudge: Path | None = None
+    """--mission-rejudge: the trajectory directory whose stored runs are scored again."""
+    rejudge_shown: str = ""
+    rejudge_index: tuple[dict[str, Any], ...] = ()
 
 
 _REPEAT = pytest.StashKey[_RepeatSettings]()
@@ -486,12 +497,31 @@ def _read_repeat_settings(config: pytest.Config) -> _RepeatSettings:
         )
     workerinput = getattr(config, "workerinput", None)
     run_id = str(workerinput.get("rustchain_run_id", "")) if workerinput is not None else ""
+    raw_rejudge = config.getoption("mission_rejudge", None)
+    rejudge: Path | None = None
+    index: list[Any] = []
+    if raw_rejudge:
+        from pytest_rustchain.rejudge import RejudgeError, read_index
+
+        rejudge = Path(os.path.abspath(Path(str(raw_rejudge)).expanduser()))  # noqa: PTH100
+        try:
+            index = read_index(rejudge, shown=str(raw_rejudge))
+        except RejudgeError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if trajectories is not None:
+            raise pytest.UsageError(
+                f"--mission-rejudge={raw_rejudge} runs no step, so it writes no trajectory\n"
+                "  HINT: drop --mission-trajectories (and --mission-export) when rejudging"
+            )
     return _RepeatSettings(
         repeat=repeat,
         repeat_from_command_line=cli is not None,
         trajectories=trajectories,
         export=export,
         run_id=run_id or _new_run_id(trajectories),
+        rejudge=rejudge,
+        rejudge_shown=str(raw_rejudge or ""),
+        rejudge_index=tuple(dict(e) for e in index),
     )
 
 
@@ -826,7 +856,7 @@ class MissionItem(pytest.Function):
     def run_mission(self, subtests: pytest.Subtests, tmp_path_factory: pytest.TempPathFactory) -> None:
         from pytest_rustchain import repeats
         from pytest_rustchain.masking import neutralise_workflow_commands
-        from pytest_rustchain.model import MissionStatus, StepStatus
+        from pytest_rustchain.model import MissionStatus
         from pytest_rustchain.runner import ChainRun
         from pytest_rustchain.workspace import Workspace, create_workspace, make_directories
 
@@ -838,6 +868,9 @@ class MissionItem(pytest.Function):
         assert mission is not None
         if self.config.getoption("mission_dry_run"):
             self._dry_run(subtests)
+            return
+        if _repeat_settings(self.config).rejudge is not None:
+            self._rejudge(subtests)
             return
         self._check_dist()
         keep = self.config.getoption("mission_keep_workspace") or self.config.getini("mission_keep_workspace")
@@ -890,7 +923,8 @@ class MissionItem(pytest.Function):
                 parts.append(chain.result())
                 last_run, chain = chain.runs[0], None
             if transcripts is not None and last_run is not None:
-                self.judged = self._judge_repeats(last_run, parts, transcripts)
+                records = _repeat_records(parts, transcripts)
+                self.judged = self._judge_repeats(last_run.llm_runtime, last_run.masker, records)
                 try:
                     with subtests.test(msg=self.judged.result.step_id):
                         _report_step(self.judged.result)
@@ -913,30 +947,44 @@ class MissionItem(pytest.Function):
                 self.trajectory_files = recorder.finish(parts, result)
             # One base holds every repeat's directories: the whole item is kept or removed.
             Workspace(path=base, home=base, tmpdir=base, base=base).cleanup(passed=result.passed, keep=str(keep))
-            rate = result.success_rate
+            self._add_properties(result)
+        self._conclude(result)
+
+    def _add_properties(self, result: MissionResult) -> None:
+        """The mission's numbers as JUnit properties of its testcase."""
+        from pytest_rustchain import repeats
+
+        rate = result.success_rate
+        self.user_properties.extend(
+            [
+                ("mission_status", result.status.value),
+                ("steps_total", result.steps_total),
+                ("steps_passed", result.steps_passed),
+                ("success_rate", "n/a" if rate is None else f"{rate:.4f}"),
+            ]
+        )
+        if result.repeats is not None and int(result.repeats["n"]) > 1:
+            self.user_properties.extend(repeats.junit_properties(result.repeats))
+        if result.llm.get("calls"):
+            src = result.llm.get("by_source") or {}
             self.user_properties.extend(
                 [
-                    ("mission_status", result.status.value),
-                    ("steps_total", result.steps_total),
-                    ("steps_passed", result.steps_passed),
-                    ("success_rate", "n/a" if rate is None else f"{rate:.4f}"),
+                    ("llm_calls", result.llm["calls"]),
+                    ("llm_sources", " ".join(f"{k}={src.get(k, 0)}" for k in ("recorded", "scripted", "live"))),
+                    (
+                        "llm_tokens",
+                        int(result.llm.get("input_tokens", 0)) + int(result.llm.get("output_tokens", 0)),
+                    ),
+                    ("llm_cost_usd", f"{float(result.llm.get('cost_usd') or 0):.6f}"),
                 ]
             )
-            if result.repeats is not None and int(result.repeats["n"]) > 1:
-                self.user_properties.extend(repeats.junit_properties(result.repeats))
-            if result.llm.get("calls"):
-                src = result.llm.get("by_source") or {}
-                self.user_properties.extend(
-                    [
-                        ("llm_calls", result.llm["calls"]),
-                        ("llm_sources", " ".join(f"{k}={src.get(k, 0)}" for k in ("recorded", "scripted", "live"))),
-                        (
-                            "llm_tokens",
-                            int(result.llm.get("input_tokens", 0)) + int(result.llm.get("output_tokens", 0)),
-                        ),
-                        ("llm_cost_usd", f"{float(result.llm.get('cost_usd') or 0):.6f}"),
-                    ]
-                )
+
+    def _conclude(self, result: MissionResult) -> None:
+        """pytest's verdict on the item: the mission's, so the two never disagree."""
+        from pytest_rustchain.model import MissionStatus, StepStatus
+
+        mission = self.mission
+        assert mission is not None
         if result.status is MissionStatus.XFAILED:
             pytest.xfail(f"{mission.xfail} ({result.message.splitlines()[0] if result.message else ''})")
         if result.status is not MissionStatus.PASSED:
@@ -988,23 +1036,17 @@ class MissionItem(pytest.Function):
             llm["unused_recordings"] = judged.unused_recordings
         return replace(combined, llm=llm)
 
-    def _judge_repeats(self, last_run: Any, parts: list[MissionResult], transcripts: list[list[dict[str, Any]]]) -> Any:
+    def _judge_repeats(self, runtime: Any, masker: Any, records: list[Any]) -> Any:
         """The mission-level judge over the repeats (``judge:``), through the cassette the repeats used."""
         from pytest_rustchain.llm.cassette import CassetteError
-        from pytest_rustchain.missionjudge import RepeatRecord, run_judge
+        from pytest_rustchain.missionjudge import run_judge
         from pytest_rustchain.model import StepStatus
 
         mission = self.mission
         assert mission is not None and mission.judge is not None
-        records = [
-            RepeatRecord(events=tuple(events), status=part.status.value, workspace=part.workspace)
-            for part, events in zip(parts, transcripts, strict=False)
-        ]
-        runtime = last_run.llm_runtime
         outcome = run_judge(
             mission.judge, records, session=runtime.session, stem=mission.stem, path=mission.display_path
         )
-        masker = last_run.masker
         result = replace(
             outcome.result,
             reason=masker.text(outcome.result.reason),
@@ -1019,6 +1061,76 @@ class MissionItem(pytest.Function):
                 result = replace(result, status=StepStatus.FAILED, reason=str(exc), phase="run")
         unused = len(recorder.unused()) if recorder.mode != "all" else 0
         return replace(outcome, result=result, block=block, unused_recordings=unused)
+
+    def _rejudge(self, subtests: pytest.Subtests) -> None:
+        """--mission-rejudge: score the newest stored run of this mission again; no step runs."""
+        from pytest_rustchain.rejudge import RejudgeError, find_run, load_repeat
+
+        mission = self.mission
+        assert mission is not None
+        settings = _repeat_settings(self.config)
+        assert settings.rejudge is not None
+        shown = settings.rejudge_shown
+        stored = find_run(settings.rejudge_index, nodeid=self.nodeid, path=self.display_path)
+        if stored is None:
+            pytest.skip(f"--mission-rejudge={shown}: no stored run of this mission (index.json lists none)")
+        if mission.judge is None:
+            pytest.skip(
+                f"--mission-rejudge={shown}: the mission has no judge: to score its repeats with "
+                "(add judge: {method: ruler, rubric: ...} to the mission to rejudge its stored runs)"
+            )
+        started = time.monotonic()
+        try:
+            loaded = [load_repeat(settings.rejudge, entry, shown_dir=shown) for entry in stored.entries]
+        except RejudgeError as exc:
+            self.user_properties.append(("mission_status", "error"))
+            pytest.fail(str(exc), pytrace=False)
+        runtime, masker = self._rejudge_runtime()
+        self.judged = judged = self._judge_repeats(runtime, masker, [r.record for r in loaded])
+        if judged.block is not None:
+            self.judged = replace(judged, block={**judged.block, "rejudged_run": stored.run_id})
+        try:
+            with subtests.test(msg=judged.result.step_id):
+                _report_step(judged.result)
+        except (pytest.fail.Exception, pytest.skip.Exception):
+            pass
+        self.result = result = self._overall([r.result for r in loaded], time.monotonic() - started)
+        self._add_properties(result)
+        self._conclude(result)
+
+    def _rejudge_runtime(self) -> tuple[Any, Any]:
+        """A model runtime for the judge alone: the mission's cassette, masking and hosts; no step can run."""
+        from pytest_rustchain.errors import StepError
+        from pytest_rustchain.llm.config import LLMOptions
+        from pytest_rustchain.llm.runtime import build_runtime
+        from pytest_rustchain.masking import Masker, secret_values
+        from pytest_rustchain.runner import mission_policy
+
+        mission = self.mission
+        assert mission is not None
+        settings = self._settings()
+        options = settings.llm or LLMOptions()
+        secrets = secret_values(settings.source_env, settings.secret_names)
+        secrets += options.settings.secret_values(settings.source_env)
+        masker = Masker(secrets=tuple(secrets), neutralise_workflow_commands=settings.github_actions)
+
+        def no_step(step_type: str, params: Any, /, *, level: str | None = None) -> Any:
+            raise StepError(f"no step runs while rejudging (asked for {step_type})")
+
+        runtime = build_runtime(
+            options,
+            mission_path=mission.path,
+            mission_stem=mission.stem,
+            rootdir=settings.rootdir,
+            masker=masker,
+            volatile={},
+            allow_hosts=mission_policy(settings.policy, mission.config.safety).allow_hosts,
+            environ=settings.source_env,
+            run_step=no_step,
+            outputs_of=lambda _step_id: None,
+            compat=mission.compat,
+        )
+        return runtime, masker
 
     def _dry_run(self, subtests: pytest.Subtests) -> None:
         """Score every step on its raw parameters; create nothing, run nothing."""
@@ -1038,6 +1150,16 @@ class MissionItem(pytest.Function):
         self.dry_rows = [row.to_dict() for row in judged.rows]
         if judged.blocked:
             pytest.fail(judged.message(), pytrace=False)
+
+
+def _repeat_records(parts: list[MissionResult], transcripts: list[list[dict[str, Any]]]) -> list[Any]:
+    """What the mission-level judge reads of each repeat: its events, status and workspace."""
+    from pytest_rustchain.missionjudge import RepeatRecord
+
+    return [
+        RepeatRecord(events=tuple(events), status=part.status.value, workspace=part.workspace)
+        for part, events in zip(parts, transcripts, strict=False)
+    ]
 
 
 def _transcript_events(result: StepResult) -> list[dict[str, Any]]:

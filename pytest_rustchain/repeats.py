@@ -313,6 +313,8 @@ def judge_lines(judge: Any) -> list[str]:
             f"    judge ({judge.get('method', 'ruler')}{source}): mean {mean:.3f}, best r{best}",
             f"    judge score per repeat: {scores}",
         ]
+        if judge.get("rejudged_run"):
+            out.append(f"    rejudged the stored run {judge['rejudged_run']}: no step ran")
         if judge.get("order_sensitivity") is not None:
             out.append(f"    judge order sensitivity (swap check): {float(judge['order_sensitivity']):.3f}")
         if judge.get("warning"):

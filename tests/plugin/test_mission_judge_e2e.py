@@ -309,3 +309,126 @@ def test_malformed_judge_is_a_clear_collection_error(
     result.stdout.fnmatch_lines(
         [f"bad.mission.yaml:2:*: {error.translate(escape)}", f"*HINT: {hint.translate(escape)}"]
     )
+
+
+def _record_trajectories(pytester: pytest.Pytester, httpserver: HTTPServer, server: Server) -> Path:
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(server)
+    _configure(pytester, httpserver)
+    first = pytester.runpytest("-p", "no:cacheprovider", "--mission-trajectories=traj")
+    assert first.ret == 0, first.stdout.str()
+    return pytester.path / "traj"
+
+
+def test_rejudge_replays_the_stored_run_without_running_steps(
+    pytester: pytest.Pytester, httpserver: HTTPServer
+) -> None:
+    """--mission-rejudge=DIR reads the stored trajectories, runs no step, and replays the judge from the
+    cassette: the same scores and rewards, offline."""
+    _record_trajectories(pytester, httpserver, Server())
+    httpserver.clear()
+    result = pytester.runpytest(
+        "-p",
+        "no:cacheprovider",
+        "-v",
+        "--mission-rejudge=traj",
+        "--mission-record-mode=none",
+        "--mission-report=r.json",
+    )
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*SUBPASSED[[]repeats/judge]*", "*rejudged the stored run *: no step ran*"])
+    assert "r1/answer" not in result.stdout.str().split("mission success rates")[0]
+    mission = _report(pytester)
+    assert mission["repeats"]["judge"]["scores"] == [0.5, 0.9, 0.1]
+    assert [r["reward"] for r in mission["repeats"]["rewards"]] == pytest.approx([0.9, 0.98, 0.82])
+    assert (mission["steps_passed"], mission["steps_total"]) == (7, 7)
+
+
+def test_rejudge_with_a_new_rubric_rescores(pytester: pytest.Pytester, httpserver: HTTPServer) -> None:
+    """A new rubric asks the judge again over the stored transcripts (new_episodes records it), and the
+    new scores become the rewards' quality."""
+    _record_trajectories(pytester, httpserver, Server())
+    mission = MISSION.replace("Red is the best colour", "Blue is the best colour")
+    pytester.makefile(".mission.yaml", colours=textwrap.dedent(mission))
+    fixed = json.dumps({"scores": [{"id": f"c{i}", "score": 0.2, "explanation": "e"} for i in (1, 2, 3)]})
+    server = Server(judge_answers=[fixed])
+    httpserver.clear()
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(server)
+    result = pytester.runpytest(
+        "-p",
+        "no:cacheprovider",
+        "--mission-rejudge=traj",
+        "--mission-record-mode=new_episodes",
+        "--mission-report=r.json",
+    )
+    assert result.ret == 0, result.stdout.str()
+    assert len(server.judge_requests) == 1
+    assert server.turn == 0  # no llm step asked anything
+    assert "Blue is the best colour" in server.judge_requests[0]["messages"][1]["content"]
+    assert _report(pytester)["repeats"]["judge"]["scores"] == [0.2, 0.2, 0.2]
+
+
+@pytest.mark.parametrize(
+    ("damage", "text"),
+    [
+        ("missing-dir", ["*--mission-rejudge=nowhere: no such directory*", "*HINT: give the directory a run wrote*"]),
+        ("no-index", ["*--mission-rejudge=traj: */index.json does not exist*", "*HINT:*"]),
+        ("bad-index", ["*is not a trajectory index*", "*HINT:*"]),
+    ],
+    ids=["missing-dir", "no-index", "bad-index"],
+)
+def test_rejudge_bad_directory_is_a_usage_error(
+    pytester: pytest.Pytester, httpserver: HTTPServer, damage: str, text: list[str]
+) -> None:
+    """A missing directory or a missing or foreign index.json stops the run with a clear usage error, no traceback."""
+    traj = _record_trajectories(pytester, httpserver, Server())
+    if damage == "no-index":
+        (traj / "index.json").unlink()
+    elif damage == "bad-index":
+        (traj / "index.json").write_text('{"runs": 3}', encoding="utf-8")
+    where = "nowhere" if damage == "missing-dir" else "traj"
+    result = pytester.runpytest("-p", "no:cacheprovider", f"--mission-rejudge={where}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(text)
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("damage", "text"),
+    [
+        ("missing-file", "*r2.jsonl is listed in index.json but does not exist*"),
+        ("not-json", "*r2.jsonl:2: not JSON*"),
+        ("schema", "*r2.jsonl:2: the event does not fit the trajectory schema at *"),
+    ],
+    ids=["missing-file", "not-json", "schema"],
+)
+def test_rejudge_damaged_trajectory_fails_the_mission_clearly(
+    pytester: pytest.Pytester, httpserver: HTTPServer, damage: str, text: str
+) -> None:
+    """A stored file that is gone, not JSON or off the shipped schema fails the mission naming the file and line."""
+    traj = _record_trajectories(pytester, httpserver, Server())
+    (second,) = traj.glob("colours/*/r2.jsonl")
+    lines = second.read_text(encoding="utf-8").splitlines()
+    if damage == "missing-file":
+        second.unlink()
+    elif damage == "not-json":
+        second.write_text("\n".join([lines[0], "{oops", *lines[2:]]) + "\n", encoding="utf-8")
+    else:
+        event = json.loads(lines[1])
+        event["seq"] = "one"
+        second.write_text("\n".join([lines[0], json.dumps(event), *lines[2:]]) + "\n", encoding="utf-8")
+    httpserver.clear()
+    result = pytester.runpytest("-p", "no:cacheprovider", "--mission-rejudge=traj", "--mission-record-mode=none")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([text])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_rejudge_skips_missions_without_a_stored_run(pytester: pytest.Pytester, httpserver: HTTPServer) -> None:
+    """A mission the directory holds no run of is skipped with the reason, not counted."""
+    _record_trajectories(pytester, httpserver, Server())
+    pytester.makefile(".mission.yaml", other="name: other\nsteps:\n  - id: a\n    step_type: noop\n")
+    httpserver.clear()
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rs", "--mission-rejudge=traj", "--mission-record-mode=none")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*no stored run of this mission*"])
+    assert result.parseoutcomes().get("skipped") == 1
