@@ -163,6 +163,9 @@ def file_stem(mission: Mapping[str, Any]) -> str:
         if path.endswith(suffix):
             path = path[: -len(suffix)]
             break
+    combination = mission.get("matrix")
+    if isinstance(combination, Mapping) and combination.get("id"):
+        path += f".{combination['id']}"  # one file per matrix combination: ci.python=3.12.mmd
     return _FILE_CHARS.sub("_", path.replace("/", "__")).strip("._") or "mission"
 
 
@@ -199,6 +202,9 @@ def markdown_graphs(
     out = ["", "### Graphs of failed missions", ""]
     for mission in chosen[:MARKDOWN_GRAPHS]:
         name = _markdown_inline(str(mission.get("name", "")))
+        combination = mission.get("matrix")
+        if isinstance(combination, Mapping) and combination.get("id"):
+            name += _markdown_inline(f" [{combination['id']}]")
         path = _markdown_inline(str(mission.get("path", "")))
         out.append(f"**{name}** ({path})")
         out.append("")

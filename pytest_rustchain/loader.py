@@ -17,7 +17,7 @@ import fastjsonschema
 
 from pytest_rustchain import plan, steps, templating
 from pytest_rustchain.errors import MissionFormatError, MissionFormatErrors, shorten_values
-from pytest_rustchain.model import Mission, MissionConfig, MissionJudge, Retries, Step, WorkspaceSpec
+from pytest_rustchain.model import Combination, Mission, MissionConfig, MissionJudge, Retries, Step, WorkspaceSpec
 from pytest_rustchain.steps import tool as tool_steps
 from pytest_rustchain.yamlload import JsonPath, LoadedYaml, load_yaml_file, read_mission_bytes
 
@@ -252,7 +252,7 @@ def _schema_error(
         if not where:
             hint += " Free-form data goes under 'metadata' or a key starting with 'x-'."
         return ctx.error(f"unknown key '{key}'{where}", (*path, key), hint=hint, at_key=True)
-    hint = _value_hint(path, error.instance)
+    hint = _matrix_hint(path, error.instance, str(error.validator)) or _value_hint(path, error.instance)
     if error.validator == "type":
         expected = error.validator_value
         exp = " or ".join(expected) if isinstance(expected, list) else expected
@@ -284,6 +284,39 @@ def _schema_error(
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds|m|min|minutes|h)$")
 _LIST_KEYS = frozenset({"depends_on", "args", "marks", "next_missions", "exclude"})
+
+
+_MATRIX_EXAMPLE = 'matrix: {python: ["3.11", "3.12"], os: [linux]}'
+
+
+def _matrix_hint(path: JsonPath, value: Any, validator: str) -> str:
+    """How a ``matrix:`` is written, for the part of it that is wrong."""
+    if path[:1] != ("matrix",):
+        return ""
+    if validator == "propertyNames" or (len(path) == 1 and validator == "pattern"):
+        return "names start with a letter or '_' and hold letters, digits and '_' (templates use matrix.<name>)"
+    if len(path) == 1:
+        return f"a matrix maps names to lists of values: {_MATRIX_EXAMPLE}"
+    key = path[1]
+    if key in ("include", "exclude"):
+        if len(path) == 2 or (len(path) == 3 and not isinstance(value, dict)) or validator == "minProperties":
+            return f'{key} is a list of mappings of names to values: {key}: [{{os: windows, python: "3.11"}}]'
+        return "a value in the matrix is text, a number or a boolean"
+    if validator == "uniqueItems":
+        return f"give each value of {key} once"
+    if validator == "minItems":
+        return f"give {key} at least one value, or remove it"
+    if len(path) == 2 and not isinstance(value, list):
+        shown = json.dumps(value) if isinstance(value, str) else value
+        return f"an axis is a list of values: {key}: [{shown}]"
+    if len(path) >= 3 and isinstance(value, (dict, list)):
+        return (
+            "a value in the matrix is text, a number or a boolean; for settings that go together, add them to"
+            ' combinations with include: [{python: "3.12", experimental: true}]'
+        )
+    if len(path) >= 3:
+        return "a value in the matrix is text, a number or a boolean; quote it to keep it as text"
+    return ""
 
 
 def _value_hint(path: JsonPath, value: Any) -> str:
@@ -737,6 +770,8 @@ def _load_raw(
 ) -> tuple[_Ctx, dict[str, Any], list[Step]]:
     """A file's data and steps with its ``extends`` chain applied (the child's keys win)."""
     ctx, data = _read(path, display, options, warnings, problems)
+    if "matrix" in data:
+        data = {**data, "matrix": _collect(problems, _matrix, ctx, data["matrix"]) or ()}
     own_steps = _load_steps(ctx, data.get("steps", []), options, warnings, (path.resolve(),), problems, broken)
     _collect(problems, _check_unique, own_steps)
     if "extends" not in data:
@@ -844,7 +879,15 @@ def load_mission(
         if target in chain:
             names = " -> ".join(_display(p, options.rootdir) for p in (*chain, target))
             raise ctx.error(f"next_missions cycle: {names}", ("next_missions", index))
-        next_missions.append(load_mission(target, options=options, _chain=chain))
+        follower = load_mission(target, options=options, _chain=chain)
+        if follower.matrix:
+            raise ctx.error(
+                f"next mission '{rel}' has a matrix; a next mission runs inside this mission's item",
+                ("next_missions", index),
+                hint="move the matrix to this mission (next missions see its matrix values), or run that"
+                " mission on its own",
+            )
+        next_missions.append(follower)
     return Mission(
         path=path,
         display_path=display,
@@ -866,7 +909,30 @@ def load_mission(
         next_missions=tuple(next_missions),
         warnings=tuple(warnings),
         compat=options.compat,
+        matrix=data.get("matrix", ()),
     )
+
+
+def _matrix(ctx: _Ctx, raw: Mapping[str, Any]) -> tuple[Combination, ...]:
+    """The combinations of a schema-valid ``matrix:``, or an error pointing at the entry that is wrong."""
+    from pytest_rustchain.matrix import MatrixError, expand
+
+    for where, surprise in ctx.loaded.yaml11_surprises.items():
+        if where[:1] == ("matrix",) and len(where) > 1:
+            key = next(p for p in reversed(where) if isinstance(p, str))
+            written = re.search(r"\('([^']*)'", surprise)
+            shown = f'"{written.group(1)}"' if written else "..."
+            raise ctx.error(
+                f"matrix value read as {surprise}",
+                where,
+                hint=f"quote the value to keep it as text: {key}: [{shown}]"
+                if isinstance(where[-1], int)
+                else f"quote the value to keep it as text: {key}: {shown}",
+            )
+    try:
+        return expand(raw)
+    except MatrixError as exc:
+        raise ctx.error(exc.what, exc.where, hint=exc.hint) from None
 
 
 # -- inferred dependencies ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "Combination",
     "Mission",
     "MissionConfig",
     "MissionJudge",
@@ -113,6 +114,16 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Combination:
+    """One combination of a mission's ``matrix:``: its values and the id its item carries."""
+
+    id: str
+    """``os=linux-python=3.12``: the item is ``<stem>[<id>]``."""
+    values: Mapping[str, Any] = field(default_factory=dict)
+    """Name -> value (text, number or boolean), as ``matrix.<name>`` and ``vars.<name>`` in templates."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Mission:
     path: Path
     """The mission file as given (absolute)."""
@@ -142,6 +153,8 @@ class Mission:
     """Compatibility-mode notes (unknown keys ignored, ...), shown as pytest warnings."""
     compat: bool = False
     line: int = 1
+    matrix: tuple[Combination, ...] = ()
+    """The combinations of ``matrix:``, in order; each is its own item (empty: one item, no matrix)."""
 
     def step(self, step_id: str) -> Step:
         for step in self.steps:
@@ -258,6 +271,8 @@ class MissionResult:
     """A repeated mission's numbers over its repeats (``repeats.aggregate``); None for a single run."""
     llm: Mapping[str, Any] = field(default_factory=dict)
     """Model and recorded HTTP calls: totals, the calls, the cassette (see ``llm.runtime.finish_runtime``)."""
+    matrix: Mapping[str, Any] = field(default_factory=dict)
+    """The ``matrix:`` combination this run used (empty for a mission without a matrix)."""
 
     @property
     def counted(self) -> tuple[StepResult, ...]:
@@ -298,6 +313,7 @@ class MissionResult:
             message=str(data.get("message", "")),
             repeats=data.get("repeats"),
             llm=dict(data.get("llm") or {}),
+            matrix=dict(data.get("matrix") or {}),
         )
 
 
@@ -358,4 +374,5 @@ def mission_result_to_dict(result: MissionResult) -> dict[str, Any]:
         "steps": [step_result_to_dict(r) for r in result.steps.values()],
         **({"repeats": _plain(result.repeats)} if result.repeats is not None else {}),
         **({"llm": _plain(dict(result.llm))} if result.llm else {}),
+        **({"matrix": _plain(dict(result.matrix))} if result.matrix else {}),
     }

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pytest_rustchain.levels import Policy
     from pytest_rustchain.llm.config import LLMOptions
     from pytest_rustchain.loader import Limits
-    from pytest_rustchain.model import Mission, MissionResult, Step, StepResult
+    from pytest_rustchain.model import Combination, Mission, MissionResult, Step, StepResult
     from pytest_rustchain.runner import RunSettings
     from pytest_rustchain.sandbox import Sandbox
 
@@ -691,29 +691,34 @@ class MissionFile(pytest.File):
         except MissionError as exc:
             error = str(exc)
         stem = mission_stem(self.path)
-        item = MissionItem.from_parent(self, name=stem, callobj=_mission_test)
-        item.mission = mission
-        item.load_error = error
-        item.display_path = display
         if mission is not None:
             from pytest_rustchain.runner import check_safety_level
 
             try:
                 check_safety_level(mission, _policy_settings(config)[0])
             except MissionFormatError as exc:
-                item.load_error = exc.render()
-        if mission is not None and item.load_error is None:
-            error = item.apply_marks()
-            if error:
-                item.load_error = error
-            for text in mission.warnings:
-                try:
-                    item.warn(pytest.PytestWarning(text))
-                except pytest.PytestWarning:
-                    # filterwarnings = error: the warning fails this mission, not the whole collection.
-                    item.load_error = f"{text}\n  HINT: remove the key, or let PytestWarning through filterwarnings"
-                    break
-        yield item
+                error = exc.render()
+        # A matrix makes one item per combination, named as pytest names parametrized tests.
+        combinations: tuple[Combination | None, ...] = (mission.matrix or (None,)) if mission is not None else (None,)
+        for combination in combinations:
+            name = stem if combination is None else f"{stem}[{combination.id}]"
+            item = MissionItem.from_parent(self, name=name, callobj=_mission_test)
+            item.mission = mission
+            item.combination = combination
+            item.load_error = error
+            item.display_path = display
+            if mission is not None and item.load_error is None:
+                marks_error = item.apply_marks()
+                if marks_error:
+                    item.load_error = marks_error
+                for text in mission.warnings:
+                    try:
+                        item.warn(pytest.PytestWarning(text))
+                    except pytest.PytestWarning:
+                        # filterwarnings = error: the warning fails this mission, not the whole collection.
+                        item.load_error = f"{text}\n  HINT: remove the key, or let PytestWarning through filterwarnings"
+                        break
+            yield item
 
 
 def _mission_test(
@@ -728,6 +733,8 @@ class MissionItem(pytest.Function):
     """A mission as one test; its steps are reported as subtests."""
 
     mission: Mission | None = None
+    combination: Combination | None = None
+    """The ``matrix:`` combination this item runs (None: the mission has no matrix)."""
     load_error: str | None = None
     display_path: str = ""
     result: MissionResult | None = None
@@ -736,6 +743,16 @@ class MissionItem(pytest.Function):
     trajectory_files: list[dict[str, Any]] | None = None
     judged: Any = None
     """The mission-level judge's outcome (``missionjudge.JudgeOutcome``), when the mission has ``judge:``."""
+
+    @property
+    def id(self) -> Any:
+        """The structured node id. pytest builds a parametrized test's from its name and its parameters
+        apart; a matrix item's must be built the same way, or ``--lf``, ``--ff`` and ``--sw`` (which read
+        ``ci[python=3.12]`` back from their cache as the name ``ci`` with parameters) never find it."""
+        own = super().id
+        if self.combination is None or self.mission is None or getattr(own, "params", None) is not None:
+            return own
+        return self.parent.id.child(self.mission.stem).with_params(self.combination.id)  # type: ignore[union-attr]
 
     def apply_marks(self) -> str | None:
         assert self.mission is not None
@@ -806,10 +823,19 @@ class MissionItem(pytest.Function):
     # -- running ---------------------------------------------------------------------------------
 
     def _settings(self) -> RunSettings:
-        return self._settings_for(self.config, {})
+        return self._settings_for(self.config, {}, self.combination)
+
+    @property
+    def run_stem(self) -> str:
+        """The mission stem, with the combination for a matrix item (``ci.python=3.12``): names what
+        belongs to this item alone (its workspace, trajectories, cassette)."""
+        assert self.mission is not None
+        return self.mission.stem + (f".{self.combination.id}" if self.combination is not None else "")
 
     @staticmethod
-    def _settings_for(config: pytest.Config, extra_vars: dict[str, Any]) -> RunSettings:
+    def _settings_for(
+        config: pytest.Config, extra_vars: dict[str, Any], combination: Combination | None = None
+    ) -> RunSettings:
         from pytest_rustchain.runner import RunSettings
 
         mission_vars = _parse_vars(config.getini("mission_vars"), "mission_vars")
@@ -827,6 +853,8 @@ class MissionItem(pytest.Function):
             sandbox=session.sandbox,
             llm=session.llm,
             home_files=session.home_files,
+            matrix=dict(combination.values) if combination is not None else {},
+            matrix_id=combination.id if combination is not None else "",
         )
 
     def _check_dist(self) -> None:
@@ -875,7 +903,9 @@ class MissionItem(pytest.Function):
         self._check_dist()
         keep = self.config.getoption("mission_keep_workspace") or self.config.getini("mission_keep_workspace")
         n = self.repeat_count()
-        base = tmp_path_factory.mktemp(f"mission-{self.name}"[:40], numbered=True)
+        # A combination's directory ends in '-' before pytest's number: ci.python=3.12-0, not ci.python=3.120.
+        tail = "-" if self.combination is not None else ""
+        base = tmp_path_factory.mktemp(f"mission-{self.run_stem}"[:60] + tail, numbered=True)
         recorder = _TrajectoryRecorder.start(self, n)
         started = time.monotonic()
         parts: list[MissionResult] = []
@@ -1187,7 +1217,7 @@ class _TrajectoryRecorder:
         files = MissionTrajectories(
             settings.trajectories,
             run_id=settings.run_id,
-            stem=item.mission.stem,
+            stem=item.run_stem,
             nodeid=item.nodeid,
             name=item.mission.name,
             path=item.display_path,

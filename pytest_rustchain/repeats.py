@@ -455,6 +455,7 @@ def combine(
         message=message,
         repeats=block,
         llm=_merge_llm(parts),
+        matrix=parts[0].matrix if parts else {},
     )
 
 

@@ -82,6 +82,10 @@ class RunSettings:
     pass_env: tuple[str, ...] = ()
     source_env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     vars_override: Mapping[str, Any] = field(default_factory=dict)
+    matrix: Mapping[str, Any] = field(default_factory=dict)
+    """The ``matrix:`` combination of this item: ``matrix.<name>``, and ``vars.<name>`` unless overridden."""
+    matrix_id: str = ""
+    """That combination's id (``python=3.12``): each combination records its model answers in its own cassette."""
     output_cap: int = 64 * 1024
     max_file_bytes: int = 50 * 1024 * 1024
     python: str = sys.executable
@@ -200,7 +204,12 @@ class MissionRun:
         self._unavailable: dict[str, str] = {}  # step id -> reason it could not run (no provider)
         self._llm: Any = None
         # Text given on the command line that reads as a number compares with numbers as one.
-        self._vars = {**mission.vars, **{k: templating.numeric_text(v) for k, v in settings.vars_override.items()}}
+        # The combination wins over the mission's vars; the configuration and command line win over both.
+        self._vars = {
+            **mission.vars,
+            **settings.matrix,
+            **{k: templating.numeric_text(v) for k, v in settings.vars_override.items()},
+        }
         self._phase = Phase.DECIDE
         self._current: Step | None = None
         self._params: Mapping[str, Any] = {}
@@ -208,6 +217,7 @@ class MissionRun:
         self._substeps: dict[str, tuple[StepResult, ...]] = {}
         self._context: dict[str, Any] = {
             "vars": self._vars,
+            "matrix": dict(settings.matrix),
             "env": dict(base),
             "steps": {},
             "timestamp": self.timestamp,
@@ -592,7 +602,7 @@ class MissionRun:
             self._llm = build_runtime(
                 options,
                 mission_path=self.mission.path,
-                mission_stem=self.mission.stem,
+                mission_stem=self.mission.stem + (f".{self.settings.matrix_id}" if self.settings.matrix_id else ""),
                 rootdir=self.settings.rootdir,
                 masker=self.masker,
                 volatile={
@@ -891,6 +901,7 @@ class MissionRun:
             workspace=str(self.workspace),
             message=message,
             llm=llm,
+            matrix=dict(self.settings.matrix),
         )
 
 
@@ -997,6 +1008,7 @@ class ChainRun:
             workspace=main.workspace,
             message=message,
             llm=merge_llm([r.llm for r in results]),
+            matrix=main.matrix,
         )
 
 

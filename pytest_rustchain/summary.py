@@ -152,6 +152,33 @@ def _step_entry(step: StepResult) -> dict[str, Any]:
     return entry
 
 
+_MISSION_SUFFIXES = (".mission.yaml", ".mission.yml", ".yaml", ".yml")
+
+
+def matrix_id(nodeid: str, path: str) -> str:
+    """The combination id of a matrix item (``python=3.12`` for ``ci.mission.yaml::ci[python=3.12]``),
+    else ``""``: what the item name adds to the file's stem."""
+    name = nodeid.rsplit("::", 1)[-1]
+    base = path.replace("\\", "/").rsplit("/", 1)[-1]
+    stem = next((base[: -len(s)] for s in _MISSION_SUFFIXES if base.endswith(s)), base)
+    rest = name[len(stem) :] if name.startswith(stem) else ""
+    return rest[1:-1] if rest.startswith("[") and rest.endswith("]") else ""
+
+
+def mission_title(mission: Mapping[str, Any]) -> str:
+    """A mission's name as reports show it: ``CI [python=3.12]`` for one combination of a matrix."""
+    combination = mission.get("matrix")
+    ident = combination.get("id") if isinstance(combination, Mapping) else None
+    return f"{mission['name']} [{ident}]" if ident else str(mission["name"])
+
+
+def mission_label(mission: Mapping[str, Any]) -> str:
+    """A mission's file as the terminal section shows it: ``ci.mission.yaml[python=3.12]`` for a combination."""
+    combination = mission.get("matrix")
+    ident = combination.get("id") if isinstance(combination, Mapping) else None
+    return f"{mission['path']}[{ident}]" if ident else str(mission["path"])
+
+
 def mission_entry(nodeid: str, data: Mapping[str, Any] | MissionResult) -> dict[str, Any]:
     """The summary's record of a mission: the typed result rebuilt with ``MissionResult.from_dict``
     (a worker's report data) and its counts and rate taken from it, computed in one place."""
@@ -181,6 +208,9 @@ def mission_entry(nodeid: str, data: Mapping[str, Any] | MissionResult) -> dict[
         entry["risk_max"] = max(risks)
     if result.repeats is not None:
         entry["repeats"] = dict(result.repeats)
+    ident = matrix_id(nodeid, entry["path"])
+    if ident:
+        entry["matrix"] = {"id": ident, "values": dict(result.matrix)}
     if result.llm:
         entry["llm"] = _llm_entry(result.llm)
     return entry
@@ -458,11 +488,11 @@ def terminal_lines(summary: RunSummary, *, verbosity: int, width: int, scrub: Sc
     for mission in summary.missions:
         rate = Rate(passed=mission["steps_passed"], total=mission["steps_total"])
         out.append(
-            f"{_fit(scrub(mission['path']), label):<{label}} {rate.ratio():>9} {rate.percent():>7} "
+            f"{_fit(scrub(mission_label(mission)), label):<{label}} {rate.ratio():>9} {rate.percent():>7} "
             f"{mission['duration']:>8.2f}s  {mission['status']}"
         )
         if verbosity > 0:
-            out.append(_cut(f"    {scrub(mission['name'])}", width))
+            out.append(_cut(f"    {scrub(mission_title(mission))}", width))
             if mission["status"] in ("error", "skipped") and mission["message"]:
                 out.append(_cut(f"    {scrub(_short_reason(mission['message']))}", width))
             for step in mission["steps"]:
@@ -655,15 +685,16 @@ def markdown(summary: RunSummary, *, threshold: Threshold | None, scrub: Scrub, 
     for mission in summary.missions:
         rate = Rate(passed=mission["steps_passed"], total=mission["steps_total"])
         flaky = ", ".join(_md(scrub(f)) for f in mission["flaky_steps"])
+        title, path = _md(scrub(mission_title(mission))), _md(scrub(mission["path"]))
         out.append(
-            f"| {_md(scrub(mission['name']))} | {_md(scrub(mission['path']))} | {rate.ratio()} | {rate.percent()} "
+            f"| {title} | {path} | {rate.ratio()} | {rate.percent()} "
             f"| {mission['duration']:.2f}s | {mission['status']} | {flaky} |"
         )
     repeated = [m for m in summary.missions if isinstance(m.get("repeats"), Mapping)]
     if repeated:
         out += ["", *repeats.MARKDOWN_HEADER]
         for mission in repeated:
-            out.append(repeats.markdown_row(_md(scrub(mission["name"])), mission["repeats"], escape=_md))
+            out.append(repeats.markdown_row(_md(scrub(mission_title(mission))), mission["repeats"], escape=_md))
     if summary.step_types:
         if summary.any_retried:
             out += ["", "| step type | steps | rate | first try | not counted |", "|---|--:|--:|--:|--:|"]
@@ -685,24 +716,24 @@ def markdown(summary: RunSummary, *, threshold: Threshold | None, scrub: Scrub, 
             calls = tool_calls(step)
             for call in calls[:_TOOL_CALL_LINES]:
                 rules = ", ".join(str(r) for r in call.get("rules") or ())
-                name, call_id = _md(scrub(mission["name"])), _md(scrub(str(call.get("id"))))
+                name, call_id = _md(scrub(mission_title(mission))), _md(scrub(str(call.get("id"))))
                 out.append(
                     f"| {name} | {call_id} | {_md(str(call.get('verdict')))} | {_md(str(call.get('status')))} "
                     f"| {_md(rules)} |"
                 )
             if len(calls) > _TOOL_CALL_LINES:
-                out.append(f"| {_md(scrub(mission['name']))} | ... {len(calls) - _TOOL_CALL_LINES} more | | | |")
+                out.append(f"| {_md(scrub(mission_title(mission)))} | ... {len(calls) - _TOOL_CALL_LINES} more | | | |")
     failures = list(_failures(summary))
     if failures:
         out += ["", "### Failures", ""]
         for mission, step in failures[:MARKDOWN_FAILURES]:
             where = _md(scrub(mission["path"] if step is None else str(step.get("source") or mission["path"])))
             if step is None:
-                out.append(f"- **{_md(scrub(mission['name']))}** ({where}): {mission['status']}")
+                out.append(f"- **{_md(scrub(mission_title(mission)))}** ({where}): {mission['status']}")
                 text = mission["message"]
             else:
                 out.append(
-                    f"- **{_md(scrub(mission['name']))}**, step **{_md(scrub(step['id']))}** "
+                    f"- **{_md(scrub(mission_title(mission)))}**, step **{_md(scrub(step['id']))}** "
                     f"({_md(step['type'])}, {where} line {step['line']}): {step['status']}"
                 )
                 text = step["reason"]
@@ -762,7 +793,7 @@ def workflow_annotations(summary: RunSummary, *, file_for: Callable[[str], str],
     lines: list[str] = []
     failures = list(_failures(summary))
     for mission, step in failures[:ANNOTATION_LIMIT]:
-        name = scrub(mission["name"])
+        name = scrub(mission_title(mission))
         if step is None:
             text = scrub(mission["message"]) or mission["status"]
             found = _LOCATION.match(text)

@@ -44,7 +44,7 @@ MAX_BYTES = 8 * 1024 * 1024
 """Per file: past this, one ``truncated`` note and only ``run_end`` follow."""
 
 Mask = Callable[[str], str]
-_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+_SAFE = re.compile(r"[^A-Za-z0-9._=-]")
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:

@@ -355,6 +355,10 @@ def _to_float(text: str) -> tuple[float, str | None]:
     value = sign * float(digits)
     if "_" in text:
         return value, f"the number {value} (YAML 1.1 ignores '_' in '{_short(text)}')"
+    fraction = digits.partition(".")[2]
+    if len(fraction) > 1 and fraction.endswith("0") and "e" not in fraction:
+        # A version written 3.10 is the number 3.1, in every YAML version (GitHub's matrix trap too).
+        return value, f"the number {value!r} ('{text}' loses its trailing zero)"
     return value, None
 
 

@@ -14,6 +14,12 @@
   const STEP_STATUSES = new Set(["passed", "failed", "blocked", "tolerated", "skipped"]);
   const FAILED_MISSION = new Set(["failed", "error", "xpassed"]);
 
+  function title(m) {
+    // A matrix combination is named after its mission, as its test id names it: "CI [python=3.12]".
+    const id = m.matrix && typeof m.matrix === "object" ? m.matrix.id : "";
+    return id ? `${m.name} [${id}]` : String(m.name);
+  }
+
   function el(tag, cls, text) {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -213,7 +219,7 @@
       d.dataset.index = String(i);
       d.dataset.status = String(m.status);
       const sum = el("summary");
-      add(sum, badge(m.status), el("span", "name", m.name), el("span", "path", m.path),
+      add(sum, badge(m.status), el("span", "name", title(m)), el("span", "path", m.path),
         el("span", "num", `${m.steps_passed}/${m.steps_total} steps · ${rate(m.steps_passed, m.steps_total)}`),
         el("span", "num", seconds(m.duration)));
       if (typeof m.risk_max === "number" && m.risk_max > 0) sum.append(el("span", "num", "risk " + m.risk_max));
@@ -396,7 +402,7 @@
     const failedOnly = document.getElementById("only-failed").checked;
     for (const d of document.querySelectorAll("details.mission")) {
       const m = MISSIONS[Number(d.dataset.index)];
-      const hay = (m.name + " " + m.path + " " + m.status).toLowerCase();
+      const hay = (title(m) + " " + m.path + " " + m.status).toLowerCase();
       const show = (!text || hay.includes(text)) && (!failedOnly || FAILED_MISSION.has(m.status));
       d.classList.toggle("hidden", !show);
     }
