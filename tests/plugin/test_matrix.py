@@ -288,3 +288,39 @@ def test_dry_run_lists_every_combination(pytester: pytest.Pytester) -> None:
     result = _run(pytester, "--mission-dry-run")
     result.stdout.fnmatch_lines(["*mission dry run*", *[f"ci.mission.yaml::ci[[]{i}[]]" for i in IDS]])
     assert result.ret == 0
+
+
+def test_each_combination_records_and_replays_its_own_cassette(pytester: pytest.Pytester, httpserver: Any) -> None:
+    """Model answers of each combination go to its own cassette (also when two workers record at once),
+    and replay offline from there."""
+    httpserver.expect_request("/v1/chat/completions").respond_with_json(
+        {
+            "model": "m1",
+            "choices": [{"message": {"content": "hello"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 1},
+        }
+    )
+    base = httpserver.url_for("/v1").rstrip("/")
+    pytester.makeini(
+        f"[pytest]\nmission_llm_providers =\n    local = openai {base}\nmission_llm_roles = default = local:m1\n"
+    )
+    _write(
+        pytester,
+        """\
+        name: greet
+        matrix: {lang: [en, fr]}
+        steps:
+          - id: ask
+            step_type: llm
+            parameters: {prompt: "Say hello in {{ matrix.lang }}."}
+        """,
+        name="greet",
+    )
+    _run(pytester, "-n", "2").assert_outcomes(passed=2)
+    cassettes = sorted(p.name for p in (pytester.path / "cassettes").iterdir())
+    assert cassettes == ["greet.lang=en.cassette.yaml", "greet.lang=fr.cassette.yaml"]
+    assert "Say hello in fr." in (pytester.path / "cassettes" / "greet.lang=fr.cassette.yaml").read_text()
+    httpserver.clear()
+    replay = _run(pytester, "--mission-record-mode=none")
+    replay.assert_outcomes(passed=2)
+    replay.stdout.fnmatch_lines(["llm:      2 calls (2 recorded, 0 scripted, 0 live)*"])
