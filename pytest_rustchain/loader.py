@@ -238,6 +238,20 @@ def _unknown_keys(error: ValidationError) -> list[str]:
     return [k for k in error.instance if k not in props and not k.startswith("x-")]
 
 
+def _misplaced_parameter(step: Any, key: str) -> str | None:
+    """The step type when ``key``, written on the step itself, is one of that type's parameters."""
+    if not isinstance(step, dict):
+        return None
+    name = step.get("step_type", step.get("type"))
+    if not isinstance(name, str):
+        return None
+    canonical = steps.canonical_name(name)
+    if canonical is None:
+        return None
+    spec = steps.registry()[canonical]
+    return spec.name if key in spec.schema.get("properties", {}) else None
+
+
 def _schema_error(
     ctx: _Ctx, error: ValidationError, *, where: str = "", known: Iterable[str] = (), key: str | None = None
 ) -> MissionFormatError:
@@ -249,7 +263,10 @@ def _schema_error(
         choices = list(known) or list(schema.get("properties", {}))
         match = steps.closest(key, choices)
         hint = f"did you mean '{match}'?" if match else f"allowed keys: {', '.join(sorted(choices))}."
-        if not where:
+        parameter = _misplaced_parameter(error.instance, key) if len(path) == 2 and path[0] == "steps" else None
+        if parameter:
+            hint = f"'{key}' is a parameter of {parameter} steps: write it under parameters: {{{key}: ...}}"
+        elif not where:
             hint += " Free-form data goes under 'metadata' or a key starting with 'x-'."
         return ctx.error(f"unknown key '{key}'{where}", (*path, key), hint=hint, at_key=True)
     hint = _matrix_hint(path, error.instance, str(error.validator)) or _value_hint(path, error.instance)
@@ -374,6 +391,7 @@ def _walk_strings(value: Any, path: JsonPath) -> Iterable[tuple[JsonPath, str]]:
 
 
 _MARK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_GITHUB_EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}", re.DOTALL)
 
 
 def _compat_strip(ctx: _Ctx, data: Any, warnings: list[str]) -> Any:
@@ -712,6 +730,16 @@ def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOpt
     if raw.get("render", True):
         for spath, text in _walk_strings({"parameters": params, "expect": raw.get("expect", {})}, ()):
             if templating.has_template(text):
+                dollar = _GITHUB_EXPRESSION.search(text)
+                if dollar:
+                    # `${{ x }}` would render as `$` followed by the value: a silent wrong value.
+                    raise ctx.error(
+                        f"step '{sid}': {dollar.group(0)!r} is GitHub Actions syntax; here the '$' would stay "
+                        "in the text before the value",
+                        (*where, *spath),
+                        hint=f"write {{{{ {dollar.group(1)} }}}}; for text meant for GitHub Actions (a workflow "
+                        "file's content) set render: false on the step",
+                    )
                 problem = templating.check_syntax(text)
                 if problem:
                     raise ctx.error(f"step '{sid}': {problem}", (*where, *spath))

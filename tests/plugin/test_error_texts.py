@@ -231,3 +231,43 @@ def test_rustchain_tool_name_gets_a_hint_and_is_an_alias_in_compat_mode(pytester
     )
     result = pytester.runpytest("--mission-sandbox=none", "--mission-compat=rustchain")
     result.assert_outcomes(passed=1)
+
+
+def test_parameter_written_on_the_step_says_where_it_goes(pytester: pytest.Pytester) -> None:
+    """`command:` written beside `step_type: command` says it belongs under parameters."""
+    result = _run(pytester, "flat", "name: flat\nsteps:\n  - id: a\n    type: command\n    command: make\n")
+    result.stdout.fnmatch_lines(
+        [
+            "flat.mission.yaml:5:5: unknown key 'command'",
+            "*",
+            "  HINT: 'command' is a parameter of command steps: write it under parameters: {command: ...}",
+        ]
+    )
+
+
+def test_github_dollar_expression_in_a_parameter_is_refused(pytester: pytest.Pytester) -> None:
+    """`${{ vars.x }}` in a rendered parameter is a collection error, not `$` plus the value."""
+    text = (
+        "name: gh\nvars: {python: '3.12'}\nsteps:\n  - id: a\n    step_type: command\n"
+        "    parameters: {command: echo, args: ['py ${{ vars.python }}']}\n"
+    )
+    result = _run(pytester, "gh", text)
+    result.stdout.fnmatch_lines(
+        [
+            "gh.mission.yaml:6:*: step 'a': '${{ vars.python }}' is GitHub Actions syntax*",
+            "*",
+            "  HINT: write {{ vars.python }}; for text meant for GitHub Actions*render: false*",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_github_dollar_expression_stays_text_without_rendering(pytester: pytest.Pytester) -> None:
+    """With render: false a GitHub workflow's `${{ secrets.X }}` is written to the file as it is."""
+    text = (
+        "name: wf\nsteps:\n  - id: a\n    step_type: create_file\n    render: false\n"
+        "    parameters: {path: ci.yml, content: 'token: ${{ secrets.TOKEN }}'}\n"
+        "    expect: {file_contains: {path: ci.yml, text: '${{ secrets.TOKEN }}'}}\n"
+    )
+    result = _run(pytester, "wf", text)
+    result.assert_outcomes(passed=1)
