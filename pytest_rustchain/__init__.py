@@ -19,6 +19,7 @@ __all__ = [
     "MissionStatus",
     "Outputs",
     "PathUse",
+    "SetupFailed",
     "SkipKind",
     "StepContext",
     "StepError",
@@ -33,7 +34,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from pytest_rustchain.api import load_mission, run_mission
-    from pytest_rustchain.errors import MissionError, MissionFormatError, StepError
+    from pytest_rustchain.errors import MissionError, MissionFormatError, SetupFailed, StepError
     from pytest_rustchain.model import Mission, MissionResult, MissionStatus, SkipKind, StepResult, StepStatus
     from pytest_rustchain.steps.base import Outputs, PathUse, StepContext, StepType, Substeps
 
@@ -47,6 +48,7 @@ _WHERE = {
     "MissionError": "pytest_rustchain.errors",
     "MissionFormatError": "pytest_rustchain.errors",
     "StepError": "pytest_rustchain.errors",
+    "SetupFailed": "pytest_rustchain.errors",
     "Mission": "pytest_rustchain.model",
     "MissionResult": "pytest_rustchain.model",
     "MissionStatus": "pytest_rustchain.model",

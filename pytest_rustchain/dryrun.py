@@ -11,6 +11,7 @@ from pytest_rustchain.environment import allowed_environment
 from pytest_rustchain.guard import Guard
 from pytest_rustchain.model import Mission, Step
 from pytest_rustchain.runner import RunSettings, followers, mission_policy, written_text
+from pytest_rustchain.setups import fixture_uses
 from pytest_rustchain.workspace import stand_in_workspace
 
 __all__ = ["DryRow", "DryRun", "dry_run"]
@@ -65,7 +66,9 @@ def dry_run(mission: Mission, settings: RunSettings) -> DryRun:
     policy = mission_policy(settings.policy, mission.config.safety)
     allowed_env = allowed_environment(settings.source_env, settings.pass_env)
     rows: list[DryRow] = []
-    for prefix, member in [("", mission), *followers(mission, "next/")]:
+    # A setup file's steps are judged too, before the mission's, as the run would meet them.
+    setups = [(f"setup/{use.key}/", use.setup) for use in fixture_uses(mission) if use.setup is not None]
+    for prefix, member in [*setups, ("", mission), *followers(mission, "next/")]:
         # A stand-in path: the real workspace does not exist in a dry run and is never made.
         workspace = stand_in_workspace(member, settings.rootdir)
         guard = Guard(

@@ -27,6 +27,16 @@ class MissionError(Exception):
     """Base class of every error the plugin reports to a user."""
 
 
+class SetupFailed(MissionError):
+    """A setup file or pytest fixture that a mission names in ``fixtures:`` could not be had (it failed,
+    or it does not exist); none of the mission's steps can run."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        """The one-line reason each of the mission's steps is skipped with."""
+
+
 class MissionFormatError(MissionError):
     """A mission file cannot be loaded: bad YAML, a schema violation or a graph error.
 

@@ -17,7 +17,16 @@ import fastjsonschema
 
 from pytest_rustchain import plan, steps, templating
 from pytest_rustchain.errors import MissionFormatError, MissionFormatErrors, shorten_values
-from pytest_rustchain.model import Combination, Mission, MissionConfig, MissionJudge, Retries, Step, WorkspaceSpec
+from pytest_rustchain.model import (
+    Combination,
+    FixtureUse,
+    Mission,
+    MissionConfig,
+    MissionJudge,
+    Retries,
+    Step,
+    WorkspaceSpec,
+)
 from pytest_rustchain.steps import tool as tool_steps
 from pytest_rustchain.yamlload import JsonPath, LoadedYaml, load_yaml_file, read_mission_bytes
 
@@ -35,6 +44,7 @@ __all__ = [
     "load_mission",
     "mission_schema",
     "mission_stem",
+    "setup_key",
     "sniff_mission",
 ]
 
@@ -800,6 +810,10 @@ def _load_raw(
     ctx, data = _read(path, display, options, warnings, problems)
     if "matrix" in data:
         data = {**data, "matrix": _collect(problems, _matrix, ctx, data["matrix"]) or ()}
+    if isinstance(data.get("fixtures"), list):
+        # Resolved here, next to the file that names them: an extending mission inherits them as they are.
+        uses = _collect(problems, _fixture_uses, ctx, data["fixtures"], options, chain)
+        data = {**data, "fixtures": uses or ()}
     own_steps = _load_steps(ctx, data.get("steps", []), options, warnings, (path.resolve(),), problems, broken)
     _collect(problems, _check_unique, own_steps)
     if "extends" not in data:
@@ -825,6 +839,58 @@ def _load_raw(
         else:
             combined.append(step)
     return ctx, merged, combined
+
+
+SETUP_SUFFIXES = (".setup.yaml", ".setup.yml")
+
+
+def setup_key(path: Path) -> str:
+    """The name a setup file is reached by in templates: ``venv.setup.yaml`` is ``fixtures.venv``."""
+    name = path.name
+    for suffix in (*SETUP_SUFFIXES, ".yaml", ".yml"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _fixture_uses(ctx: _Ctx, raw: list[str], options: LoadOptions, chain: tuple[Path, ...]) -> tuple[FixtureUse, ...]:
+    """``fixtures:``: pytest fixture names as they are, setup files loaded and checked now."""
+    uses: list[FixtureUse] = []
+    seen: dict[str, str] = {}
+    for index, entry in enumerate(raw):
+        where: JsonPath = ("fixtures", index)
+        line, col = ctx.loaded.position(where) or (1, 1)
+        if entry.endswith((".yaml", ".yml")):
+            target = _confined(ctx, entry, where, "setup file", options)
+            if target in chain:
+                raise ctx.error(f"setup file '{entry}' is this mission itself", where, hint="name a *.setup.yaml file")
+            setup = load_mission(target, options=options, _chain=(*chain, target))
+            _check_setup(setup, ctx, where)
+            use = FixtureUse(key=setup_key(target), setup=setup, source=ctx.display, line=line, col=col)
+        else:
+            use = FixtureUse(key=entry, fixture=entry, source=ctx.display, line=line, col=col)
+        if use.key in seen:
+            raise ctx.error(
+                f"fixtures: '{entry}' and '{seen[use.key]}' are both reached as fixtures.{use.key}",
+                where,
+                hint="rename one of the setup files",
+            )
+        seen[use.key] = entry
+        uses.append(use)
+    return tuple(uses)
+
+
+def _check_setup(setup: Mission, ctx: _Ctx, where: JsonPath) -> None:
+    """What a setup file may not do: it runs once per session and xdist worker, shared by missions."""
+    problem = hint = ""
+    if setup.config.workspace.kind == "project":
+        problem = "runs in the project checkout (workspace: project), where setups on two xdist workers would collide"
+        hint = "use workspace: tmp (the default) or {copy: ..}: the setup keeps its own directory for the session"
+    elif setup.fixtures:
+        problem = "asks for fixtures itself"
+        hint = "list those fixtures in the mission instead; a setup file's steps stand alone"
+    if problem:
+        raise ctx.error(f"setup file {setup.display_path} {problem}", where, hint=hint)
 
 
 def _collect(problems: list[MissionFormatError], check: Callable[..., _T], *args: Any) -> _T | None:
@@ -935,6 +1001,7 @@ def load_mission(
         reward=data.get("reward"),
         judge=mission_judge,
         next_missions=tuple(next_missions),
+        fixtures=tuple(data.get("fixtures", ())),
         warnings=tuple(warnings),
         compat=options.compat,
         matrix=data.get("matrix", ()),
@@ -1245,7 +1312,10 @@ def _build_judge(ctx: _Ctx, raw: dict[str, Any], built: list[Step]) -> MissionJu
 
 
 def sniff_mission(path: Path) -> bool:
-    """Compatibility mode collects any ``*.yaml`` whose top level has ``name`` and ``steps``."""
+    """Compatibility mode collects any ``*.yaml`` whose top level has ``name`` and ``steps``, except
+    setup files (``*.setup.yaml``), which run only for the missions that name them."""
+    if path.name.endswith(SETUP_SUFFIXES):
+        return False
     try:
         with open(path, "rb") as fh:
             head = fh.read(65536)

@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "Combination",
+    "FixtureUse",
     "Mission",
     "MissionConfig",
     "MissionJudge",
@@ -124,6 +125,22 @@ class Combination:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FixtureUse:
+    """One entry of a mission's ``fixtures:``: a pytest fixture by name, or a setup file."""
+
+    key: str
+    """The name templates use: ``fixtures.<key>``."""
+    fixture: str = ""
+    """The pytest fixture's name; empty for a setup file."""
+    setup: Mission | None = None
+    """The setup file, loaded and checked at collection."""
+    source: str = ""
+    """The file that names it (display path)."""
+    line: int = 1
+    col: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Mission:
     path: Path
     """The mission file as given (absolute)."""
@@ -149,6 +166,8 @@ class Mission:
     """``judge:``: a model scores the repeats after the last one (the reward's quality term)."""
     next_missions: tuple[Mission, ...] = ()
     """Missions run after this one in the same workspace and item (``next/<stem>/<step>``)."""
+    fixtures: tuple[FixtureUse, ...] = ()
+    """What the mission's templates reach as ``fixtures.<key>``: pytest fixtures and setup files."""
     warnings: tuple[str, ...] = ()
     """Compatibility-mode notes (unknown keys ignored, ...), shown as pytest warnings."""
     compat: bool = False

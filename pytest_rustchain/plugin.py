@@ -726,7 +726,79 @@ def _mission_test(
 ) -> None:
     item = request.node
     assert isinstance(item, MissionItem)
-    item.run_mission(subtests, tmp_path_factory)
+    item.run_mission(subtests, tmp_path_factory, request)
+
+
+_SETUPS = pytest.StashKey[Any]()  # setups.SetupCache: one per session, so one per xdist worker
+
+
+def _setup_cache(config: pytest.Config) -> Any:
+    if _SETUPS not in config.stash:
+        from pytest_rustchain.setups import SetupCache
+
+        config.stash[_SETUPS] = SetupCache()
+    return config.stash[_SETUPS]
+
+
+def _available_fixtures(exc: pytest.FixtureLookupError) -> list[str]:
+    """The fixture names pytest lists in its own lookup error (empty when it lists none)."""
+    text = str(getattr(exc.formatrepr(), "errorstring", "") or "")
+    for line in text.splitlines():
+        head, sep, names = line.strip().partition("available fixtures:")
+        if sep and not head:
+            return [n.strip() for n in names.split(",") if n.strip()]
+    return []
+
+
+def _fixture_values(
+    config: pytest.Config,
+    mission: Mission,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    settings: RunSettings,
+) -> dict[str, Any]:
+    """``fixtures.<name>``: pytest fixtures through pytest's own machinery (any scope; a session
+    fixture is made once per session and xdist worker) and setup files through the session's cache.
+    Raises ``SetupFailed`` when one cannot be had."""
+    from pytest_rustchain.setups import SetupFailed, fixture_uses, template_value
+
+    def make_base(name: str) -> Path:
+        return tmp_path_factory.mktemp(name[:40], numbered=True)
+
+    values: dict[str, Any] = {}
+    for use in fixture_uses(mission):
+        if use.setup is not None:
+            values[use.key] = _setup_cache(config).get(use, make_base=make_base, settings=settings)
+            continue
+        where = f"{use.source}:{use.line}"
+        try:
+            value = request.getfixturevalue(use.fixture)
+        except pytest.FixtureLookupError as exc:
+            if exc.argname != use.fixture:
+                # The fixture exists; something it asks for does not: pytest's own words say what.
+                said = str(getattr(exc.formatrepr(), "errorstring", "") or exc).strip().splitlines()
+                message = f"fixture '{use.fixture}' ({where}) cannot be set up: {said[0] if said else exc}"
+                raise SetupFailed(message, reason=f"fixture '{use.fixture}' failed") from None
+            close = difflib.get_close_matches(use.fixture, _available_fixtures(exc), n=1)
+            message = MissionFormatError(
+                f"unknown fixture '{use.fixture}'",
+                path=use.source,
+                line=use.line,
+                col=use.col,
+                json_path="$.fixtures",
+                hint=(f"did you mean '{close[0]}'? Or define" if close else "define")
+                + f" it in a conftest.py (@pytest.fixture def {use.fixture}(): ...); "
+                "`pytest --fixtures` lists the fixtures that exist",
+            ).render()
+            raise SetupFailed(message, reason=f"unknown fixture '{use.fixture}' ({where})") from None
+        except Exception as exc:
+            message = (
+                f"fixture '{use.fixture}' ({where}) raised {type(exc).__name__}: {exc}\n"
+                "  HINT: a test that uses the fixture shows its traceback; --setup-show shows when it runs"
+            )
+            raise SetupFailed(message, reason=f"fixture '{use.fixture}' failed") from None
+        values[use.key] = template_value(value)
+    return values
 
 
 class MissionItem(pytest.Function):
@@ -881,7 +953,38 @@ class MissionItem(pytest.Function):
             return settings.repeat or 1
         return own
 
-    def run_mission(self, subtests: pytest.Subtests, tmp_path_factory: pytest.TempPathFactory) -> None:
+    def _unmet(self, subtests: pytest.Subtests, message: str, reason: str) -> None:
+        """The mission's fixtures could not be had: each step is reported skipped because of it and
+        counted, and the mission fails with the message."""
+        from pytest_rustchain.runner import unmet_result
+        from pytest_rustchain.setups import mission_steps
+
+        assert self.mission is not None
+        self.result = result = unmet_result(self.mission, neutralise_workflow_commands(message), reason)
+        for label, step in mission_steps(self.mission):
+            self.current_step = step
+            try:
+                with subtests.test(msg=label):
+                    _report_step(result.steps[label])
+            except (pytest.fail.Exception, pytest.skip.Exception):
+                continue
+        self.current_step = None
+        self.user_properties.extend(
+            [
+                ("mission_status", result.status.value),
+                ("steps_total", result.steps_total),
+                ("steps_passed", result.steps_passed),
+                ("success_rate", "n/a" if result.success_rate is None else f"{result.success_rate:.4f}"),
+            ]
+        )
+        pytest.fail(result.message, pytrace=False)
+
+    def run_mission(
+        self,
+        subtests: pytest.Subtests,
+        tmp_path_factory: pytest.TempPathFactory,
+        request: pytest.FixtureRequest | None = None,
+    ) -> None:
         from pytest_rustchain import repeats
         from pytest_rustchain.masking import neutralise_workflow_commands
         from pytest_rustchain.model import MissionStatus
@@ -901,6 +1004,20 @@ class MissionItem(pytest.Function):
             self._rejudge(subtests)
             return
         self._check_dist()
+        fixtures: dict[str, Any] = {}
+        if mission.fixtures or any(m.fixtures for m in mission.next_missions):
+            from pytest_rustchain.setups import SetupFailed
+
+            unmet: SetupFailed | None = None
+            try:
+                assert request is not None
+                fixtures = _fixture_values(self.config, mission, request, tmp_path_factory, self._settings())
+            except SetupFailed as exc:
+                unmet = exc
+            if unmet is not None:  # outside the except block: the failure is the message, not a chain
+                self._unmet(subtests, str(unmet), unmet.reason)
+                return
+        settings = replace(self._settings(), fixtures=fixtures) if fixtures else self._settings()
         keep = self.config.getoption("mission_keep_workspace") or self.config.getini("mission_keep_workspace")
         n = self.repeat_count()
         # A combination's directory ends in '-' before pytest's number: ci.python=3.12-0, not ci.python=3.120.
@@ -922,7 +1039,7 @@ class MissionItem(pytest.Function):
                 lazy = mission.config.workspace.kind == "tmp" and keep != "always"
                 space = create_workspace(mission, base=root, rootdir=Path(self.config.rootpath), make=not lazy)
                 chain = ChainRun(
-                    mission, workspace=space.path, home=space.home, tmpdir=space.tmpdir, settings=self._settings(),
+                    mission, workspace=space.path, home=space.home, tmpdir=space.tmpdir, settings=settings,
                     prefix=repeats.prefix(index + 1, n), repeat=index,
                 )  # fmt: skip
                 if recorder is not None:
@@ -1251,8 +1368,9 @@ class _TrajectoryRecorder:
 class MissionFixture:
     """The ``mission`` fixture: run mission files inside a test, with the session's policy and sandbox."""
 
-    def __init__(self, item: MissionItem | pytest.Item, tmp_path: Path) -> None:
-        self._config = item.config
+    def __init__(self, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+        self._config = request.config
+        self._request = request
         self._tmp_path = tmp_path
         self._count = 0
 
@@ -1277,6 +1395,11 @@ class MissionFixture:
             loaded, base=self._tmp_path / f"mission-{self._count}", rootdir=Path(self._config.rootpath)
         )
         settings = MissionItem._settings_for(self._config, dict(vars or {}))
+        if loaded.fixtures or any(m.fixtures for m in loaded.next_missions):
+            # The test's own request: its fixtures, and setup files once per session like the missions'.
+            factory = self._request.getfixturevalue("tmp_path_factory")
+            fixtures = _fixture_values(self._config, loaded, self._request, factory, settings)
+            settings = replace(settings, fixtures=fixtures)
         chain = ChainRun(loaded, workspace=space.path, home=space.home, tmpdir=space.tmpdir, settings=settings)
         return run_steps(chain)
 
@@ -1284,7 +1407,7 @@ class MissionFixture:
 @pytest.fixture
 def mission(request: pytest.FixtureRequest, tmp_path: Path) -> MissionFixture:
     """Run missions inside a test: ``result = mission.run("missions/release.mission.yaml", vars={...})``."""
-    return MissionFixture(request.node, tmp_path)
+    return MissionFixture(request, tmp_path)
 
 
 def _report_step(result: StepResult) -> None:

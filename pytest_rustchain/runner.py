@@ -101,6 +101,8 @@ class RunSettings:
     """``llm.config.LLMOptions``: providers, cassette directory and record mode (None: defaults)."""
     home_files: tuple[tuple[Path, str], ...] = ()
     """User configuration files copied into each mission's HOME: (the file, its path under HOME)."""
+    fixtures: Mapping[str, Any] = field(default_factory=dict)
+    """``fixtures.<name>`` in templates: the values of the mission's pytest fixtures and setup files."""
 
 
 def _native_keys(spec: steps.StepType) -> frozenset[str]:
@@ -229,6 +231,7 @@ class MissionRun:
                 "repeat": repeat + 1,
             },
             "python": settings.python,
+            "fixtures": dict(settings.fixtures),
         }
 
     # -- iteration -------------------------------------------------------------------------------
@@ -1026,6 +1029,33 @@ def run_steps(chain: ChainRun, on_result: Callable[[StepResult], None] | None = 
         if on_result is not None:
             on_result(result)
     return chain.result()
+
+
+def unmet_result(mission: Mission, message: str, reason: str, duration: float = 0.0) -> MissionResult:
+    """The result of a mission whose fixtures or setup failed before its first step: every declared
+    step (next missions' included) skipped because of that failure, so counted and not passed."""
+    skipped: dict[str, StepResult] = {}
+    for prefix, member in [("", mission), *followers(mission, "next/")]:
+        for step in plan.order(member.steps):
+            skipped[prefix + step.id] = StepResult(
+                step_id=prefix + step.id,
+                step_type=step.step_type,
+                family=steps.registry()[step.step_type].family if step.step_type in steps.registry() else "other",
+                status=StepStatus.SKIPPED,
+                reason=reason,
+                skip_kind=SkipKind.FAILURE,
+                line=step.line,
+                source=step.source or member.display_path,
+                phase="decide",
+            )
+    return MissionResult(
+        name=mission.name,
+        path=mission.display_path,
+        status=MissionStatus.ERROR,
+        steps=skipped,
+        duration=duration,
+        message=message,
+    )
 
 
 def lost_result(mission: Mission, message: str, duration: float = 0.0) -> MissionResult:

@@ -51,3 +51,38 @@ def test_run_mission_api(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("-v", "test_user_api.py")
     result.assert_outcomes(passed=1)
+
+
+def test_fixtures_reach_missions_run_from_python(pytester: pytest.Pytester) -> None:
+    """The `mission` fixture resolves a mission's fixtures in the test; run_mission takes their values."""
+    pytester.makefile(
+        ".setup.yaml",
+        tools="name: tools\nsteps:\n  - id: make\n    step_type: command\n"
+        "    parameters: {shell: true, command: 'echo kind=setup >> \"$MISSION_OUTPUT\"'}\n",
+    )
+    pytester.makefile(
+        ".yaml",
+        uses="name: uses\nfixtures: [greeting, tools.setup.yaml]\nsteps:\n  - id: say\n    step_type: command\n"
+        "    parameters: {command: echo, args: ['{{ fixtures.greeting }} {{ fixtures.tools.steps.make.kind }}']}\n",
+    )
+    pytester.makepyfile(
+        test_uses="""
+        import pytest
+        from pytest_rustchain import SetupFailed, run_mission
+
+        @pytest.fixture
+        def greeting():
+            return "hello"
+
+        def test_fixture(mission):
+            assert mission.run("uses.yaml").steps["say"].outputs["stdout"] == "hello setup\\n"
+
+        def test_api():
+            result = run_mission("uses.yaml", fixtures={"greeting": "hi"})
+            assert result.steps["say"].outputs["stdout"] == "hi setup\\n"
+            with pytest.raises(SetupFailed, match="fixture 'greeting' .* has no value outside pytest"):
+                run_mission("uses.yaml")
+        """
+    )
+    result = pytester.runpytest("-v", "-p", "no:cacheprovider", "--mission-sandbox=none", "test_uses.py")
+    result.assert_outcomes(passed=2)
