@@ -73,7 +73,9 @@ def _use_fixtures(index: int) -> str:
           step_type: command
           parameters:
             command: echo
-            args: ["venv={{ fixtures.project_venv }} jobs={{ fixtures.build_info.jobs }} tag={{ fixtures.build_info.tags[1] }}"]
+            args:
+              - "venv={{ fixtures.project_venv }} jobs={{ fixtures.build_info.jobs }}"
+              - "tag={{ fixtures.build_info.tags[1] }}"
           expect: {stdout_contains: "jobs=3 tag=lint"}
         """,
         """
