@@ -760,6 +760,7 @@ def _fixture_values(
     """``fixtures.<name>``: pytest fixtures through pytest's own machinery (any scope; a session
     fixture is made once per session and xdist worker) and setup files through the session's cache.
     Raises ``SetupFailed`` when one cannot be had."""
+    from pytest_rustchain.errors import MissionFormatError
     from pytest_rustchain.setups import SetupFailed, fixture_uses, template_value
 
     def make_base(name: str) -> Path:
@@ -956,6 +957,7 @@ class MissionItem(pytest.Function):
     def _unmet(self, subtests: pytest.Subtests, message: str, reason: str) -> None:
         """The mission's fixtures could not be had: each step is reported skipped because of it and
         counted, and the mission fails with the message."""
+        from pytest_rustchain.masking import neutralise_workflow_commands
         from pytest_rustchain.runner import unmet_result
         from pytest_rustchain.setups import mission_steps
 
