@@ -7,7 +7,7 @@
   const SVGNS = "http://www.w3.org/2000/svg";
   const AUTO_OPEN = 10;
   const MISSION_KNOWN = new Set(["nodeid", "name", "path", "status", "duration", "workspace", "message",
-    "steps_total", "steps_passed", "success_rate", "flaky_steps", "steps", "risk_max", "history"]);
+    "steps_total", "steps_passed", "success_rate", "flaky_steps", "steps", "risk_max", "history", "repeats"]);
   const STEP_KNOWN = new Set(["id", "type", "family", "status", "reason", "skip_kind", "counted", "flaky",
     "duration", "attempts", "line", "outputs", "source", "risk", "findings", "depends_on", "inferred"]);
   const ANSWER_SOURCES = new Set(["live", "recorded", "scripted"]);
@@ -152,6 +152,65 @@
     return add(el("div", "section"), el("h3", "", title), body);
   }
 
+  // -- repeats --------------------------------------------------------------------------------------
+
+  function interval(v) {
+    return Array.isArray(v) && v.length === 2 ? cellText("interval", v) : "n/a";
+  }
+  function fixed(v, digits) {
+    return typeof v === "number" ? v.toFixed(digits) : "n/a";
+  }
+  // A repeated mission's numbers, as the terminal section shows them: k/n with the Wilson interval,
+  // pass@k and pass^k, flaky steps, each repeat's reward and the judge's score of it, each step's rates.
+  function repeatsBlock(r) {
+    const box = el("div", "repeats");
+    const rel = r.mission || {};
+    const k = rel.k ?? 2;
+    add(box, el("p", "headline", `${r.n} repeats: ${rel.passed}/${rel.total} passed (${rate(rel.passed, rel.total)}), ` +
+      `95% CI ${interval(rel.interval)} · pass@${k} ${fixed(rel.pass_at_k, 3)} · pass^${k} ${fixed(rel.pass_hat_k, 3)}`));
+    const pooled = r.steps_pooled;
+    if (pooled && typeof pooled.total === "number") box.append(el("p", "", `steps over the repeats: ${pooled.passed}/${pooled.total} (${rate(pooled.passed, pooled.total)}), ` +
+      `95% CI ${interval(pooled.interval)}`));
+    const flaky = (r.steps || []).filter((row) => row.flaky);
+    if (flaky.length)
+      box.append(el("p", "flaky", "flaky over the repeats: " + flaky.map((row) => `${row.id} ${row.passed}/${row.total}`).join(", ")));
+    const judge = r.judge && typeof r.judge === "object" ? r.judge : null;
+    const scores = judge && Array.isArray(judge.scores) ? judge.scores : null;
+    if (judge && scores) {
+      const about = [judge.method, judge.model, judge.source].filter((x) => x).join(", ");
+      box.append(el("p", "judge", `judge (${about}): mean ${fixed(judge.mean_score, 3)}, best r${(judge.best_index ?? 0) + 1}` +
+        (typeof judge.order_sensitivity === "number" ? `, order sensitivity ${fixed(judge.order_sensitivity, 3)}` : "") +
+        (judge.rejudged_run ? ` · rejudged the stored run ${judge.rejudged_run}` : "")));
+      if (judge.warning) box.append(el("p", "flaky", judge.warning));
+    } else if (judge && judge.status) {
+      box.append(el("p", "judge", `judge: ${judge.status}: ${firstLine(judge.reason)}`));
+    }
+    const rewards = Array.isArray(r.rewards) ? r.rewards : [];
+    if (rewards.length || scores) {
+      const rows = [];
+      for (let i = 0; i < r.n; i++) {
+        const row = { repeat: "r" + (i + 1) };
+        const rw = rewards.find((x) => x.repeat === i + 1);
+        if (rw) Object.assign(row, { reward: fixed(rw.reward, 3), success: fixed(rw.success, 3),
+          efficiency: fixed(rw.efficiency, 3), quality: fixed(rw.quality, 3) + (rw.quality_from ? ` (${rw.quality_from})` : "") });
+        if (scores) Object.assign(row, { "judge score": fixed(scores[i], 2), "judge explanation": (judge.explanations || [])[i] ?? "" });
+        rows.push(row);
+      }
+      const t = table(rows);
+      t.classList.add("per-repeat");
+      box.append(t);
+    }
+    const steps = (r.steps || []).map((row) => ({ step: row.id, "k/n": `${row.passed}/${row.total}`, rate: rate(row.passed, row.total),
+      "95% CI": interval(row.interval), [`pass@${k}`]: fixed(row.pass_at_k, 3), [`pass^${k}`]: fixed(row.pass_hat_k, 3),
+      flaky: row.flaky ? "yes" : "" }));
+    if (steps.length) {
+      const t = table(steps);
+      t.classList.add("per-step");
+      box.append(t);
+    }
+    return box;
+  }
+
   // -- history chart --------------------------------------------------------------------------------
 
   function historyPoints(list) {
@@ -230,6 +289,8 @@
           (rel.interval ? " " + cellText("interval", rel.interval) : "")));
       }
       if ((m.flaky_steps || []).length) sum.append(el("span", "flaky", "flaky: " + m.flaky_steps.join(", ")));
+      const judged = m.repeats && m.repeats.judge;
+      if (judged && typeof judged.mean_score === "number") sum.append(el("span", "num", "judge mean " + judged.mean_score.toFixed(2)));
       d.append(sum);
       d.addEventListener("toggle", () => { if (d.open) renderMission(d, m, i); });
       if (FAILED_MISSION.has(m.status) && opened < AUTO_OPEN) { d.open = true; opened++; }
@@ -246,6 +307,7 @@
     if (m.message && m.status !== "passed") body.append(el("pre", "message", m.message));
     // One run is no history yet; from two on, the chart shows the step success rate of each kept run.
     if (Array.isArray(m.history) && m.history.length > 1) body.append(section("History", historyChart(m.history)));
+    if (m.repeats && typeof m.repeats === "object") body.append(section("Repeats", repeatsBlock(m.repeats)));
     for (const [k, v] of Object.entries(m)) if (!MISSION_KNOWN.has(k)) body.append(section(k.replace(/_/g, " "), renderValue(k, v)));
     const steps = m.steps || [];
     if (steps.length) {

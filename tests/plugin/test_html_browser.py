@@ -236,9 +236,45 @@ def test_llm_agent_and_repeat_fields_are_shown(tmp_path: Path, browser: Browser)
         session,
         """[document.querySelectorAll("tr.v-approve").length, document.querySelectorAll("tr.v-reject").length,
         document.querySelector(".msg.role-assistant").innerText,
-        document.querySelector(".mission-body").innerText.includes("pass_at_k")]""",
+        document.querySelector(".mission-body .repeats").innerText]""",
     )
     assert found[:2] == [1, 1]
     assert "print('hi')" in found[2]
-    assert found[3] is True
+    assert "5 repeats: 5/5 passed (100.0%), 95% CI [0.566, 1.000] · pass@5 1.000" in found[3]
+    assert browser.problems(session) == []
+
+
+def test_repeats_block_shows_interval_flaky_rewards_and_judge(pytester: pytest.Pytester, browser: Browser) -> None:
+    """A repeated mission's section on the page shows k/n with its interval, pass@k, the flaky step, and
+    a row per repeat with its reward and the judge's score (the shipped example, replayed offline)."""
+    root = Path(__file__).resolve().parents[2] / "missions"
+    (pytester.path / "missions" / "cassettes").mkdir(parents=True)
+    for name in ("codegen_repeats.mission.yaml", "cassettes/codegen_repeats.cassette.yaml"):
+        (pytester.path / "missions" / name).write_text((root / name).read_text(encoding="utf-8"), encoding="utf-8")
+    pytester.makeini("[pytest]\nmarkers =\n    smoke: quick examples\n")
+    result = pytester.runpytest("missions/", "--mission-record-mode=none", "--mission-html=out/report.html")
+    assert result.ret == 0
+    session = browser.open((pytester.path / "out" / "report.html").as_uri())
+    browser.evaluate(session, 'document.getElementById("expand-all").click()')
+    text = browser.evaluate(session, 'document.querySelector("details.mission .repeats").innerText')
+    assert "5 repeats: 5/5 passed (100.0%), 95% CI [0.566, 1.000] · pass@2 1.000 · pass^2 1.000" in text
+    assert "flaky over the repeats: generate 4/5, run-tests 4/5, rank 4/5" in text
+    assert "judge (ruler, qwen2.5:14b, scripted): mean 0.680, best r1" in text
+    rows = browser.evaluate(
+        session,
+        """Array.from(document.querySelectorAll("details.mission .repeats table.per-repeat tr")).slice(1)
+           .map((tr) => Array.from(tr.cells).slice(0, 6).map((td) => td.innerText))""",
+    )
+    assert [row[0] for row in rows] == ["r1", "r2", "r3", "r4", "r5"]
+    assert [row[1] for row in rows] == ["0.980", "0.920", "0.445", "0.980", "0.980"]
+    assert [row[4] for row in rows] == [
+        "0.900 (judge)",
+        "0.600 (judge)",
+        "0.100 (judge)",
+        "0.900 (judge)",
+        "0.900 (judge)",
+    ]
+    assert [row[5] for row in rows] == ["0.90", "0.60", "0.10", "0.90", "0.90"]
+    steps = browser.evaluate(session, 'document.querySelectorAll("details.mission .repeats table.per-step tr").length')
+    assert steps == 5  # the header and four steps
     assert browser.problems(session) == []
