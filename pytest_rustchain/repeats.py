@@ -67,6 +67,18 @@ def _quality(steps: Sequence[Mapping[str, Any]], success: float) -> float:
     return sum(1 for s in checked if s.get("status") == "passed") / len(checked)
 
 
+def _run_worked(run: Mapping[str, Any], min_pass_rates: Mapping[str, float]) -> bool:
+    """Whether one repeat counts as a passing run in the mission's k/n, interval, pass@k and pass^k.
+
+    A failure that ``min_pass_rate`` tolerates keeps the mission's verdict for the step's rate over the
+    repeats, but the repeat it happened in did not work: it counts as a failed run here."""
+    if str(run.get("status", "")) not in _PASSED_RUN:
+        return False
+    return not any(
+        step.get("status") == "tolerated" and str(step.get("id", "")) in min_pass_rates for step in run.get("steps", ())
+    )
+
+
 def aggregate(
     runs: Sequence[Mapping[str, Any]],
     *,
@@ -101,7 +113,7 @@ def aggregate(
             minimum is not None and rel.total > 0 and Fraction(rel.passed, rel.total) < Fraction(str(minimum))
         )
         steps.append(row)
-    mission = stats.reliability([str(run.get("status", "")) in _PASSED_RUN for run in runs], k=k)
+    mission = stats.reliability([_run_worked(run, min_pass_rates) for run in runs], k=k)
     pooled = stats.Reliability(passed=pooled_passed, total=pooled_total, k=1).to_dict()
     block: dict[str, Any] = {
         "n": n,

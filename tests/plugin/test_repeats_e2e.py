@@ -97,6 +97,10 @@ def test_min_pass_rate_tolerates_single_failures_and_judges_the_rate(
     result = pytester.runpytest("-v", "--mission-repeat", "5", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*SUBXFAIL[[]r2/gen[]]*"])
     result.stdout.fnmatch_lines(["*ok.mission.yaml::ok PASSED*"])
+    # Tolerated in the verdict, but the repeat with the failure did not work: 4 of 5 runs passed.
+    result.stdout.fnmatch_lines(
+        ["ok.mission.yaml * passed", "    5 repeats: 4/5 (80.0%) passed, 95% CI [[]0.376, 0.964[]]"]
+    )
     result.stdout.fnmatch_lines(
         ["*step 'gen' passed 4 of 5 repeats (80.0%, 95% interval 0.376-0.964), below its min_pass_rate 0.9*"]
     )

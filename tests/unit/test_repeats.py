@@ -113,3 +113,12 @@ def test_subtest_prefix() -> None:
     """Repeats are named r1/, r2/ ...; a single run keeps plain step ids."""
     assert repeats.prefix(2, 5) == "r2/"
     assert repeats.prefix(1, 1) == ""
+
+
+def test_repeat_with_a_min_pass_rate_failure_is_a_failed_run() -> None:
+    """A repeat whose step failed under min_pass_rate passes the verdict but counts as a failed run."""
+    plain = repeats.aggregate(RUNS)
+    assert (plain["mission"]["passed"], plain["mission"]["total"]) == (4, 5)
+    judged = repeats.aggregate(RUNS, min_pass_rates={"gen": 0.6})
+    assert (judged["mission"]["passed"], judged["mission"]["total"]) == (3, 5)
+    assert repeats.verdict(judged, RUNS, threshold=0.5).passed
