@@ -1269,7 +1269,7 @@ class MissionItem(pytest.Function):
         runtime = build_runtime(
             options,
             mission_path=mission.path,
-            mission_stem=mission.stem,
+            mission_stem=self.run_stem,
             rootdir=settings.rootdir,
             masker=masker,
             volatile={},

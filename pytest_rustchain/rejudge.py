@@ -76,7 +76,11 @@ def read_index(directory: Path, *, shown: str) -> list[Mapping[str, Any]]:
 
 def find_run(entries: Sequence[Mapping[str, Any]], *, nodeid: str, path: str) -> StoredRun | None:
     """The newest stored run of a mission (run ids sort by time), its repeats in order."""
-    mine = [e for e in entries if e.get("nodeid") == nodeid or e.get("path") == path]
+    # By node id; else by file, from the same item name (a matrix file's combinations never mix).
+    item = nodeid.rsplit("::", 1)[-1]
+    mine = [e for e in entries if e.get("nodeid") == nodeid] or [
+        e for e in entries if e.get("path") == path and str(e.get("nodeid", "")).rsplit("::", 1)[-1] == item
+    ]
     if not mine:
         return None
     run_id = max(str(e.get("run_id", "")) for e in mine)

@@ -18,8 +18,12 @@ def test_shipped_missions_pass(pytester: pytest.Pytester, dist: list[str]) -> No
     pytester.path.joinpath("conftest.py").write_text('collect_ignore_glob = ["missions/seeds/*"]\n')
     result = pytester.runpytest("missions/", "-v", "-p", "no:cacheprovider", *dist)
     missions = sorted(p.name for p in MISSIONS.glob("*.mission.yaml"))
+    items = len(missions) + 1  # expect_output's matrix makes two items
     outcomes = result.parseoutcomes()
-    assert outcomes.get("passed") == len(missions), result.stdout.str()
+    assert outcomes.get("passed") == items, result.stdout.str()
+    assert any(
+        "expect_output.mission.yaml::expect_output[shell=bash]" in x and "PASSED" in x for x in result.stdout.lines
+    )
     assert "failed" not in outcomes
     # parseoutcomes reads "35 subtests passed" as {"subtests": 35}; the three tolerated failures (two
     # examples, and the repeat example's failed generation in r3) are xfails.
@@ -32,4 +36,4 @@ def test_shipped_missions_pass(pytester: pytest.Pytester, dist: list[str]) -> No
     for line in result.stdout.lines:
         if line.startswith(("missions: ", "steps:    ")):
             assert line in showcase, f"README showcase differs from a real run: {line!r}"
-    assert f"collected {len(missions)} items" in showcase
+    assert f"collected {items} items" in showcase

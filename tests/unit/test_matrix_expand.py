@@ -130,3 +130,27 @@ def test_loaded_mission_holds_its_combinations(tmp_path: Path) -> None:
     assert [c.id for c in load_mission(path).matrix] == ["python=3.11", "python=3.12"]
     path.write_text("name: m\nsteps:\n  - {id: a, step_type: noop}\n")
     assert load_mission(path).matrix == ()
+
+
+def test_rejudge_finds_the_stored_run_of_its_own_combination() -> None:
+    """--mission-rejudge gives a matrix item the stored repeats of its own combination, never another's."""
+    from pytest_rustchain.rejudge import find_run
+
+    def entry(ident: str, repeat: int) -> dict[str, Any]:
+        return {
+            "nodeid": f"m/ci.mission.yaml::ci[{ident}]",
+            "path": "m/ci.mission.yaml",
+            "run_id": "r",
+            "repeat": repeat,
+        }
+
+    entries = [entry("python=3.11", 1), entry("python=3.12", 1), entry("python=3.11", 2)]
+    found = find_run(entries, nodeid="m/ci.mission.yaml::ci[python=3.11]", path="m/ci.mission.yaml")
+    assert found is not None
+    assert [(e["nodeid"], e["repeat"]) for e in found.entries] == [
+        ("m/ci.mission.yaml::ci[python=3.11]", 1),
+        ("m/ci.mission.yaml::ci[python=3.11]", 2),
+    ]
+    moved = find_run(entries, nodeid="ci.mission.yaml::ci[python=3.12]", path="m/ci.mission.yaml")
+    assert moved is not None
+    assert [e["nodeid"] for e in moved.entries] == ["m/ci.mission.yaml::ci[python=3.12]"]
