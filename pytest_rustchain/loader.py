@@ -866,9 +866,9 @@ def _fixture_uses(ctx: _Ctx, raw: list[str], options: LoadOptions, chain: tuple[
                 raise ctx.error(f"setup file '{entry}' is this mission itself", where, hint="name a *.setup.yaml file")
             setup = load_mission(target, options=options, _chain=(*chain, target))
             _check_setup(setup, ctx, where)
-            use = FixtureUse(key=setup_key(target), setup=setup, source=ctx.display, line=line, col=col)
+            use = FixtureUse(key=setup_key(target), setup=setup, source=ctx.display, index=index, line=line, col=col)
         else:
-            use = FixtureUse(key=entry, fixture=entry, source=ctx.display, line=line, col=col)
+            use = FixtureUse(key=entry, fixture=entry, source=ctx.display, index=index, line=line, col=col)
         if use.key in seen:
             raise ctx.error(
                 f"fixtures: '{entry}' and '{seen[use.key]}' are both reached as fixtures.{use.key}",

@@ -136,6 +136,8 @@ class FixtureUse:
     """The setup file, loaded and checked at collection."""
     source: str = ""
     """The file that names it (display path)."""
+    index: int = 0
+    """Its place in that file's ``fixtures:`` list."""
     line: int = 1
     col: int = 1
 

@@ -786,7 +786,7 @@ def _fixture_values(
                 path=use.source,
                 line=use.line,
                 col=use.col,
-                json_path="$.fixtures",
+                json_path=f"$.fixtures[{use.index}]",
                 hint=(f"did you mean '{close[0]}'? Or define" if close else "define")
                 + f" it in a conftest.py (@pytest.fixture def {use.fixture}(): ...); "
                 "`pytest --fixtures` lists the fixtures that exist",

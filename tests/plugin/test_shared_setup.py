@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import textwrap
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import pytest
+from junitparser import JUnitXml
+
+REPORT_SCHEMA = "schema/report.schema.json"
 
 CONFTEST = """
 import os
@@ -173,8 +178,19 @@ def test_failed_setup_fails_every_mission_that_needs_it(pytester: pytest.Pyteste
     )
     pytester.makefile(".mission.yaml", b=_mission("b", "[common/venv.setup.yaml]", needs))
     pytester.makefile(".mission.yaml", c="name: c\nsteps:\n  - id: alone\n    step_type: noop\n")
-    result = pytester.runpytest("-p", "no:cacheprovider", "--mission-sandbox=none")
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--mission-sandbox=none", "--mission-report=r.json", "--junitxml=j.xml"
+    )
     result.assert_outcomes(passed=1, failed=2)
+    report = json.loads((pytester.path / "r.json").read_text())
+    jsonschema.validate(report, json.loads(resources.files("pytest_rustchain").joinpath(REPORT_SCHEMA).read_text()))
+    assert {m["path"]: (m["status"], m["steps_total"], m["steps_passed"]) for m in report["missions"]} == {
+        "a.mission.yaml": ("error", 2, 0),
+        "b.mission.yaml": ("error", 1, 0),
+        "c.mission.yaml": ("passed", 1, 1),
+    }
+    cases = {case.name: case for suite in JUnitXml.fromfile(str(pytester.path / "j.xml")) for case in suite}
+    assert not cases["a"].is_passed and not cases["a"].is_skipped and cases["c"].is_passed
     result.stdout.fnmatch_lines(
         [
             "setup common/venv.setup.yaml (fixtures: at a.mission.yaml:2) failed, so no step of this mission ran",
@@ -208,6 +224,7 @@ def test_unknown_fixture_is_a_clean_error_at_the_mission_line(pytester: pytest.P
     result.stdout.fnmatch_lines(
         [
             "a.mission.yaml:2:12: unknown fixture 'projct_venv'",
+            "  at $.fixtures[[]0[]]",
             "  HINT: did you mean 'project_venv'? Or define it in a conftest.py*",
         ]
     )
