@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_rustchain import loader
+from pytest_rustchain.matrix import select
 from pytest_rustchain.model import FixtureUse, Mission, MissionResult
 from pytest_rustchain.runner import ChainRun, RunSettings, run_steps
 from pytest_rustchain.setups import SetupCache, SetupFailed, fixture_uses, template_value
@@ -36,6 +37,7 @@ def run_mission(
     compat: bool = False,
     rootdir: str | Path | None = None,
     fixtures: Mapping[str, Any] | None = None,
+    matrix: Mapping[str, Any] | None = None,
 ) -> MissionResult:
     """Run a mission in ``workspace`` (a fresh temporary directory when omitted) and return its result.
 
@@ -44,10 +46,17 @@ def run_mission(
     ``fixtures`` gives the values of the pytest fixtures the mission names in ``fixtures:``; its setup
     files run first, in the same temporary directory. Raises ``MissionFormatError`` when the mission
     loosens the safety policy, ``SetupFailed`` when a fixture is missing or a setup file fails.
+    A mission with a ``matrix:`` runs the one combination ``matrix`` names (``{"python": "3.12"}``).
     """
     loaded = mission if isinstance(mission, Mission) else load_mission(mission, compat=compat, rootdir=rootdir)
     root = Path(rootdir).resolve() if rootdir is not None else Path.cwd()
-    settings = RunSettings(rootdir=root, vars_override=dict(vars or {}))
+    combination = select(loaded.matrix, matrix, path=loaded.display_path)
+    settings = RunSettings(
+        rootdir=root,
+        vars_override=dict(vars or {}),
+        matrix=dict(combination.values) if combination is not None else {},
+        matrix_id=combination.id if combination is not None else "",
+    )
     with tempfile.TemporaryDirectory(prefix="mission-") as tmp:
         uses = fixture_uses(loaded)
         if uses:

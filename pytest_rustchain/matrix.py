@@ -18,7 +18,7 @@ from typing import Any
 from pytest_rustchain.errors import MissionError
 from pytest_rustchain.model import Combination
 
-__all__ = ["MAX_COMBINATIONS", "MatrixError", "expand", "item_id", "value_text"]
+__all__ = ["MAX_COMBINATIONS", "MatrixError", "expand", "item_id", "select", "value_text"]
 
 MAX_COMBINATIONS = 256
 """The most combinations one matrix may make (GitHub Actions' limit too)."""
@@ -35,7 +35,7 @@ class MatrixError(MissionError):
         self.what = what
         self.where = where
         self.hint = hint
-        super().__init__(what)
+        super().__init__(what + (f"\n  HINT: {hint}" if hint else ""))
 
 
 def value_text(value: Any) -> str:
@@ -160,3 +160,24 @@ def _too_many(count: int, axes: Mapping[str, Sequence[Any]], limit: int) -> Matr
         ("matrix",),
         "drop values or axes, or remove combinations with exclude: (each combination is one test item)",
     )
+
+
+def select(combinations: Sequence[Combination], wanted: Mapping[str, Any] | None, *, path: str) -> Combination | None:
+    """The combination ``wanted`` names (its values, all or enough of them to pick one), for running a
+    mission outside pytest's collection; None for a mission without a matrix."""
+    if not combinations:
+        if wanted:
+            raise MatrixError(f"{path}: matrix={dict(wanted)!r} given, but the mission has no matrix", ("matrix",))
+        return None
+    ids = ", ".join(c.id for c in combinations)
+    if not wanted:
+        raise MatrixError(
+            f"{path}: the mission has a matrix; say which combination to run",
+            ("matrix",),
+            f"pass matrix={dict(combinations[0].values)!r} (combinations: {ids})",
+        )
+    found = [c for c in combinations if _matches(c.values, wanted)]
+    if len(found) != 1:
+        what = "matches no combination" if not found else f"matches {len(found)} combinations"
+        raise MatrixError(f"{path}: matrix={dict(wanted)!r} {what}", ("matrix",), f"combinations: {ids}")
+    return found[0]

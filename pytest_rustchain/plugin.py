@@ -1385,18 +1385,23 @@ class MissionFixture:
         options = LoadOptions(compat=_compat(self._config), rootdir=rootdir, limits=_limits(self._config))
         return load_mission(target, options=options)
 
-    def run(self, path: str | Path | Mission, *, vars: dict[str, Any] | None = None) -> MissionResult:
-        """Run a mission in a fresh workspace under ``tmp_path`` and return its result."""
+    def run(
+        self, path: str | Path | Mission, *, vars: dict[str, Any] | None = None, matrix: dict[str, Any] | None = None
+    ) -> MissionResult:
+        """Run a mission in a fresh workspace under ``tmp_path`` and return its result; a mission with a
+        ``matrix:`` runs the combination ``matrix`` names (``{"python": "3.12"}``)."""
+        from pytest_rustchain.matrix import select
         from pytest_rustchain.model import Mission
         from pytest_rustchain.runner import ChainRun, run_steps
         from pytest_rustchain.workspace import create_workspace
 
         loaded = path if isinstance(path, Mission) else self.load(path)
+        combination = select(loaded.matrix, matrix, path=loaded.display_path)
         self._count += 1
         space = create_workspace(
             loaded, base=self._tmp_path / f"mission-{self._count}", rootdir=Path(self._config.rootpath)
         )
-        settings = MissionItem._settings_for(self._config, dict(vars or {}))
+        settings = MissionItem._settings_for(self._config, dict(vars or {}), combination)
         if loaded.fixtures or any(m.fixtures for m in loaded.next_missions):
             # The test's own request: its fixtures, and setup files once per session like the missions'.
             factory = self._request.getfixturevalue("tmp_path_factory")

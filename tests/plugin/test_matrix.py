@@ -324,3 +324,19 @@ def test_each_combination_records_and_replays_its_own_cassette(pytester: pytest.
     replay = _run(pytester, "--mission-record-mode=none")
     replay.assert_outcomes(passed=2)
     replay.stdout.fnmatch_lines(["llm:      2 calls (2 recorded, 0 scripted, 0 live)*"])
+
+
+def test_mission_fixture_runs_one_combination(pytester: pytest.Pytester) -> None:
+    """The mission fixture runs the combination a test names with matrix={...}."""
+    _write(pytester)
+    pytester.makepyfile(
+        test_ci="""
+        def test_mac(mission):
+            result = mission.run("ci.mission.yaml", matrix={"os": "mac"})
+            assert result.matrix == {"os": "mac", "python": "3.12"}
+            assert not result.passed
+            assert result.steps["mac-only"].status.value == "failed"
+        """
+    )
+    result = _run(pytester, "test_ci.py")
+    result.assert_outcomes(passed=1)

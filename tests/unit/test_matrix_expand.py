@@ -154,3 +154,26 @@ def test_rejudge_finds_the_stored_run_of_its_own_combination() -> None:
     moved = find_run(entries, nodeid="ci.mission.yaml::ci[python=3.12]", path="m/ci.mission.yaml")
     assert moved is not None
     assert [e["nodeid"] for e in moved.entries] == ["m/ci.mission.yaml::ci[python=3.12]"]
+
+
+def test_run_mission_runs_the_combination_it_is_given(tmp_path: Path) -> None:
+    """run_mission(matrix={...}) runs that combination (matrix.x and vars.x); without one it says which exist."""
+    from pytest_rustchain.api import run_mission
+
+    path = tmp_path / "m.mission.yaml"
+    path.write_text(
+        'name: m\nmatrix: {python: ["3.11", "3.12"], os: [linux]}\nsteps:\n'
+        '  - {id: a, step_type: noop, expect: {output: {message: "3.12"}},'
+        ' parameters: {message: "{{ matrix.python }}"}}\n'
+        '  - {id: b, step_type: noop, parameters: {message: "{{ vars.python }}"},'
+        ' expect: {output: {message: "3.12"}}}\n'
+    )
+    result = run_mission(path, rootdir=tmp_path, matrix={"python": "3.12"})
+    assert result.passed, result.message
+    assert dict(result.matrix) == {"python": "3.12", "os": "linux"}
+    with pytest.raises(MatrixError) as info:
+        run_mission(path, rootdir=tmp_path)
+    assert "the mission has a matrix; say which combination to run" in str(info.value)
+    assert "HINT: pass matrix={'python': '3.11', 'os': 'linux'}" in str(info.value)
+    with pytest.raises(MatrixError, match=r"matches no combination\n  HINT: combinations: python=3.11-os=linux"):
+        run_mission(path, rootdir=tmp_path, matrix={"python": "3.9"})
