@@ -36,8 +36,8 @@ __all__ = [
     "RepeatRecord",
     "candidate",
     "default_seed",
+    "models_under_test",
     "run_judge",
-    "tested_models",
 ]
 
 JUDGE_STEP_ID: Final = "repeats/judge"
@@ -184,7 +184,7 @@ def candidate(record: RepeatRecord, *, steps: Sequence[str] = ()) -> tuple[str, 
     return text, facts
 
 
-def tested_models(records: Sequence[RepeatRecord]) -> set[str]:
+def models_under_test(records: Sequence[RepeatRecord]) -> set[str]:
     """The models the repeats' llm, chain and agent steps asked: the models under test."""
     models: set[str] = set()
     for record in records:
@@ -311,7 +311,7 @@ def run_judge(
     if judged.order_sensitivity is not None:
         block["order_sensitivity"] = judged.order_sensitivity
         block["swapped_scores"] = list(judged.swapped_scores or ())
-    if model in tested_models(records):
+    if model in models_under_test(records):
         block["warning"] = f"the judge model {model} is also a model under test in this mission"
     outputs = {**block, "usage": _usage(calls)}
     status, reason = StepStatus.PASSED, ""

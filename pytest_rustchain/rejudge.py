@@ -75,16 +75,23 @@ def read_index(directory: Path, *, shown: str) -> list[Mapping[str, Any]]:
 
 
 def find_run(entries: Sequence[Mapping[str, Any]], *, nodeid: str, path: str) -> StoredRun | None:
-    """The newest stored run of a mission (run ids sort by time), its repeats in order."""
-    # By node id; else by file, from the same item name (a matrix file's combinations never mix).
+    """The newest stored run of a mission (run ids sort by time), its repeats in order.
+
+    Entries are matched by node id (each ``matrix:`` combination has its own); by the mission file's
+    path and the same item name only when no entry has the node id (a run started from another
+    directory), so a matrix file's combinations never mix."""
     item = nodeid.rsplit("::", 1)[-1]
     mine = [e for e in entries if e.get("nodeid") == nodeid] or [
         e for e in entries if e.get("path") == path and str(e.get("nodeid", "")).rsplit("::", 1)[-1] == item
     ]
     if not mine:
         return None
-    run_id = max(str(e.get("run_id", "")) for e in mine)
-    chosen = sorted((e for e in mine if str(e.get("run_id", "")) == run_id), key=lambda e: int(e.get("repeat") or 0))
+    newest = max(mine, key=lambda e: (str(e.get("run_id", "")), str(e.get("nodeid", ""))))
+    run_id, node = str(newest.get("run_id", "")), newest.get("nodeid")
+    chosen = sorted(
+        (e for e in mine if str(e.get("run_id", "")) == run_id and e.get("nodeid") == node),
+        key=lambda e: int(e.get("repeat") or 0),
+    )
     return StoredRun(run_id=run_id, entries=tuple(chosen))
 
 

@@ -149,6 +149,7 @@ def llm_call_event(result: StepResult) -> dict[str, Any]:
         "step": result.step_id,
         "step_type": result.step_type,
         "source": source if source in ("live", "recorded", "scripted") else "recorded",
+        "cassette_key": outputs.get("cassette_key"),
         "latency_ms": outputs.get("latency_ms"),
         "attempt": outputs.get("attempts"),
         "gen_ai": {

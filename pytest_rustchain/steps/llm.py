@@ -301,6 +301,7 @@ def _run(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
     costs: list[float | None] = []
     latency = 0
     sources: list[str] = []
+    keys: list[str] = []
     attempt_log: list[dict[str, Any]] = []
     outputs: dict[str, Any] = {}
     problem: str | None = None
@@ -328,6 +329,7 @@ def _run(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
         nonlocal latency
         latency += reply.response.latency_ms
         sources.append(reply.source)
+        keys.append(reply.key)
         return reply
 
     def _partial() -> dict[str, Any]:
@@ -338,6 +340,7 @@ def _run(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
             "latency_ms": latency,
             "source": _source(sources),
             "model": model,
+            "cassette_key": keys[0] if keys else None,
         }
 
     reply = None

@@ -125,6 +125,7 @@ def test_ruler_scores_the_repeats_and_feeds_the_reward(pytester: pytest.Pytester
     assert judge["scores"] == [0.5, 0.9, 0.1]
     assert judge["best_index"] == 1
     assert sorted(judge["shown_order"]) == [0, 1, 2]
+    assert judge["shown_order"] != [0, 1, 2]  # the judge saw them shuffled, and the scores were mapped back
     assert [r["quality"] for r in mission["repeats"]["rewards"]] == [0.5, 0.9, 0.1]
     assert {r["quality_from"] for r in mission["repeats"]["rewards"]} == {"judge"}
     # 0.5 * success (2/2 steps) + 0.3 * efficiency (no agent: 1) + 0.2 * quality
@@ -432,3 +433,24 @@ def test_rejudge_skips_missions_without_a_stored_run(pytester: pytest.Pytester, 
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*no stored run of this mission*"])
     assert result.parseoutcomes().get("skipped") == 1
+
+
+def test_swap_check_and_xdist(pytester: pytest.Pytester, httpserver: HTTPServer) -> None:
+    """swap_check asks a second time in reverse order and reports the order sensitivity; under -n 2 the
+    judge's scores and the rewards are the same as in a serial run."""
+    server = Server()
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(server)
+    _configure(
+        pytester, httpserver, mission=MISSION.replace("  method: ruler\n", "  method: ruler\n  swap_check: true\n")
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-n", "2", "--mission-report=r.json")
+    assert result.ret == 0, result.stdout.str()
+    assert len(server.judge_requests) == 2
+    first, second = (r["messages"][1]["content"] for r in server.judge_requests)
+    order = [re.findall(r"\[assistant\]\n(\w+)", text) for text in (first, second)]
+    assert order[1] == list(reversed(order[0]))
+    result.stdout.fnmatch_lines(["*judge order sensitivity (swap check): 0.000*"])
+    judge = _report(pytester)["repeats"]["judge"]
+    assert judge["scores"] == judge["swapped_scores"] == [0.5, 0.9, 0.1]
+    assert judge["order_sensitivity"] == 0
+    assert [r["reward"] for r in _report(pytester)["repeats"]["rewards"]] == pytest.approx([0.9, 0.98, 0.82])
