@@ -267,17 +267,23 @@ class Guard:
         params = step.parameters if not step.render else _substitute(
             step.parameters, known, lambda: "${TPL_" + str(next(counter)) + "}"
         )  # fmt: skip
-        # Nothing exists yet: a virtualenv counts when an earlier step makes one there.
+        # A virtualenv counts when an earlier step makes one there, or (a project workspace, which
+        # exists before the run) when it is on disk already.
         predicted = self.made_venvs.copy()
+        on_disk = _VenvsOnDisk(self.workspace)
+
+        def venvs(rel: str) -> bool:
+            return rel in predicted or on_disk(rel)
+
         unknown = decide(
-            self.findings(step, params, venvs=predicted.__contains__, made_venvs=self.made_venvs),
+            self.findings(step, params, venvs=venvs, made_venvs=self.made_venvs),
             self.policy,
             self.step_key(step),
         )
         if not unknown.blocked or not step.render:
             return self._explain(step, unknown)
         literal = decide(
-            self.findings(step, _substitute(step.parameters, known, lambda: "tpl"), venvs=predicted.__contains__),
+            self.findings(step, _substitute(step.parameters, known, lambda: "tpl"), venvs=venvs),
             self.policy,
             self.step_key(step),
         )

@@ -121,3 +121,12 @@ def test_dry_run_trusts_a_virtualenv_an_earlier_step_makes(tmp_path: Path) -> No
     make = _step("command", command="{{ python }}", args=["-m", "venv", ".mission-venv"])
     assert guard.judge_raw(make, {"python": "/usr/bin/python3"}).score == 0
     assert guard.judge_raw(use).score == 0
+
+
+def test_dry_run_of_a_project_workspace_trusts_its_virtualenv_on_disk(tmp_path: Path) -> None:
+    """A project checkout's own virtualenv exists before the run: the dry run trusts it as the run will."""
+    guard = Guard(policy=Policy(level="strict"), workspace=tmp_path, workspace_kind="project", mission_path="m.yaml")
+    use = _step("command", command="env-3.11/bin/python", args=["-m", "pytest"])
+    assert guard.judge_raw(use).blocked
+    _venv(tmp_path / "env-3.11")
+    assert guard.judge_raw(use).score == 0
