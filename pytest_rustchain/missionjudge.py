@@ -196,13 +196,14 @@ def models_under_test(records: Sequence[RepeatRecord]) -> set[str]:
     return models
 
 
-def _skipped(spec: MissionJudge, path: str, reason: str) -> JudgeOutcome:
+def _skipped(spec: MissionJudge, path: str, reason: str, kind: SkipKind = SkipKind.PROVIDER) -> JudgeOutcome:
+    """Not counted: no judge model to ask (``provider``), or nothing to rank (``condition``)."""
     result = StepResult(
         step_id=JUDGE_STEP_ID,
         step_type="judge",
         family="llm",
         status=StepStatus.SKIPPED,
-        skip_kind=SkipKind.PROVIDER,
+        skip_kind=kind,
         reason=reason,
         line=spec.line,
         source=path,
@@ -231,6 +232,7 @@ def run_judge(
             path,
             f"the ruler judge ranks the repeats against each other and this run has {n} repeat\n"
             "  HINT: run the mission several times (config.repeat, --mission-repeat), or use method: rubric",
+            SkipKind.CONDITION,
         )
     made = [candidate(r, steps=spec.steps) for r in records]
     texts = [text for text, _ in made]

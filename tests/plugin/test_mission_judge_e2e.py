@@ -454,3 +454,18 @@ def test_swap_check_and_xdist(pytester: pytest.Pytester, httpserver: HTTPServer)
     assert judge["scores"] == judge["swapped_scores"] == [0.5, 0.9, 0.1]
     assert judge["order_sensitivity"] == 0
     assert [r["reward"] for r in _report(pytester)["repeats"]["rewards"]] == pytest.approx([0.9, 0.98, 0.82])
+
+
+def test_ruler_with_one_repeat_is_skipped_with_the_reason(pytester: pytest.Pytester, httpserver: HTTPServer) -> None:
+    """A ruler judge has nothing to rank in a single run: it is skipped, not counted, with a HINT, and
+    the judge model is never asked."""
+    server = Server()
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(server)
+    _configure(pytester, httpserver)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-v", "-rs", "--mission-repeat=1", "--mission-report=r.json")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*the ruler judge ranks the repeats against each other and this run has 1 repeat*"])
+    assert server.judge_requests == []
+    mission = _report(pytester)
+    assert (mission["steps_passed"], mission["steps_total"]) == (2, 2)
+    assert mission["repeats"]["judge"]["status"] == "skipped"
