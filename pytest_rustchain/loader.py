@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import posixpath
 import re
@@ -145,19 +146,27 @@ def _fast_check(key: str) -> Any:
     """A compiled validator that only says valid or not; jsonschema explains the invalid files.
 
     Valid files are the common case, and compiled validation is about ten times faster than
-    jsonschema's, which matters when a repository holds a thousand missions.
+    jsonschema's, which matters when a repository holds a thousand missions. The checks of the
+    top level and of a step ship compiled (``schemagen``) and are used while the schema is the one
+    they were made from.
     """
+    from pytest_rustchain import schemagen
+
+    if key in schemagen.CHECKS:
+        shipped = importlib.import_module(f"pytest_rustchain._generated.{schemagen.CHECKS[key]}")
+        if _schema_sha256() == shipped.SCHEMA_SHA256:
+            return shipped.validate
     schema = _subschema(key) if key in ("top", "step") else steps.registry()[key].schema
     if _uses_newer_keywords(schema):
         return None
-    draft7 = {**schema, "$schema": "http://json-schema.org/draft-07/schema#"}
-    # Only yes or no is needed here: without the details of each failure, compiling costs half as much.
-    try:
-        return fastjsonschema.compile(draft7, detailed_exceptions=False)
-    except KeyError:
-        # fastjsonschema cannot build a `const` check without its details (the llm step's
-        # `extract: code_block`): compile that schema with them.
-        return fastjsonschema.compile(draft7)
+    return schemagen.compile_check(dict(schema))
+
+
+@functools.cache
+def _schema_sha256() -> str:
+    from pytest_rustchain import schemagen
+
+    return schemagen.schema_sha256()
 
 
 def forget_step_schemas() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import functools
 import math
@@ -116,6 +115,8 @@ _subreaper_pid = 0  # the pid the count belongs to: fork() does not inherit the 
 def _prctl() -> Any:
     if sys.platform != "linux":
         return None
+    import ctypes  # loaded by the first process a step starts
+
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
