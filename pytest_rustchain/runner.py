@@ -156,6 +156,33 @@ class Phase(enum.StrEnum):
     CONCLUDE = "conclude"
 
 
+class _StepExtras(Mapping[str, Any]):
+    """A step's ``extras``: fixed values, and ``llm_runtime``, which builds the run's model runtime
+    (cassette, session) when a step first looks it up: missions without model steps never build one."""
+
+    __slots__ = ("_base", "_run")
+
+    def __init__(self, base: Mapping[str, Any], run: MissionRun) -> None:
+        self._base = base
+        self._run = run
+
+    def __getitem__(self, key: str) -> Any:
+        if key == _RUNTIME_KEY:
+            return self._run.llm_runtime
+        return self._base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield _RUNTIME_KEY
+        yield from self._base
+
+    def __len__(self) -> int:
+        return len(self._base) + 1
+
+
+_RUNTIME_KEY = "llm_runtime"
+"""``llm.runtime.RUNTIME_KEY`` (a unit test keeps them equal), without importing the model layer."""
+
+
 class MissionRun:
     """Iterate to get the steps in run order; ``execute`` each; ``result()`` at the end."""
 
@@ -205,6 +232,7 @@ class MissionRun:
         check_safety_level(mission, settings.policy)
         self._unavailable: dict[str, str] = {}  # step id -> reason it could not run (no provider)
         self._llm: Any = None
+        self._extras_base: dict[str, Any] | None = None
         # Text given on the command line that reads as a number compares with numbers as one.
         # The combination wins over the mission's vars; the configuration and command line win over both.
         self._vars = {
@@ -573,14 +601,18 @@ class MissionRun:
 
         return self._BRACE.sub(sub, text), values
 
-    def _extras(self) -> dict[str, Any]:
-        from pytest_rustchain.llm.runtime import RUNTIME_KEY
+    def _extras(self) -> Mapping[str, Any]:
+        """The step context's ``extras``: the model runtime (built when a step first asks for it) and
+        what the sandbox needs, the same for every step of this run."""
+        if self._extras_base is None:
+            self._extras_base = self._sandbox_extras()
+        return _StepExtras(self._extras_base, self)
 
+    def _sandbox_extras(self) -> dict[str, Any]:
         if self.settings.sandbox is None:
-            return {"python": self.settings.python, RUNTIME_KEY: self.llm_runtime}
+            return {"python": self.settings.python}
         project = self.mission.config.workspace.kind == "project"
         return {
-            RUNTIME_KEY: self.llm_runtime,
             "python": self.settings.python,
             "sandbox": self.settings.sandbox,
             "sandbox_writable": (self.workspace, *self._support_dirs),
@@ -684,7 +716,9 @@ class MissionRun:
     def finish_llm(self) -> dict[str, Any]:
         """Write the cassette (if this run changed it) and return the item's model-call summary."""
         if self._llm is None:
-            return {}
+            if self._extras_base is None or self.settings.llm is None or not self.settings.llm.prune:
+                return {}
+            self.llm_runtime  # noqa: B018 - pruning drops what a run that ran steps left unused, all of it here
         from pytest_rustchain.llm.runtime import finish_runtime
 
         return finish_runtime(self._llm)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 # The plugin imports its loader, runner and shell parser only when a mission is handled, Jinja only
 # for real templates, jsonschema only for invalid files, httpx at the first HTTP exchange, regex at
-# the first mission pattern and ctypes at the first command step. pytester's in-process runs drop modules
+# the first mission pattern, ctypes at the first command step and each step type's module when a mission
+# first uses it. pytester's in-process runs drop modules
 # first imported inside them, PyYAML's and tree-sitter's compiled parts cannot be imported twice in
 # one process, and a second copy of Jinja or jsonschema next to the first one's objects misbehaves;
 # importing them here, once, keeps every run on the same modules.
@@ -24,6 +25,15 @@ import pytest_rustchain.guard
 import pytest_rustchain.jinjaenv
 import pytest_rustchain.llm._wire
 import pytest_rustchain.plugin
+import pytest_rustchain.steps.agent
+import pytest_rustchain.steps.code
+import pytest_rustchain.steps.command
+import pytest_rustchain.steps.data
+import pytest_rustchain.steps.files
+import pytest_rustchain.steps.http
+import pytest_rustchain.steps.judge
+import pytest_rustchain.steps.llm
+import pytest_rustchain.steps.tool
 import pytest_rustchain.userregex  # noqa: F401
 
 pytest_plugins = ["pytester"]

@@ -27,7 +27,6 @@ from pytest_rustchain.safety.paths import (
     shape_display,
     where_of,
 )
-from pytest_rustchain.safety.shell import find_start_points, read_argv, read_line
 
 __all__ = [
     "WAIVABLE_BY_COMMAND",
@@ -2009,6 +2008,8 @@ def _awk(j: _Judge, c: Command) -> None:
 
 
 def _find(j: _Judge, c: Command) -> None:
+    from pytest_rustchain.safety.shell import find_start_points  # tree-sitter: loaded by the first command line
+
     starts = find_start_points(c.args)
     values = [w.value for w in c.args]
     if "-delete" in values:
@@ -2126,6 +2127,8 @@ def analyse_command(
     program lookups opaque. Template parts should be passed as an unset variable (``${TPL_1}``) so
     that they count as unknown.
     """
+    from pytest_rustchain.safety.shell import read_argv, read_line  # tree-sitter: loaded by the first command line
+
     ws = _ws(workspace)
     where = None if cwd is None else os.fspath(cwd)
     judge = _Judge(ws=ws, project=workspace_kind == "project", disk=_on_disk(ws), links=dict(links or {}))

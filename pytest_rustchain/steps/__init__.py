@@ -1,8 +1,10 @@
-"""Step types: the registry and every built-in family (importing this registers them)."""
+"""Step types: the registry and every built-in family (each module is imported when a mission first
+uses one of its types: ``registry()["llm"]`` imports ``steps.llm``)."""
 
 from __future__ import annotations
 
-from pytest_rustchain.steps import agent, code, command, data, files, http, judge, llm, tool
+from typing import Any
+
 from pytest_rustchain.steps.base import (
     Outputs,
     StepContext,
@@ -33,3 +35,13 @@ __all__ = [
     "registry",
     "tool",
 ]
+
+_FAMILIES = frozenset({"agent", "code", "command", "data", "files", "http", "judge", "llm", "tool"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FAMILIES:
+        import importlib
+
+        return importlib.import_module(f"pytest_rustchain.steps.{name}")
+    raise AttributeError(f"module 'pytest_rustchain.steps' has no attribute {name!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
@@ -121,55 +122,115 @@ class Registry(Mapping[str, StepType]):
     The built-in types live in ``BUILTINS``. A pytest session whose plugins or conftest.py files add
     step types works on its own copy, kept in ``config.stash`` and made the active one (``registry()``)
     for that session only: the built-in table is never changed by a session.
+
+    A built-in type is known by name and aliases from ``BUILTIN_MODULES`` until it is first looked
+    up; then its module is imported (and registers it): a mission loads only the step types it uses.
     """
 
-    __slots__ = ("_aliases", "_types")
+    __slots__ = ("_aliases", "_lazy", "_types")
 
     def __init__(self, types: Iterable[StepType] = ()) -> None:
         self._types: dict[str, StepType] = {}
         self._aliases: dict[str, str] = {}
+        self._lazy: dict[str, str] = {}
+        """Built-in types not imported yet: name -> module."""
         for step_type in types:
             self.add(step_type)
 
     def add(self, step_type: StepType) -> StepType:
         self._types[step_type.name] = step_type
+        self._lazy.pop(step_type.name, None)
         for alias in step_type.aliases:
             self._aliases[alias] = step_type.name
         return step_type
 
+    def add_lazy(self, name: str, module: str, aliases: Iterable[str] = ()) -> None:
+        """Know the built-in type ``name`` (and its aliases) before ``module`` is imported."""
+        if name not in self._types:
+            self._lazy[name] = module
+        for alias in aliases:
+            self._aliases[alias] = name
+
     def remove(self, name: str) -> None:
+        self._lazy.pop(name, None)
         step_type = self._types.pop(name, None)
         if step_type is not None:
             for alias in step_type.aliases:
                 self._aliases.pop(alias, None)
 
     def copy(self) -> Registry:
-        return Registry(self._types.values())
+        copy = Registry(self._types.values())
+        copy._lazy.update(self._lazy)
+        copy._aliases.update(self._aliases)
+        return copy
 
     def __getitem__(self, name: str) -> StepType:
-        return self._types[name]
+        found = self._types.get(name)
+        if found is not None:
+            return found
+        module = self._lazy.get(name)
+        if module is None:
+            raise KeyError(name)
+        importlib.import_module(module)  # registers its types in BUILTINS
+        step_type = BUILTINS._types[name]
+        if self is not BUILTINS:
+            self.add(step_type)
+        return step_type
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types or name in self._lazy
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._types)
+        # A snapshot: looking a type up while iterating (``items()``) imports modules that register more.
+        return iter([*self._types, *(name for name in self._lazy if name not in self._types)])
 
     def __len__(self) -> int:
-        return len(self._types)
+        return len(self._types) + sum(1 for name in self._lazy if name not in self._types)
 
     def canonical_name(self, name: str) -> str | None:
         """Map a spelling (``CreateFile``, ``create-file``, ``command``) to its registered name."""
-        if name in self._types:
+        if name in self:
             return name
         if name in self._aliases:
             return self._aliases[name]
         snake = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
         snake = snake.replace("-", "_")
-        if snake in self._types:
+        if snake in self:
             return snake
         return self._aliases.get(snake)
 
 
+BUILTIN_MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "agent": ("agent", ("Agent",)),
+    "compile_code": ("code", ()),
+    "run_tests": ("code", ()),
+    "lint_code": ("code", ()),
+    "format_code": ("code", ()),
+    "noop": ("command", ()),
+    "command": ("command", ()),
+    "parse_json": ("data", ()),
+    "parse_yaml": ("data", ()),
+    "validate_schema": ("data", ()),
+    "create_file": ("files", ()),
+    "edit_file": ("files", ()),
+    "delete_file": ("files", ()),
+    "copy_file": ("files", ()),
+    "move_file": ("files", ()),
+    "read_file": ("files", ()),
+    "list_directory": ("files", ()),
+    "http": ("http", ("Http", "HTTP")),
+    "judge": ("judge", ("Judge",)),
+    "llm": ("llm", ("Llm", "LLM")),
+    "chain": ("llm", ("Chain",)),
+    "tool": ("tool", ()),
+}
+"""Each built-in step type: the module in steps/ that registers it, and its aliases (a unit test
+checks this table against what the modules register)."""
+
 BUILTINS = Registry()
 """The step types that ship with pytest-rustchain (each module in steps/ registers its own)."""
+for _name, (_module, _aliases) in BUILTIN_MODULES.items():
+    BUILTINS.add_lazy(_name, f"pytest_rustchain.steps.{_module}", _aliases)
 
 _ACTIVE: ContextVar[Registry] = ContextVar("pytest_rustchain_step_types", default=BUILTINS)
 

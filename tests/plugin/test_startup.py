@@ -61,3 +61,44 @@ def test_sandbox_asked_for_by_name_is_checked_at_the_start(pytester: pytest.Pyte
 def test_sandbox_modes_match() -> None:
     """The option's choices are the sandbox module's modes (the plugin names them without importing it)."""
     assert plugin.SANDBOX_MODES == sandbox.MODES
+
+
+def test_noop_mission_loads_only_its_step_types(pytester: pytest.Pytester) -> None:
+    """A mission of noop steps loads neither the model nor the HTTP step modules (nor httpx or Jinja)."""
+    pytester.makefile(".mission.yaml", one="name: one\nsteps: [{id: a, step_type: noop}]\n")
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_sessionfinish(session):
+            unwanted = ("pytest_rustchain.steps.llm", "pytest_rustchain.steps.agent", "pytest_rustchain.steps.http",
+                        "pytest_rustchain.llm.transport", "pytest_rustchain.jinjaenv", "httpx", "jinja2.sandbox")
+            loaded = [name for name in unwanted if name in sys.modules]
+            print("LOADED", loaded)
+        """
+    )
+    result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider", "-p", "no:html", "--mission-sandbox=none")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*LOADED []"])
+
+
+def test_builtin_step_table_matches_the_modules() -> None:
+    """Every built-in step type is listed with the module that registers it and its aliases."""
+    import importlib
+
+    from pytest_rustchain.steps import base
+
+    for name, (module, aliases) in base.BUILTIN_MODULES.items():
+        importlib.import_module(f"pytest_rustchain.steps.{module}")
+        step_type = base.BUILTINS[name]
+        assert step_type.run.__module__ == f"pytest_rustchain.steps.{module}", name
+        assert step_type.aliases == aliases, name
+    assert sorted(base.BUILTINS) == sorted(base.BUILTIN_MODULES)
+
+
+def test_runtime_key_matches() -> None:
+    """The runner names the model runtime in a step's extras as the model layer looks it up."""
+    from pytest_rustchain import runner
+    from pytest_rustchain.llm import runtime
+
+    assert runner._RUNTIME_KEY == runtime.RUNTIME_KEY

@@ -15,7 +15,7 @@ def test_shipped_checks_match_the_schema() -> None:
     """The compiled checks in _generated/ were made from mission.schema.json as it is now."""
     current = schemagen.schema_sha256()
     for module in (mission_top, mission_step):
-        assert module.SCHEMA_SHA256 == current, (
+        assert current == module.SCHEMA_SHA256, (
             f"{module.__name__} was generated from another mission.schema.json\n"
             "HINT: run python -m pytest_rustchain.schemagen and commit pytest_rustchain/_generated/"
         )
