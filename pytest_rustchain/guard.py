@@ -35,7 +35,14 @@ _LOOKUP = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepVerdict:
     verdict: Verdict
-    explanation: str
+    step_id: str
+    location: str
+    step_key: str | None = None
+
+    @property
+    def explanation(self) -> str:
+        """The text a blocked step shows (written when asked for: most steps are never blocked)."""
+        return explain(self.verdict, step_id=self.step_id, location=self.location, step_key=self.step_key)
 
     @property
     def blocked(self) -> bool:
@@ -293,9 +300,7 @@ class Guard:
 
     def _explain(self, step: Step, v: Verdict) -> StepVerdict:
         location = f"{step.source or self.mission_path}:{step.line}"
-        return StepVerdict(
-            verdict=v, explanation=explain(v, step_id=step.id, location=location, step_key=self.step_key(step))
-        )
+        return StepVerdict(verdict=v, step_id=step.id, location=location, step_key=self.step_key(step))
 
     def remember_written(self, rel: str, content: str) -> None:
         """A file an earlier step wrote; running it later is judged as its content."""

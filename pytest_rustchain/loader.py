@@ -678,11 +678,12 @@ _RUSTCHAIN_INTERNAL_TYPES = {
 
 def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOptions, warnings: list[str]) -> Step:
     limits = options.limits
-    known_types = sorted(steps.registry())
     sid = raw["id"]
     type_name = raw.get("step_type", raw.get("type"))
     if type_name is None:
-        raise ctx.error(f"step '{sid}' has no step_type", where, hint=f"supported: {', '.join(known_types)}")
+        raise ctx.error(
+            f"step '{sid}' has no step_type", where, hint=f"supported: {', '.join(sorted(steps.registry()))}"
+        )
     if "step_type" in raw and "type" in raw:
         raise ctx.error(f"step '{sid}' has both step_type and type", (*where, "type"), hint="keep one of them")
     type_key = "step_type" if "step_type" in raw else "type"
@@ -695,6 +696,7 @@ def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOpt
                 (*where, type_key),
                 hint="remove the step; safety checks, policy and the audit trail apply to every step here",
             )
+        known_types = sorted(steps.registry())
         match = steps.closest(type_name, known_types)
         hint = (f"did you mean '{match}'? " if match else "") + f"supported: {', '.join(known_types)}"
         raise ctx.error(f"step '{sid}': step type '{type_name}' is not supported", (*where, type_key), hint=hint)
@@ -1180,8 +1182,10 @@ def _check_expect_keys(ctx: _Ctx, sid: str, step_type: str, expect: Mapping[str,
     """An ``expect`` key that belongs to another step type (``contains`` on a command) is an error."""
     own = steps.registry()[step_type].expect_keys
     for key in expect:
-        owners = sorted(n for n, t in steps.registry().items() if key in t.expect_keys)
-        if owners and key not in own:
+        if key in own:
+            continue
+        owners = steps.registry().expect_key_owners(key)
+        if owners:
             raise ctx.error(
                 f"step '{sid}': expect.{key} applies to {' and '.join(owners)} steps, not {step_type}",
                 (*where, key),

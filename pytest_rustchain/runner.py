@@ -737,7 +737,7 @@ class MissionRun:
         native_keys: frozenset[str] = frozenset(),
         extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        if not step.render:
+        if not step.render or not value:
             return dict(value)
         context = self._context if extra is None else {**self._context, **extra}
         rendered: dict[str, Any] = {}

@@ -127,13 +127,15 @@ class Registry(Mapping[str, StepType]):
     up; then its module is imported (and registers it): a mission loads only the step types it uses.
     """
 
-    __slots__ = ("_aliases", "_lazy", "_types")
+    __slots__ = ("_aliases", "_lazy", "_lazy_expect", "_types")
 
     def __init__(self, types: Iterable[StepType] = ()) -> None:
         self._types: dict[str, StepType] = {}
         self._aliases: dict[str, str] = {}
         self._lazy: dict[str, str] = {}
         """Built-in types not imported yet: name -> module."""
+        self._lazy_expect: dict[str, frozenset[str]] = {}
+        """Their ``expect_keys``, known without importing them."""
         for step_type in types:
             self.add(step_type)
 
@@ -144,10 +146,11 @@ class Registry(Mapping[str, StepType]):
             self._aliases[alias] = step_type.name
         return step_type
 
-    def add_lazy(self, name: str, module: str, aliases: Iterable[str] = ()) -> None:
-        """Know the built-in type ``name`` (and its aliases) before ``module`` is imported."""
+    def add_lazy(self, name: str, module: str, aliases: Iterable[str] = (), expect_keys: Iterable[str] = ()) -> None:
+        """Know the built-in type ``name`` (its aliases, its own expect keys) before ``module`` is imported."""
         if name not in self._types:
             self._lazy[name] = module
+            self._lazy_expect[name] = frozenset(expect_keys)
         for alias in aliases:
             self._aliases[alias] = name
 
@@ -158,9 +161,16 @@ class Registry(Mapping[str, StepType]):
             for alias in step_type.aliases:
                 self._aliases.pop(alias, None)
 
+    def expect_key_owners(self, key: str) -> list[str]:
+        """The step types whose own ``expect`` keys include ``key``, sorted (imports nothing)."""
+        owners = [n for n, t in self._types.items() if key in t.expect_keys]
+        owners += [n for n, keys in self._lazy_expect.items() if n not in self._types and key in keys]
+        return sorted(owners)
+
     def copy(self) -> Registry:
         copy = Registry(self._types.values())
         copy._lazy.update(self._lazy)
+        copy._lazy_expect.update(self._lazy_expect)
         copy._aliases.update(self._aliases)
         return copy
 
@@ -200,8 +210,13 @@ class Registry(Mapping[str, StepType]):
         return self._aliases.get(snake)
 
 
-BUILTIN_MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "agent": ("agent", ("Agent",)),
+_AGENT_EXPECT = ("blocked_actions", "contains", "matches", "max_iterations", "tool_args", "tool_called",
+                 "tool_not_called", "tool_sequence")  # fmt: skip
+_LLM_EXPECT = ("contains", "finish_reason", "first_try", "matches", "max_cost_usd", "max_latency_ms",
+               "max_output_tokens", "not_contains")  # fmt: skip
+
+BUILTIN_MODULES: dict[str, tuple[str, tuple[str, ...]] | tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "agent": ("agent", ("Agent",), _AGENT_EXPECT),
     "compile_code": ("code", ()),
     "run_tests": ("code", ()),
     "lint_code": ("code", ()),
@@ -218,19 +233,19 @@ BUILTIN_MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "move_file": ("files", ()),
     "read_file": ("files", ()),
     "list_directory": ("files", ()),
-    "http": ("http", ("Http", "HTTP")),
-    "judge": ("judge", ("Judge",)),
-    "llm": ("llm", ("Llm", "LLM")),
-    "chain": ("llm", ("Chain",)),
+    "http": ("http", ("Http", "HTTP"), ("header", "json_schema", "max_latency_ms", "status")),
+    "judge": ("judge", ("Judge",), ("min_mean_score", "min_score")),
+    "llm": ("llm", ("Llm", "LLM"), _LLM_EXPECT),
+    "chain": ("llm", ("Chain",), _LLM_EXPECT),
     "tool": ("tool", ()),
 }
-"""Each built-in step type: the module in steps/ that registers it, and its aliases (a unit test
-checks this table against what the modules register)."""
+"""Each built-in step type: the module in steps/ that registers it, its aliases and its own ``expect``
+keys (a unit test checks this table against what the modules register)."""
 
 BUILTINS = Registry()
 """The step types that ship with pytest-rustchain (each module in steps/ registers its own)."""
-for _name, (_module, _aliases) in BUILTIN_MODULES.items():
-    BUILTINS.add_lazy(_name, f"pytest_rustchain.steps.{_module}", _aliases)
+for _name, (_module, _aliases, *_expect) in BUILTIN_MODULES.items():
+    BUILTINS.add_lazy(_name, f"pytest_rustchain.steps.{_module}", _aliases, *_expect)
 
 _ACTIVE: ContextVar[Registry] = ContextVar("pytest_rustchain_step_types", default=BUILTINS)
 

@@ -83,17 +83,30 @@ def test_noop_mission_loads_only_its_step_types(pytester: pytest.Pytester) -> No
 
 
 def test_builtin_step_table_matches_the_modules() -> None:
-    """Every built-in step type is listed with the module that registers it and its aliases."""
+    """Every built-in step type is listed with the module that registers it, its aliases and its own expect keys."""
     import importlib
 
     from pytest_rustchain.steps import base
 
-    for name, (module, aliases) in base.BUILTIN_MODULES.items():
+    for name, (module, aliases, *expect) in base.BUILTIN_MODULES.items():
         importlib.import_module(f"pytest_rustchain.steps.{module}")
         step_type = base.BUILTINS[name]
         assert step_type.run.__module__ == f"pytest_rustchain.steps.{module}", name
         assert step_type.aliases == aliases, name
+        assert step_type.expect_keys == frozenset(*expect), name
     assert sorted(base.BUILTINS) == sorted(base.BUILTIN_MODULES)
+
+
+def test_expect_key_owners_without_importing() -> None:
+    """A session registry names the owners of a type's own expect key before their modules load."""
+    from pytest_rustchain.steps import base
+
+    fresh = base.Registry()
+    for name, (module, aliases, *expect) in base.BUILTIN_MODULES.items():
+        fresh.add_lazy(name, f"pytest_rustchain.steps.{module}", aliases, *expect)
+    assert fresh.expect_key_owners("contains") == ["agent", "chain", "llm"]
+    assert fresh.expect_key_owners("stdout_contains") == []
+    assert fresh._types == {}
 
 
 def test_runtime_key_matches() -> None:
