@@ -1216,7 +1216,7 @@ class MissionItem(pytest.Function):
 
     def _rejudge(self, subtests: pytest.Subtests) -> None:
         """--mission-rejudge: score the newest stored run of this mission again; no step runs."""
-        from pytest_rustchain.rejudge import RejudgeError, find_run, load_repeat
+        from pytest_rustchain.rejudge import RejudgeError, find_run, load_repeat, rejudge_steps
 
         mission = self.mission
         assert mission is not None
@@ -1226,10 +1226,10 @@ class MissionItem(pytest.Function):
         stored = find_run(settings.rejudge_index, nodeid=self.nodeid, path=self.display_path)
         if stored is None:
             pytest.skip(f"--mission-rejudge={shown}: no stored run of this mission (index.json lists none)")
-        if mission.judge is None:
+        if mission.judge is None and not any(s.step_type == "judge" for s in mission.steps):
             pytest.skip(
-                f"--mission-rejudge={shown}: the mission has no judge: to score its repeats with "
-                "(add judge: {method: ruler, rubric: ...} to the mission to rejudge its stored runs)"
+                f"--mission-rejudge={shown}: the mission has no judge to score its stored runs with "
+                "(add judge: {method: ruler, rubric: ...} to the mission, or a judge step)"
             )
         started = time.monotonic()
         try:
@@ -1238,15 +1238,36 @@ class MissionItem(pytest.Function):
             self.user_properties.append(("mission_status", "error"))
             pytest.fail(str(exc), pytrace=False)
         runtime, masker = self._rejudge_runtime()
-        self.judged = judged = self._judge_repeats(runtime, masker, [r.record for r in loaded])
-        if judged.block is not None:
-            self.judged = replace(judged, block={**judged.block, "rejudged_run": stored.run_id})
-        try:
-            with subtests.test(msg=judged.result.step_id):
-                _report_step(judged.result)
-        except (pytest.fail.Exception, pytest.skip.Exception):
-            pass
-        self.result = result = self._overall([r.result for r in loaded], time.monotonic() - started)
+        loaded, redone = rejudge_steps(mission, loaded, runtime, rootdir=Path(self.config.rootpath), mask=masker)
+        for outcome in redone:
+            try:
+                with subtests.test(msg=outcome.step_id):
+                    _report_step(outcome)
+            except (pytest.fail.Exception, pytest.skip.Exception):
+                continue
+        parts = [r.result for r in loaded]
+        step_calls = [c.to_dict() for c in runtime.session.calls]
+        if step_calls:
+            from pytest_rustchain.llm.cassette import CassetteError
+            from pytest_rustchain.llm.session import summarise_calls
+            from pytest_rustchain.model import MissionStatus
+
+            parts[0] = replace(parts[0], llm={**summarise_calls(step_calls), "calls_list": step_calls})
+            try:
+                runtime.session.recorder.save()
+            except CassetteError as exc:
+                parts[0] = replace(parts[0], status=MissionStatus.FAILED, message=str(exc))
+        self.judged = None
+        if mission.judge is not None:
+            self.judged = judged = self._judge_repeats(runtime, masker, [r.record for r in loaded])
+            if judged.block is not None:
+                self.judged = replace(judged, block={**judged.block, "rejudged_run": stored.run_id})
+            try:
+                with subtests.test(msg=judged.result.step_id):
+                    _report_step(judged.result)
+            except (pytest.fail.Exception, pytest.skip.Exception):
+                pass
+        self.result = result = self._overall(parts, time.monotonic() - started)
         self._add_properties(result)
         self._conclude(result)
 

@@ -10,8 +10,11 @@ new rubric or judge model re-scores yesterday's runs.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -20,9 +23,9 @@ from typing import Any
 
 from pytest_rustchain.errors import MissionError
 from pytest_rustchain.missionjudge import RepeatRecord
-from pytest_rustchain.model import MissionResult, MissionStatus, StepResult
+from pytest_rustchain.model import Mission, MissionResult, MissionStatus, SkipKind, StepResult, StepStatus
 
-__all__ = ["RejudgeError", "StoredRepeat", "StoredRun", "find_run", "load_repeat", "read_index"]
+__all__ = ["RejudgeError", "StoredRepeat", "StoredRun", "find_run", "load_repeat", "read_index", "rejudge_steps"]
 
 INDEX_FORMAT = "pytest-rustchain-trajectories"
 
@@ -157,6 +160,9 @@ def load_repeat(directory: Path, entry: Mapping[str, Any], *, shown_dir: str) ->
         data = {**end, "id": end.get("step"), "type": step_type, "family": spec.family if spec else ""}
         data = {k: v for k, v in data.items() if v is not None}
         step = StepResult.from_dict(data)
+        params = end.get("parameters")
+        if isinstance(params, dict):
+            step = dataclasses.replace(step, params=params)
         results[step.step_id] = step
     status = _status(final.get("status", entry.get("status", "error")))
     record = RepeatRecord(events=tuple(events), status=status.value, workspace=str(run_event.get("workspace") or ""))
@@ -169,3 +175,66 @@ def load_repeat(directory: Path, entry: Mapping[str, Any], *, shown_dir: str) ->
         workspace=str(run_event.get("workspace") or ""),
     )
     return StoredRepeat(record=record, result=result)
+
+
+_REPEAT_PREFIX = re.compile(r"^r\d+/")
+_RAN = frozenset({StepStatus.PASSED, StepStatus.FAILED, StepStatus.TOLERATED})
+
+
+def rejudge_steps(
+    mission: Mission, repeats: Sequence[StoredRepeat], runtime: Any, *, rootdir: Path, mask: Any
+) -> tuple[list[StoredRepeat], list[StepResult]]:
+    """Ask each ``judge`` step of the stored repeats again: its candidates as they were rendered then,
+    its other parameters (rubric, task, model ...) as the mission file has them now, its ``expect``
+    checked again. Returns the repeats with those steps replaced, and the new results in order."""
+    from pytest_rustchain import steps as step_types
+    from pytest_rustchain.errors import StepError, StepSkipped
+    from pytest_rustchain.llm.runtime import RUNTIME_KEY
+    from pytest_rustchain.steps.judge import judge_expectations
+
+    spec = step_types.registry()["judge"]
+    by_id = {s.id: s for s in mission.steps}
+    out: list[StoredRepeat] = []
+    redone: list[StepResult] = []
+    for index, stored in enumerate(repeats):
+        results = dict(stored.result.steps)
+        failed = False
+        for key, old in stored.result.steps.items():
+            plain = _REPEAT_PREFIX.sub("", key, count=1)
+            step = by_id.get(plain)
+            if old.step_type != "judge" or step is None or old.status not in _RAN or not old.params:
+                continue
+            now = {k: v for k, v in step.parameters.items() if k != "candidates" and "{{" not in str(v)}
+            params = {**old.params, **now}
+            ctx = step_types.StepContext(
+                step_id=plain, workspace=rootdir, cwd=rootdir, env={}, timeout=mission.config.timeout_seconds,
+                mission_path=mission.path, rootdir=rootdir,
+                extras={RUNTIME_KEY: dataclasses.replace(runtime, repeat=index)},
+            )  # fmt: skip
+            started = time.monotonic()
+            skip_kind, phase = SkipKind.NONE, ""
+            try:
+                outputs: dict[str, Any] = dict(spec.run(params, ctx))
+                problems = judge_expectations(step.expect, outputs) if step.expect else []
+                status = StepStatus.FAILED if problems else StepStatus.PASSED
+                reason, phase = "\n".join(problems), "expect" if problems else ""
+            except StepSkipped as exc:
+                status, reason, outputs, skip_kind = StepStatus.SKIPPED, exc.reason, {}, SkipKind.PROVIDER
+            except StepError as exc:
+                status, reason, outputs, phase = StepStatus.FAILED, exc.message, dict(exc.outputs), "run"
+            if status is StepStatus.FAILED and old.status is StepStatus.TOLERATED:
+                status = StepStatus.TOLERATED
+            failed = failed or status is StepStatus.FAILED
+            new = dataclasses.replace(
+                old, status=status, reason=mask.text(reason), outputs=mask.value(outputs), skip_kind=skip_kind,
+                phase=phase, duration=time.monotonic() - started, params=mask.value(params),
+            )  # fmt: skip
+            results[key] = new
+            redone.append(new)
+        result = dataclasses.replace(stored.result, steps=results)
+        if failed and result.status is MissionStatus.PASSED:
+            result = dataclasses.replace(
+                result, status=MissionStatus.FAILED, message="a judge step failed when rejudged"
+            )
+        out.append(dataclasses.replace(stored, result=result))
+    return out, redone

@@ -469,3 +469,29 @@ def test_ruler_with_one_repeat_is_skipped_with_the_reason(pytester: pytest.Pytes
     mission = _report(pytester)
     assert (mission["steps_passed"], mission["steps_total"]) == (2, 2)
     assert mission["repeats"]["judge"]["status"] == "skipped"
+
+
+def test_rejudge_asks_judge_steps_again_too(pytester: pytest.Pytester) -> None:
+    """Rejudging the shipped example replays each repeat's judge step (its stored candidates) and the
+    mission-level judge from the scripted cassette: the same scores, no other step run."""
+    root = Path(__file__).resolve().parents[2] / "missions"
+    (pytester.path / "missions" / "cassettes").mkdir(parents=True)
+    for name in ("codegen_repeats.mission.yaml", "cassettes/codegen_repeats.cassette.yaml"):
+        (pytester.path / "missions" / name).write_text((root / name).read_text(encoding="utf-8"), encoding="utf-8")
+    pytester.makeini("[pytest]\nmarkers =\n    smoke: quick examples\n")
+    first = pytester.runpytest("missions/", "-p", "no:cacheprovider", "--mission-record-mode=none",
+                               "--mission-trajectories=traj")  # fmt: skip
+    assert first.ret == 0
+    result = pytester.runpytest(
+        "missions/", "-p", "no:cacheprovider", "-v", "--mission-record-mode=none", "--mission-rejudge=traj",
+        "--mission-report=r.json",
+    )  # fmt: skip
+    assert result.ret == 0, result.stdout.str()
+    ran = re.findall(r"SUBPASSED\[([^\]]+)\]", result.stdout.str())
+    assert ran == ["r1/rank", "r2/rank", "r4/rank", "r5/rank", "repeats/judge"]
+    result.stdout.fnmatch_lines(["*llm:*5 calls (0 recorded, 5 scripted, 0 live)*"])
+    mission = _report(pytester)
+    ranks = [s["outputs"]["scores"] for s in mission["steps"] if s["id"].endswith("/rank") and s["status"] == "passed"]
+    assert ranks == [[0.9, 0.3], [0.9, 0.9], [0.9, 0.3], [0.9, 0.9]]
+    assert mission["repeats"]["judge"]["scores"] == [0.9, 0.6, 0.1, 0.9, 0.9]
+    assert mission["steps_total"] == 21
