@@ -122,6 +122,7 @@ def candidate(record: RepeatRecord, *, steps: Sequence[str] = ()) -> tuple[str, 
     counted = passed = blocked = 0
     exit_codes: list[int] = []
     failed: list[str] = []
+    expects_failed: list[str] = []
     for event in events:
         kind = event.get("event")
         plain = _plain(event.get("step"))
@@ -132,6 +133,8 @@ def candidate(record: RepeatRecord, *, steps: Sequence[str] = ()) -> tuple[str, 
                     passed += 1
                 else:
                     failed.append(plain)
+            if event.get("phase") == "expect":
+                expects_failed.append(plain)
             ends.setdefault(plain, event)
         elif kind == "validation" and isinstance(event.get("exit_code"), int):
             exit_codes.append(int(event["exit_code"]))
@@ -177,6 +180,8 @@ def candidate(record: RepeatRecord, *, steps: Sequence[str] = ()) -> tuple[str, 
     facts: dict[str, Any] = {"status": record.status, "counted_steps_passed": f"{passed}/{counted}"}
     if failed:
         facts["failed_steps"] = failed
+    if expects_failed:
+        facts["expect_failed_steps"] = expects_failed
     if exit_codes:
         facts["validation_exit_codes"] = exit_codes
     if blocked:

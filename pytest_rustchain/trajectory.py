@@ -128,7 +128,7 @@ class Trajectory:
 
 def step_end_event(result: Mapping[str, Any]) -> dict[str, Any]:
     """The ``step_end`` fields of a step's summary entry."""
-    keys = ("status", "reason", "skip_kind", "counted", "flaky", "duration", "attempts", "risk", "outputs")
+    keys = ("status", "reason", "skip_kind", "phase", "counted", "flaky", "duration", "attempts", "risk", "outputs")
     return {"step": result.get("id", ""), "step_type": result.get("type", ""), **{k: result.get(k) for k in keys}}
 
 

@@ -23,7 +23,7 @@ def _events(workspace: str, answer: str, *, passed: bool) -> tuple[dict[str, Any
         {"event": "validation", "step": "r2/gen", "attempt": 1, "passed": passed, "exit_code": 0 if passed else 2,
          "detail": "" if passed else "exit code 2\nboom"},
         {"event": "step_end", "step": "r2/gen", "step_type": "llm", "status": "passed" if passed else "failed",
-         "counted": True},
+         "counted": True, "phase": "" if passed else "expect"},
         {"event": "tool_call", "step": "r2/agent/1:command", "verdict": {"decision": "reject"}},
     )  # fmt: skip
 
@@ -38,7 +38,8 @@ def test_candidate_reads_model_steps_with_validation_and_facts() -> None:
     assert text.index("validation of attempt 1") < text.index("[assistant]\ncode")
     assert "setup" not in text and "/tmp/w1" not in text
     assert facts == {"status": "failed", "counted_steps_passed": "1/2", "failed_steps": ["gen"],
-                     "validation_exit_codes": [2], "blocked_tool_calls": 1}  # fmt: skip
+                     "expect_failed_steps": ["gen"], "validation_exit_codes": [2],
+                     "blocked_tool_calls": 1}  # fmt: skip
 
 
 def test_candidates_of_identical_repeats_are_identical() -> None:
