@@ -1245,7 +1245,7 @@ class MissionItem(pytest.Function):
                     _report_step(outcome)
             except (pytest.fail.Exception, pytest.skip.Exception):
                 continue
-        parts = [r.result for r in loaded]
+        parts = [_placed(r.result, mission) for r in loaded]
         step_calls = [c.to_dict() for c in runtime.session.calls]
         if step_calls:
             from pytest_rustchain.llm.cassette import CassetteError
@@ -1272,11 +1272,12 @@ class MissionItem(pytest.Function):
         self._conclude(result)
 
     def _rejudge_runtime(self) -> tuple[Any, Any]:
-        """A model runtime for the judge alone: the mission's cassette, masking and hosts; no step can run."""
+        """A model runtime for the judges alone: the mission's cassette, masking and hosts; no other step can run."""
         from pytest_rustchain.errors import StepError
         from pytest_rustchain.llm.config import LLMOptions
         from pytest_rustchain.llm.runtime import build_runtime
         from pytest_rustchain.masking import Masker, secret_values
+        from pytest_rustchain.missionjudge import JUDGE_STEP_ID
         from pytest_rustchain.runner import mission_policy
 
         mission = self.mission
@@ -1302,6 +1303,8 @@ class MissionItem(pytest.Function):
             run_step=no_step,
             outputs_of=lambda _step_id: None,
             compat=mission.compat,
+            # Only the judges are asked: the other steps' recordings are kept, never counted unused.
+            only_steps=frozenset({JUDGE_STEP_ID, *(s.id for s in mission.steps if s.step_type == "judge")}),
         )
         return runtime, masker
 
@@ -1323,6 +1326,25 @@ class MissionItem(pytest.Function):
         self.dry_rows = [row.to_dict() for row in judged.rows]
         if judged.blocked:
             pytest.fail(judged.message(), pytrace=False)
+
+
+def _placed(stored: MissionResult, mission: Mission) -> MissionResult:
+    """A stored run's step results with the line and file of each step as the mission now defines it
+    (trajectories do not carry them), so reports point at the step, not at line 0."""
+    from pytest_rustchain.runner import followers
+
+    where = {
+        prefix + step.id: (step.line, step.source or member.display_path)
+        for prefix, member in [("", mission), *followers(mission, "next/")]
+        for step in member.steps
+    }
+    steps = dict(stored.steps)
+    for sid, step in stored.steps.items():
+        head, _, rest = sid.partition("/")
+        found = where.get(rest if head[:1] == "r" and head[1:].isdigit() else sid)  # r2/build is build
+        if found is not None and not step.line:
+            steps[sid] = replace(step, line=found[0], source=step.source or found[1])
+    return replace(stored, steps=steps)
 
 
 def _repeat_records(parts: list[MissionResult], transcripts: list[list[dict[str, Any]]]) -> list[Any]:

@@ -378,6 +378,7 @@ class Recorder:
         normaliser: Normaliser | None = None,
         display_path: str | None = None,
         prune: bool = False,
+        steps: frozenset[str] | None = None,
     ) -> None:
         if mode not in MODES:
             raise CassetteError(f"unknown record mode '{mode}'\nHINT: use one of {', '.join(MODES)}")
@@ -387,6 +388,9 @@ class Recorder:
         self.masker = masker
         self.normaliser = normaliser or Normaliser()
         self.prune = prune
+        self.steps = steps
+        """When set, only these steps' recordings belong to this run (a rejudge asks the judge alone): the
+        others are never counted unused, pruned or dropped by ``all``."""
         self._loaded = False
         self._cassette: Cassette | None = None
         self._index: dict[tuple[str, int, int], Interaction] = {}
@@ -520,30 +524,33 @@ class Recorder:
         cassette = self._cassette
         if cassette is None:
             return []
-        return [i for i in cassette.interactions if (i.key, i.repeat, i.seq) not in self._used]
+        return [i for i in cassette.interactions if self._mine(i) and (i.key, i.repeat, i.seq) not in self._used]
+
+    def _mine(self, interaction: Interaction) -> bool:
+        return self.steps is None or interaction.step in self.steps
 
     def save(self) -> bool:
         """Write the cassette if this run changed it; True when a file was written."""
         if self.mode == "none" and not self.prune:
             return False
-        cassette = self._cassette
+        cassette = self._load() if self.steps is not None else self._cassette
+        everything = list(cassette.interactions) if cassette is not None else []
+        others = [i for i in everything if not self._mine(i)]
         if self.mode == "all":
-            kept: list[Interaction] = []
-        elif cassette is None:
-            kept = []
+            kept = others
         elif self.prune:
-            kept = [i for i in cassette.interactions if (i.key, i.repeat, i.seq) in self._used]
+            kept = [i for i in everything if not self._mine(i) or (i.key, i.repeat, i.seq) in self._used]
         else:
-            kept = list(cassette.interactions)
-        pruned = cassette is not None and self.prune and len(kept) != len(cassette.interactions)
+            kept = everything
+        pruned = self.prune and len(kept) != len(everything)
         if not self._new and not pruned:
             return False
-        if self.mode == "all" or cassette is None:
+        if cassette is None or (self.mode == "all" and not others):
             origin = "recorded"
             new = [_with_origin(i, None) for i in self._new]
         else:
             origin = cassette.origin
-            new = list(self._new)
+            new = [i if i.origin or origin == "recorded" else _with_origin(i, "recorded") for i in self._new]
         document = {
             "version": 1,
             "origin": origin,

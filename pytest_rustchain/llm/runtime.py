@@ -81,8 +81,10 @@ def build_runtime(
     outputs_of: Callable[[str], Mapping[str, Any] | None],
     compat: bool = False,
     repeat: int = 0,
+    only_steps: frozenset[str] | None = None,
 ) -> LLMRuntime:
-    """One mission run's runtime: its cassette, session and the runner's callbacks."""
+    """One mission run's runtime: its cassette, session and the runner's callbacks; ``only_steps`` limits
+    the cassette's bookkeeping (unused, pruned, rewritten) to those steps' recordings."""
     directory = options.cassette_dir or (mission_path.parent / "cassettes")
     path = cassette_path(directory, mission_stem)
     try:
@@ -98,6 +100,7 @@ def build_runtime(
             normaliser=Normaliser.of(volatile),
             display_path=shown,
             prune=options.prune,
+            steps=only_steps,
         )
         options.recorders[path] = recorder
     else:

@@ -495,3 +495,32 @@ def test_rejudge_asks_judge_steps_again_too(pytester: pytest.Pytester) -> None:
     assert ranks == [[0.9, 0.3], [0.9, 0.9], [0.9, 0.3], [0.9, 0.9]]
     assert mission["repeats"]["judge"]["scores"] == [0.9, 0.6, 0.1, 0.9, 0.9]
     assert mission["steps_total"] == 21
+
+
+@pytest.mark.parametrize("flags", [["--mission-record-mode=all"], ["--mission-cassette-prune"]], ids=["all", "prune"])
+def test_rejudge_keeps_the_steps_recordings(
+    pytester: pytest.Pytester, httpserver: HTTPServer, flags: list[str]
+) -> None:
+    """A rejudge records or prunes only the judge's answers: the recordings of the steps it did not run stay
+    in the cassette, and none of them is reported as unused."""
+    _record_trajectories(pytester, httpserver, Server())
+    (cassette,) = pytester.path.glob("cassettes/*.yaml")
+    steps_before = cassette.read_text(encoding="utf-8").count("step: answer")
+    assert steps_before == 3
+    result = pytester.runpytest("-p", "no:cacheprovider", "--mission-rejudge=traj", *flags)
+    assert result.ret == 0, result.stdout.str()
+    assert cassette.read_text(encoding="utf-8").count("step: answer") == steps_before
+    assert "unused recordings" not in result.stdout.str()
+    replay = pytester.runpytest("-p", "no:cacheprovider", "--mission-record-mode=none")
+    assert replay.ret == 0, replay.stdout.str()
+
+
+def test_rejudge_slowest_steps_name_the_steps_lines(pytester: pytest.Pytester, httpserver: HTTPServer) -> None:
+    """The slowest-steps list of a rejudge points at each stored step's line in the mission file, not line 0."""
+    _record_trajectories(pytester, httpserver, Server())
+    httpserver.clear()
+    result = pytester.runpytest("-p", "no:cacheprovider", "--mission-rejudge=traj", "--mission-record-mode=none")
+    assert result.ret == 0, result.stdout.str()
+    slowest = result.stdout.str().split("slowest steps:")[1]
+    assert "colours.mission.yaml:8" in slowest, slowest
+    assert "colours.mission.yaml:0" not in slowest
