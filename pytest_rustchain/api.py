@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from pytest_rustchain import loader
 from pytest_rustchain.matrix import select
 from pytest_rustchain.model import FixtureUse, Mission, MissionResult
 from pytest_rustchain.runner import ChainRun, RunSettings, run_steps
-from pytest_rustchain.setups import SetupCache, SetupFailed, fixture_uses, template_value
+from pytest_rustchain.setups import SetupCache, SetupFailed, fixture_uses, template_value, with_fixtures
 from pytest_rustchain.workspace import create_workspace
 
 __all__ = ["load_mission", "run_mission"]
@@ -60,7 +59,7 @@ def run_mission(
     with tempfile.TemporaryDirectory(prefix="mission-") as tmp:
         uses = fixture_uses(loaded)
         if uses:
-            settings = replace(settings, fixtures=_fixtures(uses, dict(fixtures or {}), Path(tmp), settings))
+            settings = with_fixtures(settings, loaded, _fixtures(uses, dict(fixtures or {}), Path(tmp), settings))
         target = None if workspace is None else Path(workspace)
         if target is not None and target.is_dir() and any(target.iterdir()):
             target = target / "workspace"  # never run in a directory that already holds files

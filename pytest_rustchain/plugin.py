@@ -1022,7 +1022,11 @@ class MissionItem(pytest.Function):
             if unmet is not None:  # outside the except block: the failure is the message, not a chain
                 self._unmet(subtests, str(unmet), unmet.reason)
                 return
-        settings = replace(self._settings(), fixtures=fixtures) if fixtures else self._settings()
+        settings = self._settings()
+        if fixtures:
+            from pytest_rustchain.setups import with_fixtures
+
+            settings = with_fixtures(settings, mission, fixtures)
         keep = self.config.getoption("mission_keep_workspace") or self.config.getini("mission_keep_workspace")
         n = self.repeat_count()
         # A combination's directory ends in '-' before pytest's number: ci.python=3.12-0, not ci.python=3.120.
@@ -1452,7 +1456,9 @@ class MissionFixture:
             # The test's own request: its fixtures, and setup files once per session like the missions'.
             factory = self._request.getfixturevalue("tmp_path_factory")
             fixtures = _fixture_values(self._config, loaded, self._request, factory, settings)
-            settings = replace(settings, fixtures=fixtures)
+            from pytest_rustchain.setups import with_fixtures
+
+            settings = with_fixtures(settings, loaded, fixtures)
         chain = ChainRun(loaded, workspace=space.path, home=space.home, tmpdir=space.tmpdir, settings=settings)
         return run_steps(chain)
 

@@ -103,6 +103,9 @@ class RunSettings:
     """User configuration files copied into each mission's HOME: (the file, its path under HOME)."""
     fixtures: Mapping[str, Any] = field(default_factory=dict)
     """``fixtures.<name>`` in templates: the values of the mission's pytest fixtures and setup files."""
+    fixture_paths: tuple[Path, ...] = ()
+    """Files and directories of those fixtures (a setup file's directory, a pytest fixture's paths) that
+    the sandbox keeps readable, although pytest's temporary directory lies in the host's hidden /tmp."""
 
 
 def _native_keys(spec: steps.StepType) -> frozenset[str]:
@@ -621,7 +624,12 @@ class MissionRun:
             "sandbox_read_only": (self.workspace / ".git",) if project else (),
             "sandbox_network": bool(self.policy.allow_hosts),
             "sandbox_tcp_ports": sandbox_tcp_ports(self.policy.allow_hosts),
-            "sandbox_readable": (self.settings.rootdir, *sandbox_readable(), Path(self.settings.python).parent),
+            "sandbox_readable": (
+                self.settings.rootdir,
+                *sandbox_readable(),
+                Path(self.settings.python).parent,
+                *self.settings.fixture_paths,
+            ),
         }
 
     # -- model access and nested steps ----------------------------------------------------------

@@ -3,9 +3,10 @@ the missions that name it in ``fixtures:`` reach its directory and outputs as ``
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from pytest_rustchain.model import FixtureUse, Mission, MissionResult, Step, Ste
 from pytest_rustchain.runner import ChainRun, RunSettings, followers, run_steps
 from pytest_rustchain.workspace import create_workspace
 
-__all__ = ["SetupCache", "SetupFailed", "fixture_uses", "mission_steps", "template_value"]
+__all__ = ["SetupCache", "SetupFailed", "fixture_uses", "mission_steps", "template_value", "with_fixtures"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,3 +113,34 @@ def _failure_text(result: MissionResult) -> str:
     bad = [r for r in result.steps.values() if r.status in (StepStatus.FAILED, StepStatus.BLOCKED)]
     text = bad[0].reason if bad else result.message or f"the setup ended {result.status.value}"
     return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+def with_fixtures(settings: RunSettings, mission: Mission, values: Mapping[str, Any]) -> RunSettings:
+    """``settings`` with the mission's fixture values, and the paths the sandbox keeps readable for them:
+    each setup file's directory (never paths its steps printed: a mission file wrote them) and the
+    existing paths in each pytest fixture's value (a conftest.py wrote those)."""
+    paths: dict[Path, None] = {}
+    for use in fixture_uses(mission):
+        value = values.get(use.key)
+        if use.setup is not None and isinstance(value, Mapping):
+            paths.update(dict.fromkeys(existing_paths(value.get("workspace"))))
+        elif use.setup is None:
+            paths.update(dict.fromkeys(existing_paths(value)))
+    return replace(settings, fixtures=dict(values), fixture_paths=tuple(paths))
+
+
+def existing_paths(value: Any) -> Iterator[Path]:
+    """The existing absolute paths among a pytest fixture's template value (its paths, and those in its
+    mappings and lists): what the sandbox keeps readable for the missions that name it."""
+    if isinstance(value, str):
+        if value.startswith("/") and "\n" not in value and len(value) < 4096:
+            path = Path(value)
+            with contextlib.suppress(OSError):
+                if path.exists():
+                    yield path
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from existing_paths(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from existing_paths(item)

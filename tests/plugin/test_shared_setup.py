@@ -11,6 +11,8 @@ import jsonschema
 import pytest
 from junitparser import JUnitXml
 
+from pytest_rustchain.sandbox import probe_sandbox
+
 REPORT_SCHEMA = "schema/report.schema.json"
 
 CONFTEST = """
@@ -284,3 +286,45 @@ def test_setup_file_mistakes_are_collection_errors(
     run = pytester.runpytest("-p", "no:cacheprovider", "--mission-sandbox=none")
     run.stdout.fnmatch_lines([expected])
     assert run.ret == 1
+
+
+@pytest.mark.skipif(probe_sandbox()[0] is None, reason="no working bubblewrap")
+def test_fixture_directories_are_readable_inside_the_sandbox(
+    pytester: pytest.Pytester, counter: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Under bubblewrap, whose /tmp is private, a mission reads the files of its setup file's directory and
+    of a pytest fixture's directory, wherever pytest's temporary directory is."""
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def data_dir(tmp_path_factory):
+            path = tmp_path_factory.mktemp("data")
+            (path / "data.txt").write_text("from the fixture")
+            return path
+        """
+    )
+    maker = "name: tools\nsteps:\n  - id: make\n    step_type: create_file\n"
+    maker += "    parameters: {path: made.txt, content: ready}\n"
+    pytester.makefile(".setup.yaml", **{"common/tools": maker})
+    mission = _mission(
+        "reader",
+        "[common/tools.setup.yaml, data_dir]",
+        """
+        - id: setup-file
+          step_type: command
+          parameters: {command: cat, args: ["{{ fixtures.tools.workspace }}/made.txt"]}
+          expect: {stdout_contains: ready}
+        """,
+        """
+        - id: fixture-file
+          step_type: command
+          parameters: {command: cat, args: ["{{ fixtures.data_dir }}/data.txt"]}
+          expect: {stdout_contains: from the fixture}
+        """,
+    )
+    pytester.makefile(".mission.yaml", reader=mission)
+    elsewhere = tmp_path_factory.mktemp("basetemp-outside-the-project")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--mission-sandbox=bwrap", f"--basetemp={elsewhere}")
+    result.assert_outcomes(passed=1)
