@@ -282,6 +282,8 @@ class SlowStep:
     line: int
     step: str
     type: str
+    combination: str = ""
+    """The ``matrix:`` combination the step ran in (``os=linux-python=3.12``), else empty."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -315,7 +317,7 @@ def summarize(entries: Iterable[Mapping[str, Any]]) -> RunSummary:
     statuses: dict[str, int] = {}
     passed = total = shown = 0
     retried = False
-    slow: list[tuple[float, str, int, str, int, str, str]] = []
+    slow: list[tuple[float, str, int, str, int, str, str, str]] = []
     for m in missions:
         for index, step in enumerate(m["steps"]):
             shown += 1
@@ -335,11 +337,15 @@ def summarize(entries: Iterable[Mapping[str, Any]]) -> RunSummary:
                 counts[2] += 1
             if step["duration"] > 0:
                 where = str(step.get("source") or m["path"])
-                slow.append((-step["duration"], m["nodeid"], index, where, step["line"], step["id"], step["type"]))
+                matrix = m.get("matrix")
+                combination = str(matrix.get("id", "")) if isinstance(matrix, Mapping) else ""
+                slow.append(
+                    (-step["duration"], m["nodeid"], index, where, step["line"], step["id"], step["type"], combination)
+                )
     slow.sort()
     slowest = tuple(
-        SlowStep(duration=-d, path=path, line=line, step=sid, type=stype)
-        for d, _, _, path, line, sid, stype in slow[:SLOWEST]
+        SlowStep(duration=-d, path=path, line=line, step=sid, type=stype, combination=combination)
+        for d, _, _, path, line, sid, stype, combination in slow[:SLOWEST]
     )
     return RunSummary(
         missions=missions,
@@ -532,7 +538,7 @@ def terminal_lines(summary: RunSummary, *, verbosity: int, width: int, scrub: Sc
         out.append("")
         out.append("slowest steps:")
         for slow in summary.slowest:
-            where = f"{scrub(slow.path)}:{slow.line}"
+            where = f"{scrub(slow.path)}:{slow.line}" + (f" [{slow.combination}]" if slow.combination else "")
             out.append(_cut(f"{slow.duration:>9.2f}s  {slow.step} ({slow.type})  {where}", width))
     return out
 

@@ -340,3 +340,12 @@ def test_mission_fixture_runs_one_combination(pytester: pytest.Pytester) -> None
     )
     result = _run(pytester, "test_ci.py")
     result.assert_outcomes(passed=1)
+
+
+def test_slowest_steps_name_the_combination(pytester: pytest.Pytester) -> None:
+    """Each line of the slowest-steps list says which combination its step ran in."""
+    _write(pytester)
+    result = _run(pytester)
+    slowest = result.stdout.str().split("slowest steps:")[1].splitlines()
+    shows = [line for line in slowest if " show (command) " in line]
+    assert sorted(line.rsplit("[", 1)[-1] for line in shows) == [f"{i}]" for i in IDS], slowest
