@@ -225,6 +225,26 @@ _POLICY = pytest.StashKey[tuple["Policy", tuple[str, ...]]]()
 _SANDBOX = pytest.StashKey[tuple["Sandbox | None", tuple[str, ...]]]()
 _LLM = pytest.StashKey[tuple["LLMOptions", tuple[str, ...]]]()
 _HOME_FILES = pytest.StashKey[tuple[tuple[Path, str], ...]]()
+_BASE_NUMBERS = pytest.StashKey[dict[str, int]]()
+
+
+def _unmade_base(config: pytest.Config, factory: pytest.TempPathFactory, prefix: str) -> Path | None:
+    """A fresh ``<prefix><n>`` under pytest's basetemp, named like ``factory.mktemp(prefix)`` would name it
+    but not made yet (None when the prefix is not a plain name: ``mktemp`` then says what is wrong).
+
+    The name is unique among this process's missions (a counter per prefix) and skips names that exist
+    (kept workspaces, other fixtures' directories); one item runs at a time in a process, and the item
+    makes the directory (mode 0700, failing if it exists) before its first step that needs one."""
+    if os.sep in prefix or (os.altsep and os.altsep in prefix) or prefix in ("", ".", ".."):
+        return None
+    root = factory.getbasetemp()
+    numbers = config.stash.setdefault(_BASE_NUMBERS, {})
+    key = prefix.lower()
+    number = numbers.get(key, 0)
+    while os.path.lexists(root / f"{prefix}{number}"):
+        number += 1
+    numbers[key] = number + 1
+    return root / f"{prefix}{number}"
 
 
 def _session_settings(config: pytest.Config) -> _SessionSettings:
@@ -1031,7 +1051,15 @@ class MissionItem(pytest.Function):
         n = self.repeat_count()
         # A combination's directory ends in '-' before pytest's number: ci.python=3.12-0, not ci.python=3.120.
         tail = "-" if self.combination is not None else ""
-        base = tmp_path_factory.mktemp(f"mission-{self.run_stem}"[:60] + tail, numbered=True)
+        prefix = f"mission-{self.run_stem}"[:60] + tail
+        # Directories cost milliseconds each on some disks: a mission makes them before its first step
+        # that can touch them, so missions of bare noop steps make none, not even their base (unless
+        # mission_home_files are copied into HOME as the mission starts).
+        lazy_base = mission.config.workspace.kind == "tmp" and keep != "always" and not settings.home_files
+        base = _unmade_base(self.config, tmp_path_factory, prefix) if lazy_base else None
+        if base is None:
+            base = tmp_path_factory.mktemp(prefix, numbered=True)
+            lazy_base = False
         recorder = _TrajectoryRecorder.start(self, n)
         started = time.monotonic()
         parts: list[MissionResult] = []
@@ -1043,8 +1071,6 @@ class MissionItem(pytest.Function):
         try:
             for index in range(n):
                 root = base if n == 1 else base / f"r{index + 1}"
-                # Directories cost milliseconds each on some disks: a mission makes them before its first
-                # step that can touch them, so missions of bare noop steps make none.
                 lazy = mission.config.workspace.kind == "tmp" and keep != "always"
                 space = create_workspace(mission, base=root, rootdir=Path(self.config.rootpath), make=not lazy)
                 chain = ChainRun(
@@ -1057,6 +1083,9 @@ class MissionItem(pytest.Function):
                     transcripts.append([])
                 for run, step in chain:
                     if lazy and (step.step_type != "noop" or step.expect):
+                        if lazy_base:
+                            base.mkdir(mode=0o700)  # as pytest's mktemp makes it; the name is this item's
+                            lazy_base = False
                         make_directories(mission, space)
                         lazy = False
                     self.current_step = step
@@ -1102,7 +1131,8 @@ class MissionItem(pytest.Function):
             if recorder is not None:
                 self.trajectory_files = recorder.finish(parts, result)
             # One base holds every repeat's directories: the whole item is kept or removed.
-            Workspace(path=base, home=base, tmpdir=base, base=base).cleanup(passed=result.passed, keep=str(keep))
+            if not lazy_base:  # a base never made holds nothing
+                Workspace(path=base, home=base, tmpdir=base, base=base).cleanup(passed=result.passed, keep=str(keep))
             self._add_properties(result)
         self._conclude(result)
 

@@ -514,3 +514,34 @@ def test_ini_limits_are_ceilings(pytester: pytest.Pytester, write_mission: Write
     assert "slow.mission.yaml::slow SUBFAILED[hang]" in out
     assert "timed out after 0.5 s" in out
     assert "mission_timeout_seconds 60 is above the allowed 0.5" in out
+
+
+def test_noop_mission_makes_no_directory_and_others_get_a_private_one(
+    pytester: pytest.Pytester, write_mission: WriteMission
+) -> None:
+    """A mission of bare noop steps makes nothing under basetemp; a failed command mission keeps a 0700 one."""
+    write_mission("idle", "name: idle\nsteps:\n  - id: a\n    step_type: noop\n  - id: b\n    step_type: noop\n")
+    write_mission(
+        "idle2",
+        "name: idle2\nsteps:\n  - id: a\n    step_type: noop\n  - id: f\n    step_type: command\n"
+        '    parameters: {command: "false"}\n',
+    )
+    base = pytester.path / "bt"
+    # What basetemp holds while each step of the noop mission is reported (the mission is still running).
+    pytester.makeconftest(
+        f"""
+        import os
+        seen = set()
+        def pytest_runtest_logreport(report):
+            if report.nodeid.startswith("idle.mission.yaml") and report.when == "call":
+                seen.update(os.listdir({str(base)!r}))
+        def pytest_terminal_summary(terminalreporter):
+            terminalreporter.write_line("seen while idle ran: " + repr(sorted(seen)))
+        """
+    )
+    result = pytester.runpytest("-v", f"--basetemp={base}")
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines(["seen while idle ran: []"])
+    assert sorted(p.name for p in base.iterdir()) == ["mission-idle20"]
+    assert (base / "mission-idle20").stat().st_mode & 0o777 == 0o700
+    assert (base / "mission-idle20" / "workspace").is_dir()
