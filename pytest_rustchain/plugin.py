@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import os
@@ -832,6 +833,8 @@ class MissionItem(pytest.Function):
     display_path: str = ""
     result: MissionResult | None = None
     current_step: Step | None = None
+    current_where: tuple[str, int] | None = None
+    """Where the subtest being reported points when it is no running step (the judge: line), for -rs."""
     dry_rows: list[dict[str, Any]] | None = None
     trajectory_files: list[dict[str, Any]] | None = None
     judged: Any = None
@@ -1110,11 +1113,9 @@ class MissionItem(pytest.Function):
             if transcripts is not None and last_run is not None:
                 records = _repeat_records(parts, transcripts)
                 self.judged = self._judge_repeats(last_run.llm_runtime, last_run.masker, records)
-                try:
-                    with subtests.test(msg=self.judged.result.step_id):
-                        _report_step(self.judged.result)
-                except (pytest.fail.Exception, pytest.skip.Exception):
-                    pass  # -x/--maxfail: the mission's verdict below still counts the judge
+                # -x/--maxfail: the mission's verdict below still counts the judge
+                with contextlib.suppress(pytest.fail.Exception, pytest.skip.Exception):
+                    self._report_result(subtests, self.judged.result)
         except KeyboardInterrupt as exc:
             interrupted = exc
             raise
@@ -1275,8 +1276,7 @@ class MissionItem(pytest.Function):
         loaded, redone = rejudge_steps(mission, loaded, runtime, rootdir=Path(self.config.rootpath), mask=masker)
         for outcome in redone:
             try:
-                with subtests.test(msg=outcome.step_id):
-                    _report_step(outcome)
+                self._report_result(subtests, outcome)
             except (pytest.fail.Exception, pytest.skip.Exception):
                 continue
         parts = [_placed(r.result, mission) for r in loaded]
@@ -1296,14 +1296,20 @@ class MissionItem(pytest.Function):
             self.judged = judged = self._judge_repeats(runtime, masker, [r.record for r in loaded])
             if judged.block is not None:
                 self.judged = replace(judged, block={**judged.block, "rejudged_run": stored.run_id})
-            try:
-                with subtests.test(msg=judged.result.step_id):
-                    _report_step(judged.result)
-            except (pytest.fail.Exception, pytest.skip.Exception):
-                pass
+            with contextlib.suppress(pytest.fail.Exception, pytest.skip.Exception):
+                self._report_result(subtests, judged.result)
         self.result = result = self._overall(parts, time.monotonic() - started)
         self._add_properties(result)
         self._conclude(result)
+
+    def _report_result(self, subtests: pytest.Subtests, result: StepResult) -> None:
+        """The subtest of a result that is no running step (a judge), its skip pointed at its own line."""
+        self.current_where = (result.source or self.display_path, result.line) if result.line else None
+        try:
+            with subtests.test(msg=result.step_id):
+                _report_step(result)
+        finally:
+            self.current_where = None
 
     def _rejudge_runtime(self) -> tuple[Any, Any]:
         """A model runtime for the judges alone: the mission's cassette, masking and hosts; no other step can run."""
@@ -1543,9 +1549,10 @@ def pytest_runtest_makereport(
         # Marks the mission's own reports (not its steps'), so the reporter also counts missions that
         # have no result: a broken file, a setup error, a skipped mission.
         report.mission_name = item.mission.name if item.mission is not None else item.name  # type: ignore[attr-defined]
-    if step is not None and report.skipped and isinstance(report.longrepr, tuple):
-        # Point a step's skip at its YAML line, so -rs lists each reason where the step is.
-        report.longrepr = (step.source or item.display_path, step.line, report.longrepr[2])
+    where = (step.source or item.display_path, step.line) if step is not None else item.current_where
+    if where is not None and report.skipped and isinstance(report.longrepr, tuple):
+        # Point a step's (or the judge's) skip at its YAML line, so -rs lists each reason where it is.
+        report.longrepr = (where[0], where[1], report.longrepr[2])
     if call.when == "call" and step is None and item.dry_rows is not None:
         report.mission_dry_run = {"path": item.display_path, "name": item.name, "rows": item.dry_rows}  # type: ignore[attr-defined]
     if call.when == "call" and step is None and item.result is not None:

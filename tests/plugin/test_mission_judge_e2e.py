@@ -212,6 +212,16 @@ def test_no_judge_model_skips_the_judge_uncounted(pytester: pytest.Pytester, htt
     assert "scores" not in mission["repeats"]["judge"]
 
 
+def test_skipped_judge_is_listed_at_its_line(pytester: pytest.Pytester, httpserver: HTTPServer) -> None:
+    """-rs lists a skipped judge at the judge: line of the mission file, not inside the plugin."""
+    httpserver.expect_request("/v1/chat/completions").respond_with_handler(Server())
+    _configure(pytester, httpserver, judge=False)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-v", "-rs")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["SUBSKIPPED*colours.mission.yaml:4: no judge model is configured*"])
+    assert "plugin.py" not in result.stdout.str()
+
+
 def test_missing_judge_role_fails_with_a_hint(pytester: pytest.Pytester, httpserver: HTTPServer) -> None:
     """With roles configured but none named judge, the judge fails (and the mission) with the ini line to add."""
     httpserver.expect_request("/v1/chat/completions").respond_with_handler(Server())
