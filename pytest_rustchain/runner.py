@@ -1073,23 +1073,28 @@ def run_steps(chain: ChainRun, on_result: Callable[[StepResult], None] | None = 
     return chain.result()
 
 
+def _declared(mission: Mission, **fields: Any) -> dict[str, StepResult]:
+    """One result per declared step of ``mission`` (next missions' included, in run order), each with
+    ``fields``: the steps a mission that never ran would have run, counted and not passed."""
+    out: dict[str, StepResult] = {}
+    types = steps.registry()
+    for prefix, member in [("", mission), *followers(mission, "next/")]:
+        for step in plan.order(member.steps):
+            out[prefix + step.id] = StepResult(
+                step_id=prefix + step.id,
+                step_type=step.step_type,
+                family=types[step.step_type].family if step.step_type in types else "other",
+                line=step.line,
+                source=step.source or member.display_path,
+                **fields,
+            )
+    return out
+
+
 def unmet_result(mission: Mission, message: str, reason: str, duration: float = 0.0) -> MissionResult:
     """The result of a mission whose fixtures or setup failed before its first step: every declared
     step (next missions' included) skipped because of that failure, so counted and not passed."""
-    skipped: dict[str, StepResult] = {}
-    for prefix, member in [("", mission), *followers(mission, "next/")]:
-        for step in plan.order(member.steps):
-            skipped[prefix + step.id] = StepResult(
-                step_id=prefix + step.id,
-                step_type=step.step_type,
-                family=steps.registry()[step.step_type].family if step.step_type in steps.registry() else "other",
-                status=StepStatus.SKIPPED,
-                reason=reason,
-                skip_kind=SkipKind.FAILURE,
-                line=step.line,
-                source=step.source or member.display_path,
-                phase="decide",
-            )
+    skipped = _declared(mission, status=StepStatus.SKIPPED, reason=reason, skip_kind=SkipKind.FAILURE, phase="decide")
     return MissionResult(
         name=mission.name,
         path=mission.display_path,
@@ -1103,19 +1108,7 @@ def unmet_result(mission: Mission, message: str, reason: str, duration: float = 
 def lost_result(mission: Mission, message: str, duration: float = 0.0) -> MissionResult:
     """The result of a mission whose process died before it reported (an xdist worker crash): its
     declared steps, next missions' included, each ``lost``, counted and not passed."""
-    lost: dict[str, StepResult] = {}
-    for prefix, member in [("", mission), *followers(mission, "next/")]:
-        for step in plan.order(member.steps):
-            lost[prefix + step.id] = StepResult(
-                step_id=prefix + step.id,
-                step_type=step.step_type,
-                family=steps.registry()[step.step_type].family if step.step_type in steps.registry() else "other",
-                status=StepStatus.LOST,
-                reason=f"lost: {message}",
-                line=step.line,
-                source=step.source or member.display_path,
-                phase="lost",
-            )
+    lost = _declared(mission, status=StepStatus.LOST, reason=f"lost: {message}", phase="lost")
     head = f"{len(lost)} of {len(lost)} steps lost: {message}" if lost else message
     return MissionResult(
         name=mission.name,
