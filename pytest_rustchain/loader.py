@@ -9,7 +9,8 @@ import posixpath
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from contextvars import ContextVar
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -21,12 +22,15 @@ from pytest_rustchain.errors import MissionFormatError, MissionFormatErrors, sho
 from pytest_rustchain.model import (
     Combination,
     FixtureUse,
+    Limits,
+    LoadOptions,
     Mission,
     MissionConfig,
     MissionJudge,
     Retries,
     Step,
     WorkspaceSpec,
+    mission_stem,
 )
 from pytest_rustchain.steps import tool as tool_steps
 from pytest_rustchain.yamlload import JsonPath, LoadedYaml, load_yaml_file, read_mission_bytes
@@ -43,6 +47,7 @@ __all__ = [
     "LoadOptions",
     "forget_step_schemas",
     "load_mission",
+    "load_self_contained",
     "mission_schema",
     "mission_stem",
     "setup_key",
@@ -58,23 +63,6 @@ COMPAT_PARAM_ALIASES = {
     "cwd": "working_dir",
     "tool_name": "tool",
 }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Limits:
-    """Ceilings from the configuration; a mission may go below them, never above."""
-
-    max_steps: int = 1000
-    max_timeout_seconds: float = 86400.0
-    mission_timeout_seconds: float | None = None
-    max_file_bytes: int = 1_048_576
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LoadOptions:
-    compat: bool = False
-    rootdir: Path | None = None
-    limits: Limits = Limits()
 
 
 @functools.cache
@@ -454,8 +442,21 @@ def _display(path: Path, rootdir: Path | None) -> str:
     return str(path)
 
 
+_DEFAULT_OPTIONS: Final = LoadOptions()
+
+#: While ``load_self_contained`` runs: what the loading looked at besides the mission file itself.
+_ELSEWHERE: ContextVar[list[str] | None] = ContextVar("_ELSEWHERE", default=None)
+
+
+def _looked_elsewhere(what: str) -> None:
+    seen = _ELSEWHERE.get()
+    if seen is not None:
+        seen.append(what)
+
+
 def _confined(ctx: _Ctx, rel: str, where: JsonPath, what: str, options: LoadOptions) -> Path:
     """Resolve ``rel`` next to the current file; it must stay inside the pytest rootdir."""
+    _looked_elsewhere(rel)
     base = Path(ctx.loaded_path).parent
     target = (base / rel).resolve()
     root = (options.rootdir or base).resolve()
@@ -929,11 +930,22 @@ def _check_unique(built: list[Step]) -> None:
         seen[step.id] = step
 
 
+def load_self_contained(path: Path, *, display_path: str, options: LoadOptions) -> tuple[Mission, bool]:
+    """``load_mission``, and whether the result depends on nothing but the file's bytes (no other file
+    or directory was looked at), so that it can be kept for the next run."""
+    token = _ELSEWHERE.set([])
+    try:
+        mission = load_mission(path, display_path=display_path, options=options)
+        return mission, not _ELSEWHERE.get()
+    finally:
+        _ELSEWHERE.reset(token)
+
+
 def load_mission(
     path: Path,
     *,
     display_path: str | None = None,
-    options: LoadOptions = LoadOptions(),
+    options: LoadOptions = _DEFAULT_OPTIONS,
     _chain: tuple[Path, ...] = (),
 ) -> Mission:
     """Load and check one mission file; raise ``MissionFormatError`` with a clean message."""
@@ -1136,15 +1148,6 @@ def infer_dependencies(built: list[Step]) -> list[Step]:
     return out
 
 
-def mission_stem(path: Path) -> str:
-    """The item name of a mission file: its name without ``.mission.yaml`` (dots would split it)."""
-    name = path.name
-    for suffix in (".mission.yaml", ".mission.yml", ".yaml", ".yml"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
-
 def _marks(raw: list[Any]) -> tuple[tuple[str, ...], str | None, str | None]:
     marks: list[str] = []
     skip: str | None = None
@@ -1248,6 +1251,7 @@ def _build_config(ctx: _Ctx, raw: dict[str, Any], path: Path, options: LoadOptio
     threshold = raw.get("success_threshold")
     ws_raw = raw.get("workspace", "tmp")
     if isinstance(ws_raw, dict):
+        _looked_elsewhere(str(ws_raw["copy"]))
         source = (path.parent / ws_raw["copy"]).resolve()
         root = (options.rootdir or path.parent).resolve()
         if not source.is_relative_to(root):

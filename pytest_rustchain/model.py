@@ -11,6 +11,8 @@ from typing import Any
 __all__ = [
     "Combination",
     "FixtureUse",
+    "Limits",
+    "LoadOptions",
     "Mission",
     "MissionConfig",
     "MissionJudge",
@@ -22,6 +24,7 @@ __all__ = [
     "StepResult",
     "StepStatus",
     "WorkspaceSpec",
+    "mission_stem",
 ]
 
 
@@ -397,3 +400,29 @@ def mission_result_to_dict(result: MissionResult) -> dict[str, Any]:
         **({"llm": _plain(dict(result.llm))} if result.llm else {}),
         **({"matrix": _plain(dict(result.matrix))} if result.matrix else {}),
     }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """Ceilings from the configuration; a mission may go below them, never above."""
+
+    max_steps: int = 1000
+    max_timeout_seconds: float = 86400.0
+    mission_timeout_seconds: float | None = None
+    max_file_bytes: int = 1_048_576
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadOptions:
+    compat: bool = False
+    rootdir: Path | None = None
+    limits: Limits = Limits()
+
+
+def mission_stem(path: Path) -> str:
+    """The item name of a mission file: its name without ``.mission.yaml`` (dots would split it)."""
+    name = path.name
+    for suffix in (".mission.yaml", ".mission.yml", ".yaml", ".yml"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem

@@ -22,8 +22,8 @@ from pytest_rustchain import report
 if TYPE_CHECKING:
     from pytest_rustchain.levels import Policy
     from pytest_rustchain.llm.config import LLMOptions
-    from pytest_rustchain.loader import Limits
-    from pytest_rustchain.model import Combination, Mission, MissionResult, Step, StepResult
+    from pytest_rustchain.missioncache import MissionCache
+    from pytest_rustchain.model import Combination, Limits, LoadOptions, Mission, MissionResult, Step, StepResult
     from pytest_rustchain.runner import RunSettings
     from pytest_rustchain.sandbox import Sandbox
 
@@ -189,7 +189,7 @@ def _float_ini(config: pytest.Config, name: str) -> float | None:
 
 
 def _limits(config: pytest.Config) -> Limits:
-    from pytest_rustchain.loader import Limits
+    from pytest_rustchain.model import Limits
 
     max_steps = _float_ini(config, "mission_max_steps")
     max_bytes = _float_ini(config, "mission_max_file_bytes")
@@ -670,6 +670,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    mission_cache = config.stash.get(_MISSION_CACHE, None)
+    if mission_cache is not None and not hasattr(config, "workerinput"):
+        mission_cache.prune()
     _restore_signals(config)
     _remove_extensions(config)
     report.unconfigure(config)
@@ -695,8 +698,8 @@ class MissionFile(pytest.File):
     """One mission file; always yields exactly one item, named after the file stem."""
 
     def collect(self) -> Iterable[MissionItem]:
-        from pytest_rustchain.errors import MissionError, MissionFormatError
-        from pytest_rustchain.loader import LoadOptions, load_mission, mission_stem
+        from pytest_rustchain.errors import MissionFormatError
+        from pytest_rustchain.model import LoadOptions, mission_stem
 
         config = self.config
         rootdir = Path(config.rootpath)
@@ -705,12 +708,7 @@ class MissionFile(pytest.File):
         except ValueError:
             display = str(self.path)
         options = LoadOptions(compat=_compat(config), rootdir=rootdir, limits=_limits(config))
-        mission: Mission | None = None
-        error: str | None = None
-        try:
-            mission = load_mission(self.path, display_path=display, options=options)
-        except MissionError as exc:
-            error = str(exc)
+        mission, error = _load(config, self.path, display, options)
         stem = mission_stem(self.path)
         if mission is not None:
             from pytest_rustchain.runner import check_safety_level
@@ -740,6 +738,47 @@ class MissionFile(pytest.File):
                         item.load_error = f"{text}\n  HINT: remove the key, or let PytestWarning through filterwarnings"
                         break
             yield item
+
+
+_MISSION_CACHE = pytest.StashKey["MissionCache | None"]()
+
+
+def _mission_cache(config: pytest.Config) -> MissionCache | None:
+    """Where loaded missions are kept between runs: in pytest's cache directory, when pytest keeps one
+    (not with ``-p no:cacheprovider``) and no plugin or conftest.py adds step types or tools."""
+    if _MISSION_CACHE not in config.stash:
+        cache: MissionCache | None = None
+        pytest_cache = getattr(config, "cache", None)
+        if pytest_cache is not None and _ADDED not in config.stash:
+            from pytest_rustchain.missioncache import MissionCache
+
+            try:
+                cache = MissionCache(pytest_cache.mkdir("rustchain-missions"))
+            except OSError:  # a read-only checkout: every file is loaded
+                cache = None
+        config.stash[_MISSION_CACHE] = cache
+    return config.stash[_MISSION_CACHE]
+
+
+def _load(config: pytest.Config, path: Path, display: str, options: LoadOptions) -> tuple[Mission | None, str | None]:
+    """The mission in ``path`` (from the cache when the file is unchanged), or the error that stops it."""
+    cache = _mission_cache(config)
+    key = cache.key(path, display, options) if cache is not None else None
+    if cache is not None and key is not None:
+        kept = cache.get(key)
+        if kept is not None:
+            return kept, None
+    from pytest_rustchain.errors import MissionError
+    from pytest_rustchain.loader import load_self_contained
+
+    try:
+        mission, self_contained = load_self_contained(path, display_path=display, options=options)
+    except MissionError as exc:
+        return None, str(exc)
+    # Kept only when the file did not change while it was loaded.
+    if cache is not None and key is not None and self_contained and cache.key(path, display, options) == key:
+        cache.put(key, mission)
+    return mission, None
 
 
 def _mission_test(

@@ -24,6 +24,7 @@ import pytest_rustchain.confine
 import pytest_rustchain.guard
 import pytest_rustchain.jinjaenv
 import pytest_rustchain.llm._wire
+import pytest_rustchain.missioncache
 import pytest_rustchain.plugin
 import pytest_rustchain.steps.agent
 import pytest_rustchain.steps.code
