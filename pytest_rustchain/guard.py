@@ -163,13 +163,14 @@ class Guard:
         made_venvs: set[str] | None = None,
     ) -> tuple[Finding, ...]:
         kind: Literal["tmp", "project"] = "project" if self.workspace_kind == "project" else "tmp"
-        found: list[Finding] = list(analyse_env(dict(step.env)))
+        found: list[Finding] = list(analyse_env(dict(step.env))) if step.env else []
         if step.step_type == "command":
             step_env = {k: str(v) for k, v in dict(params.get("env") or {}).items()}
             # The environment the program gets: the mission's and step's, then the parameter's own.
             final_env = {**dict(step.env), **dict(env or {}), **step_env}
             found += self._command_findings(params, kind, final_env, venvs, made_venvs)
-            found += analyse_env(step_env)
+            if step_env:
+                found += analyse_env(step_env)
         elif step.step_type in TOOLS and isinstance(params.get("language"), str):
             # The tool is known only with a language; without one it is chosen from the files at run
             # time, and the tools themselves run the project's code (see "Honest limits").

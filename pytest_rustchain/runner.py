@@ -74,6 +74,7 @@ _TAIL_LINES = 20
 # expect keys whose lone `{{ expression }}` values keep their native value (compared, not searched).
 _NATIVE_EXPECT = frozenset({"output", "json", "exit_code"})
 _STATUS_FUNCS = ("success()", "failure()", "always()", "cancelled()")
+_SHELL_KEYS = frozenset({"command"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -234,6 +235,9 @@ class MissionRun:
         self.masker = Masker(secrets=tuple(secrets), neutralise_workflow_commands=settings.github_actions)
         check_safety_level(mission, settings.policy)
         self._unavailable: dict[str, str] = {}  # step id -> reason it could not run (no provider)
+        # Looked up once per step type and run: the registry does not change while a mission runs.
+        self._specs: dict[str, steps.StepType] = {}
+        self._native: dict[str, frozenset[str]] = {}
         self._llm: Any = None
         self._extras_base: dict[str, Any] | None = None
         # Text given on the command line that reads as a number compares with numbers as one.
@@ -296,7 +300,10 @@ class MissionRun:
         if verdict is not None:
             fields.update(risk=verdict.score, findings=tuple(verdict.findings_dicts()))
         # `steps.<id>.outcome` and `.conclusion` in `if:` and templates, as in GitHub Actions.
-        view = self._context["steps"].setdefault(step.id, templating.StepView(step.id))
+        known = self._context["steps"]
+        view = known.get(step.id)
+        if view is None:
+            view = known[step.id] = templating.StepView(step.id)
         view["outcome"] = _OUTCOMES.get(status, "failure")
         tolerated = status is StepStatus.TOLERATED and step.continue_on_error
         view["conclusion"] = "success" if tolerated else view["outcome"]
@@ -317,8 +324,14 @@ class MissionRun:
         self._hard_failed.append(step.id)
         self._bad[step.id] = step.id
 
+    def _spec(self, step_type: str) -> steps.StepType:
+        spec = self._specs.get(step_type)
+        if spec is None:
+            spec = self._specs[step_type] = steps.registry()[step_type]
+        return spec
+
     def _family(self, step: Step) -> str:
-        return steps.registry()[step.step_type].family
+        return self._spec(step.step_type).family
 
     def _record(self, result: StepResult) -> StepResult:
         if self.masker.active:
@@ -409,12 +422,13 @@ class MissionRun:
         condition = step.condition
         if condition == "always()":
             return None
-        bad_deps = [d for d in step.all_dependencies if d in self._bad]
+        dependencies = step.all_dependencies
+        bad_deps = [d for d in dependencies if d in self._bad]
         uses_status = condition != "success()" and any(f in condition for f in _STATUS_FUNCS)
         if self._timed_out:
             limit = self.mission.config.mission_timeout_seconds or 0
             return self._skip(step, f"mission timed out after {limit:g} s", SkipKind.FAILURE, root=step.id)
-        unavailable = [d for d in step.all_dependencies if d in self._unavailable]
+        unavailable = [d for d in dependencies if d in self._unavailable]
         if unavailable and not uses_status and not bad_deps:
             dep = unavailable[0]
             self._unavailable[step.id] = self._unavailable[dep]
@@ -458,7 +472,7 @@ class MissionRun:
         return resolve
 
     def _run(self, step: Step, started: float) -> StepResult:
-        spec = steps.registry()[step.step_type]
+        spec = self._spec(step.step_type)
         self._phase = Phase.RENDER
         try:
             params = self._render_params(step, spec)
@@ -566,8 +580,10 @@ class MissionRun:
             content, refs = self._single_brace(raw["content"])
             raw = {**raw, "content": content}
         shell = spec.command_like and bool(step.parameters.get("shell"))
-        params = self._render(step, raw, shell_keys=frozenset({"command"}) if shell else frozenset(),
-                              native_keys=_native_keys(spec))  # fmt: skip
+        native = self._native.get(step.step_type)
+        if native is None:
+            native = self._native[step.step_type] = _native_keys(spec)
+        params = self._render(step, raw, shell_keys=_SHELL_KEYS if shell else frozenset(), native_keys=native)
         for marker, value in refs.items():
             params["content"] = params["content"].replace(marker, value)
         if step.template is not None:
@@ -733,6 +749,8 @@ class MissionRun:
 
     def _remember_written(self, step: Step, params: Mapping[str, Any]) -> None:
         """Scripts this step wrote, as they are on disk: running one later is judged as its text."""
+        if not any(use == "write" for use in self._spec(step.step_type).paths.values()):
+            return  # writes no file (noop, command): nothing to read back
         for rel, text in written_text(step, params, workspace=self.workspace):
             self.guard.remember_written(rel, text)
 

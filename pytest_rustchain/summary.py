@@ -182,13 +182,15 @@ def mission_label(mission: Mapping[str, Any]) -> str:
 def mission_entry(nodeid: str, data: Mapping[str, Any] | MissionResult) -> dict[str, Any]:
     """The summary's record of a mission: the typed result rebuilt with ``MissionResult.from_dict``
     (a worker's report data) and its counts and rate taken from it, computed in one place."""
-    result = data if isinstance(data, MissionResult) else MissionResult.from_dict(data)
-    steps = [_step_entry(s) for s in result.steps.values()]
-    if not isinstance(data, MissionResult):
-        # Keys other reporters added to a step's data (its dependencies for the graphs) stay with it.
-        extra = {str(s.get("id")): s for s in data.get("steps", ()) if isinstance(s, Mapping)}
-        for step_entry in steps:
-            step_entry.update((k, v) for k, v in extra.get(step_entry["id"], {}).items() if k not in step_entry)
+    if isinstance(data, MissionResult):
+        result = data
+        steps = [_step_entry(s) for s in result.steps.values()]
+    else:
+        result = MissionResult.from_dict(data)
+        # The data is ``MissionResult.to_dict``'s: each step's entry is already what ``_step_entry`` makes
+        # of the rebuilt step (no params, outputs trimmed once), with the keys other reporters added
+        # (its dependencies for the graphs). Copied, not rebuilt a second time.
+        steps = [{k: v for k, v in s.items() if k != "params"} for s in data.get("steps") or ()]
     entry: dict[str, Any] = {
         "nodeid": nodeid,
         "name": result.name,

@@ -3061,12 +3061,55 @@ def _initial_state(workspace: str, cwd: str | None, env: Mapping[str, str] | Non
     for name, value in (env or {}).items():
         if name in ("HOME", "PWD", "OLDPWD"):
             continue
-        st.vars[name] = Word(text=value, value=value, shape=value)
+        st.vars[name] = _env_word(value)
         if name == "PATH":
-            st.path_ws = reader.path_in_workspace(literal(value), st)
+            st.path_ws = _path_in_workspace(reader, value, st)
     # The runner gives every mission these; wherever they are on disk, they are the mission's own.
     st.vars.update(_mission_dirs(workspace))
     return st
+
+
+def _env_word(value: str) -> Word:
+    """The word of an environment value (words are immutable: the same value gives the same word)."""
+    return _known_word(value) if len(value) <= _CACHED_TEXT else Word(text=value, value=value, shape=value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _known_word(value: str) -> Word:
+    return Word(text=value, value=value, shape=value)
+
+
+_CACHED_TEXT = 4096
+_PATH_VERDICTS: dict[tuple[str, str, tuple[str, ...] | None, bool], bool] = {}
+
+
+def _path_in_workspace(reader: _Reader, value: str, st: _State) -> bool:
+    """``reader.path_in_workspace`` for the environment's PATH, which is the same for every command of a
+    mission: remembered by value, workspace and cwd, unless the answer came from looking at the disk
+    (whether a workspace directory is a virtualenv), which a step may change."""
+    key = (value, reader.ws, st.cwd, reader.venvs is None)
+    known = _PATH_VERDICTS.get(key)
+    if known is not None:
+        return known
+    venvs = reader.venvs
+    asked = False
+    if venvs is not None:
+
+        def asking(rel: str) -> bool:
+            nonlocal asked
+            asked = True
+            return venvs(rel)
+
+        reader.venvs = asking
+    try:
+        answer = reader.path_in_workspace(literal(value), st)
+    finally:
+        reader.venvs = venvs
+    if not asked and len(value) <= _CACHED_TEXT:
+        if len(_PATH_VERDICTS) >= 256:
+            _PATH_VERDICTS.clear()
+        _PATH_VERDICTS[key] = answer
+    return answer
 
 
 @functools.lru_cache(maxsize=64)

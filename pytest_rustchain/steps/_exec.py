@@ -42,6 +42,17 @@ def parse_output_file(text: str) -> dict[str, str]:
     return out
 
 
+def _read_output_file(path: str) -> dict[str, str]:
+    """What the step wrote to ``$MISSION_OUTPUT``; most steps write nothing, and an empty file is not opened."""
+    try:
+        if os.stat(path).st_size == 0:  # noqa: PTH116 - one stat per command, on the hot path
+            return {}
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return parse_output_file(fh.read(1_048_576))
+    except OSError:
+        return {}
+
+
 @contextlib.contextmanager
 def _confinement_errors(program: str) -> Iterator[None]:
     from pytest_rustchain.confine import ConfinementError  # ctypes: loaded by the first command step
@@ -111,11 +122,7 @@ def run_argv(
                 start_in=launch.start_in,
                 pass_fds=launch.pass_fds,
             )
-        try:
-            with open(output_file, encoding="utf-8", errors="replace") as fh:
-                step_outputs = parse_output_file(fh.read(1_048_576))
-        except OSError:
-            step_outputs = {}
+        step_outputs = _read_output_file(output_file)
     finally:
         Path(output_file).unlink(missing_ok=True)
     outputs: Outputs = {

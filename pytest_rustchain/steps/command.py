@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import shlex
 from collections.abc import Mapping
@@ -49,6 +50,20 @@ def _word(value: Any) -> str:
     return str(value)
 
 
+def _split(command: str) -> tuple[str, ...]:
+    """``shlex.split``, once per command line: the safety check and the run both need the argv (and a
+    mission often runs the same line again); long lines are split each time rather than kept."""
+    return _split_cached(command) if len(command) <= _CACHED_LINE else tuple(shlex.split(command))
+
+
+_CACHED_LINE = 4096
+
+
+@functools.lru_cache(maxsize=256)
+def _split_cached(command: str) -> tuple[str, ...]:
+    return tuple(shlex.split(command))
+
+
 def build_argv(params: Mapping[str, Any]) -> list[str]:
     """The argv a ``command`` step runs: a shell line, a split command line, or program + args."""
     command: str = params["command"]
@@ -60,7 +75,7 @@ def build_argv(params: Mapping[str, Any]) -> list[str]:
         head = [command]
     else:
         try:
-            head = shlex.split(command)
+            head = list(_split(command))
         except ValueError as exc:
             raise StepError(
                 f"cannot split the command line {command!r}: {exc}\nHINT: fix the quoting, or set shell: true"

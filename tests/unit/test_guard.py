@@ -130,3 +130,21 @@ def test_dry_run_of_a_project_workspace_trusts_its_virtualenv_on_disk(tmp_path: 
     assert guard.judge_raw(use).blocked
     _venv(tmp_path / "env-3.11")
     assert guard.judge_raw(use).score == 0
+
+
+def test_a_path_into_a_workspace_virtualenv_is_judged_again_once_the_virtualenv_exists(tmp_path: Path) -> None:
+    """With the mission's PATH starting at `.mission-venv/bin`, `pytest` is an unknown workspace program
+    until a step makes that virtualenv; from then on it is judged by name, under the same PATH."""
+    guard = _guard(tmp_path, "strict")
+    (tmp_path / "ws").mkdir()
+    env = {"PATH": ".mission-venv/bin:/usr/bin:/bin"}
+    params = {"command": "pytest", "args": ["-q"]}
+    for _ in range(2):  # the same command line under the same PATH, step after step
+        before = guard.judge(_step("command", **params), params, env=env)
+        assert "RC-EXEC-006" in {f.rule_id for f in before.verdict.findings}
+    _venv(tmp_path / "ws" / ".mission-venv")
+    after = guard.judge(_step("command", **params), params, env=env)
+    assert after.score == 0
+    plain = {"PATH": "/usr/bin:/bin"}
+    assert guard.judge(_step("command", **params), params, env=plain).score == 0
+    assert guard.judge(_step("command", **params), params, env=plain).score == 0
