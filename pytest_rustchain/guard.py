@@ -9,22 +9,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from pytest_rustchain.levels import Policy
 from pytest_rustchain.model import Step
-from pytest_rustchain.safety import (
-    RULES,
-    Finding,
-    Policy,
-    Verdict,
-    analyse_command,
-    analyse_env,
-    analyse_path,
-    explain,
-)
-from pytest_rustchain.safety import verdict as decide
-from pytest_rustchain.safety.rules import analyse_url
+from pytest_rustchain.safety.findings import Finding
+from pytest_rustchain.safety.policy import Verdict, explain
+from pytest_rustchain.safety.policy import verdict as decide
 from pytest_rustchain.steps.base import registry
 from pytest_rustchain.steps.code import TOOLS, tool_argv
-from pytest_rustchain.steps.command import build_argv
+
+# The analyser (pytest_rustchain.safety.rules, with the shell parser) and the command and tool step
+# modules load at the first step that has a command, a path, a URL or an environment to judge.
 
 __all__ = ["Guard", "StepVerdict"]
 
@@ -163,8 +157,14 @@ class Guard:
         made_venvs: set[str] | None = None,
     ) -> tuple[Finding, ...]:
         kind: Literal["tmp", "project"] = "project" if self.workspace_kind == "project" else "tmp"
-        found: list[Finding] = list(analyse_env(dict(step.env))) if step.env else []
+        found: list[Finding] = []
+        if step.env:
+            from pytest_rustchain.safety.rules import analyse_env
+
+            found += analyse_env(dict(step.env))
         if step.step_type == "command":
+            from pytest_rustchain.safety.rules import analyse_env
+
             step_env = {k: str(v) for k, v in dict(params.get("env") or {}).items()}
             # The environment the program gets: the mission's and step's, then the parameter's own.
             final_env = {**dict(step.env), **dict(env or {}), **step_env}
@@ -172,6 +172,8 @@ class Guard:
             if step_env:
                 found += analyse_env(step_env)
         elif step.step_type in TOOLS and isinstance(params.get("language"), str):
+            from pytest_rustchain.safety.rules import analyse_command
+
             # The tool is known only with a language; without one it is chosen from the files at run
             # time, and the tools themselves run the project's code (see "Honest limits").
             found += analyse_command(
@@ -185,8 +187,12 @@ class Guard:
         elif step.step_type == "http":
             url = params.get("url")
             if isinstance(url, str):
+                from pytest_rustchain.safety.rules import analyse_url
+
                 found += analyse_url(url, self.policy.allow_hosts)
         if step.template_path:
+            from pytest_rustchain.safety.catalog import RULES
+
             # The file was read at collection, before any step ran: the dry run shows it too.
             found.append(RULES["RC-FS-012"].finding(f"template: {step.template_path}", detail=step.template_path))
         spec = registry().get(step.step_type)
@@ -195,6 +201,8 @@ class Guard:
             if use == "cwd" or not isinstance(value, str) or not value:
                 continue  # a working directory is judged with the command that runs there
             # Moving a path away deletes it, whole trees too.
+            from pytest_rustchain.safety.rules import analyse_path
+
             op: Literal["read", "write", "delete"] = "delete" if use == "move" else use
             recursive = bool(params.get("recursive")) or use == "move"
             found += analyse_path(value, op=op, workspace=self.workspace, recursive=recursive)
@@ -209,6 +217,9 @@ class Guard:
         made_venvs: set[str] | None,
     ) -> list[Finding]:
         """Findings for exactly the argv (and stdin) ``build_argv`` gives the runner."""
+        from pytest_rustchain.safety.rules import analyse_command
+        from pytest_rustchain.steps.command import build_argv
+
         try:
             argv: list[str] | None = build_argv(params)
         except Exception:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["LEVELS", "Policy", "parse_allow_rule"]
+if TYPE_CHECKING:
+    from pytest_rustchain.model import Mission
+
+__all__ = ["LEVELS", "Policy", "check_safety_level", "parse_allow_rule"]
 
 LEVELS: dict[str, int] = {"permissive": 100, "standard": 70, "strict": 40}
 """Policy level -> the risk score at which a step is blocked."""
@@ -49,3 +53,20 @@ class Policy:
                 allow_hosts=self.allow_hosts,
             )
         return self
+
+
+def check_safety_level(mission: Mission, policy: Policy) -> None:
+    """A mission (or one of its next missions) may only tighten safety: raise when it loosens it."""
+    from pytest_rustchain.errors import MissionFormatError
+
+    pending = [mission]
+    while pending:
+        member = pending.pop(0)
+        level = member.config.safety
+        if level is not None and LEVELS[level] > policy.threshold:
+            raise MissionFormatError(
+                f"config.safety: {level} is looser than the configured policy {policy.level}",
+                path=member.display_path,
+                hint="a mission may only tighten the safety level; loosen it in the pytest configuration instead",
+            )
+        pending[:0] = member.next_missions

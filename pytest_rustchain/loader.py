@@ -443,6 +443,7 @@ def _display(path: Path, rootdir: Path | None) -> str:
 
 
 _DEFAULT_OPTIONS: Final = LoadOptions()
+_NO_RETRIES: Final = Retries()  # one shared value: most steps never retry
 
 #: While ``load_self_contained`` runs: what the loading looked at besides the mission file itself.
 _ELSEWHERE: ContextVar[list[str] | None] = ContextVar("_ELSEWHERE", default=None)
@@ -791,7 +792,9 @@ def _make_step(ctx: _Ctx, raw: dict[str, Any], where: JsonPath, options: LoadOpt
             count=retries.get("count", 0),
             delay_seconds=retries.get("delay_seconds", 0.0),
             backoff=retries.get("backoff", 1.0),
-        ),
+        )
+        if retries
+        else _NO_RETRIES,
         expect=raw.get("expect", {}),
         env=env,
         render=raw.get("render", True),

@@ -711,7 +711,7 @@ class MissionFile(pytest.File):
         mission, error = _load(config, self.path, display, options)
         stem = mission_stem(self.path)
         if mission is not None:
-            from pytest_rustchain.runner import check_safety_level
+            from pytest_rustchain.levels import check_safety_level
 
             try:
                 check_safety_level(mission, _policy_settings(config)[0])

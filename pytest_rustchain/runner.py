@@ -50,9 +50,10 @@ from typing import Any
 
 from pytest_rustchain import diagnostics, plan, steps, templating
 from pytest_rustchain.environment import allowed_environment
-from pytest_rustchain.errors import MissionFormatError, StepError, StepSkipped, UnsafeStepError
+from pytest_rustchain.errors import StepError, StepSkipped, UnsafeStepError
 from pytest_rustchain.expect import check_expectations
 from pytest_rustchain.guard import Guard, StepVerdict
+from pytest_rustchain.levels import LEVELS, Policy, check_safety_level
 from pytest_rustchain.masking import Masker, config_file_secrets, secret_values
 from pytest_rustchain.model import (
     Mission,
@@ -64,7 +65,6 @@ from pytest_rustchain.model import (
     StepStatus,
 )
 from pytest_rustchain.paths import resolve_in_workspace
-from pytest_rustchain.safety import LEVELS, Policy
 from pytest_rustchain.sandbox import Sandbox, sandbox_readable
 from pytest_rustchain.sandbox import tcp_ports as sandbox_tcp_ports
 
@@ -966,18 +966,6 @@ class MissionRun:
             llm=llm,
             matrix=dict(self.settings.matrix),
         )
-
-
-def check_safety_level(mission: Mission, policy: Policy) -> None:
-    """A mission (or one of its next missions) may only tighten safety: raise when it loosens it."""
-    for member in (mission, *(m for _, m in followers(mission, ""))):
-        level = member.config.safety
-        if level is not None and LEVELS[level] > policy.threshold:
-            raise MissionFormatError(
-                f"config.safety: {level} is looser than the configured policy {policy.level}",
-                path=member.display_path,
-                hint="a mission may only tighten the safety level; loosen it in the pytest configuration instead",
-            )
 
 
 def copy_home_files(files: tuple[tuple[Path, str], ...], home: Path) -> list[str]:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pytest_rustchain.levels import LEVELS, Policy, parse_allow_rule
 from pytest_rustchain.safety.catalog import RULES
 from pytest_rustchain.safety.findings import Finding, Severity, risk_score
-from pytest_rustchain.safety.rules import WAIVABLE_BY_COMMAND, WAIVABLE_BY_HOST, host_matches
 
 __all__ = ["LEVELS", "Policy", "Verdict", "explain", "parse_allow_rule", "verdict"]
 
@@ -33,6 +32,8 @@ class Verdict:
 
 
 def _command_allowed(finding: Finding, allow_commands: frozenset[str]) -> bool:
+    from pytest_rustchain.safety.rules import WAIVABLE_BY_COMMAND
+
     if finding.rule_id not in WAIVABLE_BY_COMMAND or finding.severity >= Severity.CRITICAL:
         return False
     subject = finding.subject
@@ -53,6 +54,9 @@ def verdict(findings: Iterable[Finding], policy: Policy | None = None, step_key:
     policy = policy or Policy()
     kept: list[Finding] = []
     waived: list[Finding] = []
+    findings = tuple(findings)
+    if findings:  # findings come from the rules module: it is loaded already
+        from pytest_rustchain.safety.rules import WAIVABLE_BY_HOST, host_matches
     for finding in findings:
         if (
             _rule_allowed(finding, policy, step_key)
