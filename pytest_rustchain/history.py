@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "CACHE_DIR",
+    "CACHE_FILE",
     "CACHE_KEY",
     "DEFAULT_RUNS",
     "Notice",
@@ -16,7 +18,11 @@ __all__ = [
     "update",
 ]
 
+CACHE_DIR = "rustchain-history"
+"""The directory in pytest's cache (``.pytest_cache/d/...``) that holds the history file."""
+CACHE_FILE = "runs.json"
 CACHE_KEY = "rustchain/history"
+"""Where versions before the history file kept it (a pytest cache value): read when there is no file."""
 FORMAT_VERSION = 1
 DEFAULT_RUNS = 10
 MAX_MISSIONS = 2000

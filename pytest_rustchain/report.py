@@ -498,15 +498,39 @@ class MissionReporter:
         cache = getattr(self.config, "cache", None)
         if cache is None or self.history_runs == 0:
             return  # -p no:cacheprovider, or turned off: no history, quietly
-        previous = cache.get(history.CACHE_KEY, None)
+        previous = self._read_history(cache)
         if not self.active or result.empty:
             self.history = previous
             return
         when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         current = history.update(previous, result.missions, keep=self.history_runs, when=when)
-        cache.set(history.CACHE_KEY, current)
+        self._write_history(cache, current)
         self.history = current
         self.notices = history.notices(previous, current, [m["nodeid"] for m in result.missions])
+
+    @staticmethod
+    def _read_history(cache: pytest.Cache) -> Any:
+        """The kept runs: a compact JSON file in pytest's cache directory (or, from older versions, the
+        ``rustchain/history`` cache value); None when there is none or it cannot be read."""
+        try:
+            with (cache.mkdir(history.CACHE_DIR) / history.CACHE_FILE).open(encoding="utf-8") as stream:
+                return json.load(stream)
+        except FileNotFoundError:
+            return cache.get(history.CACHE_KEY, None)
+        except (OSError, ValueError):
+            return None
+
+    def _write_history(self, cache: pytest.Cache, value: Any) -> None:
+        """Compact JSON, written through a temporary file: pytest's own ``cache.set`` indents its JSON,
+        which takes a noticeable part of a second for the history of a thousand missions."""
+        try:
+            directory = cache.mkdir(history.CACHE_DIR)
+        except OSError as exc:
+            self.problems.append(f"could not keep the run history: {exc}")
+            return
+        self._write(
+            "run history", directory / history.CACHE_FILE, json.dumps(value, separators=(",", ":")), announce=False
+        )
 
     def _write_graphs(self, directory: Path, missions: list[dict[str, Any]]) -> None:
         from pytest_rustchain import graph
@@ -590,7 +614,7 @@ class MissionReporter:
             return
         nodeids = [*self.selected, *(m["nodeid"] for m in result.missions)]
         if self.history is None:
-            self.history = self.config.cache.get(history.CACHE_KEY, None)
+            self.history = self._read_history(self.config.cache)
         if not nodeids:
             tr.write_line("no missions selected")
             return

@@ -22,7 +22,7 @@ steps:
 
 
 def _cache_value(pytester: pytest.Pytester) -> dict[str, object]:
-    path = pytester.path / ".pytest_cache" / "v" / "rustchain" / "history"
+    path = pytester.path / ".pytest_cache" / "d" / "rustchain-history" / "runs.json"
     value = json.loads(path.read_text(encoding="utf-8"))
     assert isinstance(value, dict)
     return value
@@ -52,6 +52,21 @@ def test_regression_and_flaky_step_across_runs(
     runs = missions["flip.mission.yaml::flip"]["runs"]
     assert [(r["passed"], r["total"]) for r in runs] == [(2, 2), (1, 2)]
     assert runs[1]["steps"] == {"ready": [1, 1], "check": [0, 1]}
+
+
+def test_history_kept_by_an_older_version_is_read(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
+    """A history an older version kept as a pytest cache value (``rustchain/history``) is the previous
+    run when there is no history file yet: the next run compares with it and then keeps the file."""
+    write_mission("flip", FLIP)
+    pytester.runpytest("--mission-var", "code=0")
+    new = pytester.path / ".pytest_cache" / "d" / "rustchain-history" / "runs.json"
+    old = pytester.path / ".pytest_cache" / "v" / "rustchain" / "history"
+    old.parent.mkdir(parents=True)
+    old.write_text(new.read_text(encoding="utf-8"), encoding="utf-8")
+    new.unlink()
+    second = pytester.runpytest("--mission-var", "code=1")
+    second.stdout.fnmatch_lines(["flip.mission.yaml::flip: regressed from 100% to 50% since the last run"])
+    assert new.is_file()
 
 
 def test_history_table_without_running(pytester: pytest.Pytester, write_mission: WriteMission) -> None:
