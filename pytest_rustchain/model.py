@@ -302,18 +302,28 @@ class MissionResult:
     def counted(self) -> tuple[StepResult, ...]:
         return tuple(r for r in self.steps.values() if r.counted)
 
+    def tally(self) -> tuple[int, int]:
+        """(steps passed, steps counted), in one pass over the steps."""
+        passed = total = 0
+        for r in self.steps.values():
+            if r.counted:
+                total += 1
+                if r.status is StepStatus.PASSED:
+                    passed += 1
+        return passed, total
+
     @property
     def steps_passed(self) -> int:
-        return sum(1 for r in self.counted if r.status is StepStatus.PASSED)
+        return self.tally()[0]
 
     @property
     def steps_total(self) -> int:
-        return len(self.counted)
+        return self.tally()[1]
 
     @property
     def success_rate(self) -> float | None:
-        total = self.steps_total
-        return None if total == 0 else self.steps_passed / total
+        passed, total = self.tally()
+        return None if total == 0 else passed / total
 
     @property
     def passed(self) -> bool:
@@ -341,8 +351,13 @@ class MissionResult:
         )
 
 
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """Builtin types only, so results cross xdist and JSON intact."""
+    if type(value) in _SCALAR_TYPES:  # exactly these (a StrEnum is a str too): the common case, first
+        return value
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -384,7 +399,7 @@ def step_result_to_dict(result: StepResult, *, max_output_chars: int = 4000) -> 
 
 
 def mission_result_to_dict(result: MissionResult) -> dict[str, Any]:
-    rate = result.success_rate
+    passed, total = result.tally()
     return {
         "name": result.name,
         "path": result.path,
@@ -392,9 +407,9 @@ def mission_result_to_dict(result: MissionResult) -> dict[str, Any]:
         "duration": result.duration,
         "workspace": result.workspace,
         "message": result.message,
-        "steps_total": result.steps_total,
-        "steps_passed": result.steps_passed,
-        "success_rate": rate,
+        "steps_total": total,
+        "steps_passed": passed,
+        "success_rate": None if total == 0 else passed / total,
         "steps": [step_result_to_dict(r) for r in result.steps.values()],
         **({"repeats": _plain(result.repeats)} if result.repeats is not None else {}),
         **({"llm": _plain(dict(result.llm))} if result.llm else {}),

@@ -248,6 +248,9 @@ class MissionReporter:
         self.problems: list[str] = []
         self.statistic = str(config.getoption("mission_gate_statistic", "point") or "point")
         self.trajectory_entries: list[dict[str, Any]] = []
+        self._typed: dict[str, Any] = {}
+        """nodeid -> the ``MissionResult`` whose data a call report carries, for missions run in this
+        process (no xdist): the summary uses it as it is instead of rebuilding it from that data."""
         self.history_runs = _history_runs(config)
         self.show_history = bool(config.getoption("mission_history", False))
         self.selected: list[str] = []
@@ -291,6 +294,9 @@ class MissionReporter:
             risks = [s["risk"] for s in data.get("steps", ()) if isinstance(s.get("risk"), int)]
             if risks:
                 item.user_properties.append(("risk_max", max(risks)))
+            typed = getattr(item, "result", None)
+            if self.active and typed is not None:
+                self._typed[report.nodeid] = typed
         elif report.failed:
             # A mission that never ran (a broken file) still tells JUnit readers its numbers.
             have = {name for name, _ in item.user_properties}
@@ -327,8 +333,9 @@ class MissionReporter:
                 )
         elif report.when == "call":
             data = getattr(report, "mission", None)
+            typed = self._typed.pop(nodeid, None)
             if isinstance(data, dict):
-                self.entries[nodeid] = summary.mission_entry(nodeid, data)
+                self.entries[nodeid] = summary.mission_entry(nodeid, data, typed)
                 files = data.get("trajectories")
                 if isinstance(files, list):
                     self.trajectory_entries.extend(f for f in files if isinstance(f, dict))

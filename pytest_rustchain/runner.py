@@ -67,6 +67,7 @@ from pytest_rustchain.model import (
 from pytest_rustchain.paths import resolve_in_workspace
 from pytest_rustchain.sandbox import Sandbox, sandbox_readable
 from pytest_rustchain.sandbox import tcp_ports as sandbox_tcp_ports
+from pytest_rustchain.steps._output import OutputFile
 
 __all__ = ["ChainRun", "MissionRun", "Phase", "RunSettings", "check_safety_level", "mission_policy", "run_steps"]
 
@@ -240,6 +241,7 @@ class MissionRun:
         self._native: dict[str, frozenset[str]] = {}
         self._llm: Any = None
         self._extras_base: dict[str, Any] | None = None
+        self._output = OutputFile()
         # Text given on the command line that reads as a number compares with numbers as one.
         # The combination wins over the mission's vars; the configuration and command line win over both.
         self._vars = {
@@ -625,6 +627,7 @@ class MissionRun:
         what the sandbox needs, the same for every step of this run."""
         if self._extras_base is None:
             self._extras_base = self._sandbox_extras()
+            self._extras_base["mission_output"] = self._output
         return _StepExtras(self._extras_base, self)
 
     def _sandbox_extras(self) -> dict[str, Any]:
@@ -913,6 +916,7 @@ class MissionRun:
 
     def result(self) -> MissionResult:
         mission = self.mission
+        self._output.discard()
         for step in self._order:
             if self.prefix + step.id not in self.results:
                 # Interrupted (Ctrl-C, SIGTERM) before this step had a result: it counts, as not run.

@@ -179,18 +179,26 @@ def mission_label(mission: Mapping[str, Any]) -> str:
     return f"{mission['path']}[{ident}]" if ident else str(mission["path"])
 
 
-def mission_entry(nodeid: str, data: Mapping[str, Any] | MissionResult) -> dict[str, Any]:
+def mission_entry(
+    nodeid: str, data: Mapping[str, Any] | MissionResult, typed: MissionResult | None = None
+) -> dict[str, Any]:
     """The summary's record of a mission: the typed result rebuilt with ``MissionResult.from_dict``
-    (a worker's report data) and its counts and rate taken from it, computed in one place."""
+    (a worker's report data) and its counts and rate taken from it, computed in one place.
+
+    ``typed`` is the result ``data`` was made from (``typed.to_dict()``), when this process ran the
+    mission: then it is used as it is instead of being rebuilt."""
     if isinstance(data, MissionResult):
         result = data
         steps = [_step_entry(s) for s in result.steps.values()]
     else:
-        result = MissionResult.from_dict(data)
+        result = typed if typed is not None else MissionResult.from_dict(data)
         # The data is ``MissionResult.to_dict``'s: each step's entry is already what ``_step_entry`` makes
         # of the rebuilt step (no params, outputs trimmed once), with the keys other reporters added
         # (its dependencies for the graphs). Copied, not rebuilt a second time.
-        steps = [{k: v for k, v in s.items() if k != "params"} for s in data.get("steps") or ()]
+        steps = [dict(s) for s in data.get("steps") or ()]
+        for step_entry in steps:
+            step_entry.pop("params", None)
+    passed, total = result.tally()
     entry: dict[str, Any] = {
         "nodeid": nodeid,
         "name": result.name,
@@ -199,22 +207,26 @@ def mission_entry(nodeid: str, data: Mapping[str, Any] | MissionResult) -> dict[
         "duration": result.duration,
         "workspace": result.workspace,
         "message": result.message,
-        "steps_total": result.steps_total,
-        "steps_passed": result.steps_passed,
-        "success_rate": result.success_rate,
+        "steps_total": total,
+        "steps_passed": passed,
+        "success_rate": None if total == 0 else passed / total,
         "flaky_steps": [s.step_id for s in result.steps.values() if s.flaky],
         "steps": steps,
     }
     risks = [s.risk for s in result.steps.values()]
     if risks:
         entry["risk_max"] = max(risks)
-    if result.repeats is not None:
-        entry["repeats"] = dict(result.repeats)
+    # From the plain data when there is some: what the rebuilt result holds (a typed one may hold tuples).
+    plain = None if isinstance(data, MissionResult) else data
+    repeats = result.repeats if plain is None else plain.get("repeats")
+    if repeats is not None:
+        entry["repeats"] = dict(repeats)
     ident = matrix_id(nodeid, entry["path"])
     if ident:
-        entry["matrix"] = {"id": ident, "values": dict(result.matrix)}
-    if result.llm:
-        entry["llm"] = _llm_entry(result.llm)
+        entry["matrix"] = {"id": ident, "values": dict(result.matrix if plain is None else plain.get("matrix") or {})}
+    llm = result.llm if plain is None else plain.get("llm") or {}
+    if llm:
+        entry["llm"] = _llm_entry(llm)
     return entry
 
 

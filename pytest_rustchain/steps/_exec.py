@@ -6,7 +6,6 @@ import contextlib
 import errno
 import os
 import shlex
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from pytest_rustchain.errors import StepError
 from pytest_rustchain.paths import resolve_in_workspace
 from pytest_rustchain.procs import explain_start_failure, run_process
 from pytest_rustchain.sandbox import NETWORK_FAILURE, Launch
+from pytest_rustchain.steps._output import OutputFile, one_off
 from pytest_rustchain.steps.base import Outputs, StepContext
 
 __all__ = ["parse_output_file", "run_argv"]
@@ -84,47 +84,51 @@ def run_argv(
             raise StepError(f"working_dir '{working_dir}' is not a directory in the workspace")
     full_env = dict(ctx.env)
     full_env.update(env or {})
-    fd, output_file = tempfile.mkstemp(prefix="mission-output-", dir=full_env.get("TMPDIR") or None)
-    os.close(fd)
-    full_env["MISSION_OUTPUT"] = output_file
-    sandbox = ctx.extras.get("sandbox")
-    try:
-        with contextlib.ExitStack() as stack, _confinement_errors(argv[0]):
-            launch = Launch(argv=list(argv))
-            if sandbox is not None:
-                if not sandbox.precheck(argv[0], cwd, full_env.get("PATH")):
-                    raise explain_start_failure(
-                        FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT)), argv[0], cwd, full_env
-                    )
-                launch = stack.enter_context(
-                    sandbox.launch(
-                        argv,
-                        cwd=cwd,
-                        writable=ctx.extras["sandbox_writable"],
-                        network=ctx.extras["sandbox_network"],
-                        readable=ctx.extras.get("sandbox_readable", ()),
-                        read_only=ctx.extras.get("sandbox_read_only", ()),
-                        path=full_env.get("PATH"),
-                        tcp_ports=ctx.extras.get("sandbox_tcp_ports", ()),
-                    )
-                )
-            if sandbox is None or sandbox.layer == "landlock":
-                from pytest_rustchain.confine import nondumpable
+    holder = ctx.extras.get("mission_output")
+    directory = full_env.get("TMPDIR") or None
+    with holder.use(directory) if isinstance(holder, OutputFile) else one_off(directory) as output_file:
+        full_env["MISSION_OUTPUT"] = output_file
+        return _run_with_output(argv, ctx, cwd, full_env, stdin, output_file)
 
-                stack.enter_context(nondumpable())
-            result = run_process(
-                launch.argv,
-                cwd=cwd,
-                env=full_env,
-                timeout=ctx.timeout,
-                stdin_text=stdin,
-                output_cap=ctx.output_cap,
-                start_in=launch.start_in,
-                pass_fds=launch.pass_fds,
+
+def _run_with_output(
+    argv: Sequence[str], ctx: StepContext, cwd: Path, full_env: dict[str, str], stdin: str | None, output_file: str
+) -> Outputs:
+    sandbox = ctx.extras.get("sandbox")
+    with contextlib.ExitStack() as stack, _confinement_errors(argv[0]):
+        launch = Launch(argv=list(argv))
+        if sandbox is not None:
+            if not sandbox.precheck(argv[0], cwd, full_env.get("PATH")):
+                raise explain_start_failure(
+                    FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT)), argv[0], cwd, full_env
+                )
+            launch = stack.enter_context(
+                sandbox.launch(
+                    argv,
+                    cwd=cwd,
+                    writable=ctx.extras["sandbox_writable"],
+                    network=ctx.extras["sandbox_network"],
+                    readable=ctx.extras.get("sandbox_readable", ()),
+                    read_only=ctx.extras.get("sandbox_read_only", ()),
+                    path=full_env.get("PATH"),
+                    tcp_ports=ctx.extras.get("sandbox_tcp_ports", ()),
+                )
             )
-        step_outputs = _read_output_file(output_file)
-    finally:
-        Path(output_file).unlink(missing_ok=True)
+        if sandbox is None or sandbox.layer == "landlock":
+            from pytest_rustchain.confine import nondumpable
+
+            stack.enter_context(nondumpable())
+        result = run_process(
+            launch.argv,
+            cwd=cwd,
+            env=full_env,
+            timeout=ctx.timeout,
+            stdin_text=stdin,
+            output_cap=ctx.output_cap,
+            start_in=launch.start_in,
+            pass_fds=launch.pass_fds,
+        )
+    step_outputs = _read_output_file(output_file)
     outputs: Outputs = {
         "command": shlex.join(argv),
         "exit_code": result.exit_code,

@@ -9,6 +9,7 @@ import pytest
 
 from pytest_rustchain import MissionFormatError, StepStatus, load_mission, run_mission
 from pytest_rustchain.model import MissionStatus, SkipKind
+from pytest_rustchain.runner import ChainRun, RunSettings, run_steps
 
 
 def _write(tmp_path: Path, text: str, name: str = "m.mission.yaml") -> Path:
@@ -292,3 +293,57 @@ def test_mission_result_survives_to_dict_and_from_dict(tmp_path: Path) -> None:
     assert again.steps["broken"].phase == "expect"
     assert again.steps["ok"].source == result.steps["ok"].source == "m.mission.yaml"
     assert again.to_dict() == result.to_dict()
+
+
+def test_each_command_finds_its_own_empty_output_file(tmp_path: Path) -> None:
+    """Every command step finds `$MISSION_OUTPUT` as an empty private file, whatever the steps before it
+    wrote there or did to it (removed, moved away, opened up), and none is left behind after the run."""
+    fresh = 'test -f "$MISSION_OUTPUT" && test ! -L "$MISSION_OUTPUT" && test ! -s "$MISSION_OUTPUT"'
+    fresh += ' && test "$(stat -c %a "$MISSION_OUTPUT")" = 600'
+    path = _write(
+        tmp_path,
+        f"""
+        name: outputs
+        steps:
+          - id: first
+            step_type: command
+            parameters: {{shell: true, command: '{fresh} && echo a=1 >> "$MISSION_OUTPUT"'}}
+          - id: second
+            step_type: command
+            parameters: {{shell: true, command: '{fresh} && echo "tmp=$TMPDIR" >> "$MISSION_OUTPUT"'}}
+          - id: quiet
+            step_type: command
+            parameters: {{shell: true, command: '{fresh}'}}
+          - id: removes
+            step_type: command
+            parameters: {{shell: true, command: '{fresh} && rm "$MISSION_OUTPUT"'}}
+          - id: moves
+            step_type: command
+            parameters: {{shell: true, command: '{fresh} && mv "$MISSION_OUTPUT" moved.txt'}}
+          - id: opens
+            step_type: command
+            parameters: {{shell: true, command: '{fresh} && chmod 644 "$MISSION_OUTPUT"'}}
+          - id: links
+            step_type: command
+            parameters: {{shell: true, command: '{fresh} && ln "$MISSION_OUTPUT" linked.txt'}}
+          - id: last
+            step_type: command
+            parameters: {{shell: true, command: '{fresh} && echo b=2 >> "$MISSION_OUTPUT"'}}
+        """,
+    )
+    workspace, home, tmpdir = (tmp_path / name for name in ("ws", "home", "tmp"))
+    for directory in (workspace, home, tmpdir):
+        directory.mkdir()
+    chain = ChainRun(
+        load_mission(path, rootdir=tmp_path), workspace=workspace, home=home, tmpdir=tmpdir,
+        settings=RunSettings(rootdir=tmp_path),
+    )  # fmt: skip
+    result = run_steps(chain)
+    failed = {k: v.reason for k, v in result.steps.items() if v.status is not StepStatus.PASSED}
+    assert failed == {}
+    assert result.steps["first"].outputs["outputs"] == {"a": "1"}
+    assert result.steps["second"].outputs["outputs"] == {"tmp": str(tmpdir)}
+    assert result.steps["quiet"].outputs["outputs"] == {}
+    assert result.steps["last"].outputs["outputs"] == {"b": "2"}
+    assert (workspace / "moved.txt").is_file() and (workspace / "linked.txt").is_file()
+    assert list(tmpdir.iterdir()) == []
