@@ -246,6 +246,15 @@ def build_rows(root: Path, lean: Path, workflow: Path) -> list[Row]:
             baseline=bare_pytest(py1000, "--collect-only"),
         ),
         Row(
+            key="collect-uncached",
+            title="collecting 1,000 ten-step missions, `-p no:cacheprovider` (every file parsed)",
+            baseline_title="collecting 1,000 one-test files, `-p no:cacheprovider`",
+            kind="ratio",
+            target=0,
+            plugin=mine(m1000, none, "--collect-only", "-p", "no:cacheprovider"),
+            baseline=bare_pytest(py1000, "--collect-only", "-p", "no:cacheprovider"),
+        ),
+        Row(
             key="noop",
             title="1,000 `noop` steps",
             baseline_title="1,000 empty subtests",
