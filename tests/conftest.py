@@ -34,6 +34,7 @@ import pytest_rustchain.steps.files
 import pytest_rustchain.steps.http
 import pytest_rustchain.steps.judge
 import pytest_rustchain.steps.llm
+import pytest_rustchain.steps.noop
 import pytest_rustchain.steps.tool
 import pytest_rustchain.userregex  # noqa: F401
 

@@ -221,7 +221,7 @@ BUILTIN_MODULES: dict[str, tuple[str, tuple[str, ...]] | tuple[str, tuple[str, .
     "run_tests": ("code", ()),
     "lint_code": ("code", ()),
     "format_code": ("code", ()),
-    "noop": ("command", ()),
+    "noop": ("noop", ()),
     "command": ("command", ()),
     "parse_json": ("data", ()),
     "parse_yaml": ("data", ()),

@@ -40,10 +40,6 @@ COMMAND_SCHEMA: dict[str, Any] = {
 }
 
 
-def _noop(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
-    return {"message": str(params.get("message", ""))}
-
-
 def _word(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
@@ -119,14 +115,6 @@ def _command(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
     return run_argv(build_argv(params), ctx, working_dir=params.get("working_dir"), env=env, stdin=params.get("stdin"))
 
 
-register(
-    StepType(
-        name="noop",
-        schema={"type": "object", "additionalProperties": False, "properties": {"message": {"type": "string"}}},
-        run=_noop,
-        family="other",
-    )
-)
 register(
     StepType(
         name="command",
