@@ -78,6 +78,10 @@ def _number(value: Any) -> int | float | None:
         return value
     if isinstance(value, str):
         text = value.strip()
+        # A number starts with a digit, a sign or a point ("inf" and "nan" are no numbers here): most
+        # text (command output, names) is ruled out without raising and catching two exceptions.
+        if not text or not (text[0].isdecimal() or text[0] in "+-."):
+            return None
         try:
             return int(text)
         except ValueError:

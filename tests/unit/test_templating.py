@@ -7,7 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_rustchain import templating
-from pytest_rustchain.templating import TemplateError, evaluate, render_string, render_value
+from pytest_rustchain.templating import (
+    NumericText,
+    TemplateError,
+    evaluate,
+    numeric_text,
+    render_string,
+    render_value,
+    values_equal,
+)
 
 CONTEXT = {"vars": {"name": "demo", "deploy": False, "n": 3}, "steps": {"probe": {"stdout": "x; rm -rf ~"}}}
 
@@ -135,3 +143,17 @@ def test_missing_step_attribute_names_the_step_with_a_hint() -> None:
     first, hint = str(caught.value).splitlines()
     assert first == "step 'build' has no attribute 'zzz' in expression 'steps.build.zzz == 1'"
     assert hint == "HINT: steps.build has: outcome, stdout"
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("3", True), (" 2.5\n", True), ("-1", True), ("+1", True), (".5", True), ("1e3", True), ("1_000", True),
+     ("\u0663", True), ("", False), ("  ", False), ("inf", False), ("-inf", False), ("nan", False),
+     ("1e400", False), ("0x10", False), ("_1", False), ("\u00b2", False), ("true", False), ("v1", False),
+     ("-", False), (".", False)],
+)  # fmt: skip
+def test_text_reads_as_a_number_exactly_when_python_reads_a_finite_number(text: str, number: bool) -> None:
+    """A step output compares with numbers (`if:`, `expect`) when it is text Python reads as a finite
+    number (any script's digits, a sign, a point, an exponent); inf, nan and other text stay text."""
+    assert isinstance(numeric_text(text), NumericText) is number
+    assert values_equal(text, 3) is (text.strip() in ("3", "\u0663"))
