@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,19 @@ def test_warnings_of_a_kept_mission_are_shown_again(pytester: pytest.Pytester) -
         result = pytester.runpytest_subprocess("--mission-sandbox=none")
         result.assert_outcomes(passed=1, warnings=1)
         result.stdout.fnmatch_lines(["*unknown_key*"])
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_entries_unread_for_a_week_are_removed(pytester: pytest.Pytester, workers: list[str]) -> None:
+    """An entry nobody read for a week goes at the end of a run, also when xdist workers collected;
+    the entries of this run stay."""
+    pytester.makefile(".mission.yaml", echo=ECHO.format(word="hello"))
+    pytester.runpytest_subprocess("--mission-sandbox=none").assert_outcomes(passed=1)
+    directory = pytester.path / ".pytest_cache" / "d" / "rustchain-missions"
+    stale = directory / ("0" * 64 + ".pickle")
+    stale.write_bytes(b"old")
+    week_ago = time.time() - 8 * 24 * 3600
+    os.utime(stale, (week_ago, week_ago))
+    pytester.runpytest_subprocess("--mission-sandbox=none", *workers).assert_outcomes(passed=1)
+    assert not stale.exists()
+    assert len(_entries(pytester)) == 1
