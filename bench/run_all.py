@@ -314,7 +314,7 @@ def build_rows(root: Path, lean: Path, workflow: Path) -> list[Row]:
     ]
 
 
-def environment(no_cache: bool) -> dict[str, str]:
+def environment(no_cache: bool, temproot: Path) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -322,6 +322,10 @@ def environment(no_cache: bool) -> dict[str, str]:
     }
     if no_cache:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # pytest keeps the last three base temporary directories of a user and removes older ones at the end
+    # of a run: in the shared /tmp/pytest-of-<user>, a benchmarked run would pay for removing the
+    # directories of whatever test suite ran before it. Both sides get a root of their own here.
+    env["PYTEST_DEBUG_TEMPROOT"] = str(temproot)
     return env
 
 
@@ -403,7 +407,9 @@ def main() -> None:
         results: list[Result] = []
         for mode, no_cache in (("PYTHONDONTWRITEBYTECODE=1", True), ("bytecode cached", False)):
             purge_rewritten(root)
-            env = environment(no_cache)
+            temproot = root / "tmp"
+            temproot.mkdir(exist_ok=True)
+            env = environment(no_cache, temproot)
             results += [measure(row, mode, env, options.repeat) for row in rows]
         load = os.getloadavg()[0]
         print(
