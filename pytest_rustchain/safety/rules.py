@@ -7,6 +7,7 @@ import os
 import posixpath
 import re
 import shlex
+import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -454,9 +455,10 @@ class _Judge:
         if self.disk is not None:
             full = posixpath.join(self.disk, rel)
             if through:
-                real = os.path.realpath(full)
+                real = realpath_below(self.disk, rel)
             else:
-                real = posixpath.join(os.path.realpath(posixpath.dirname(full)), posixpath.basename(full))
+                head, _, name = rel.rpartition("/")
+                real = posixpath.join(realpath_below(self.disk, head) if head else self.disk, name)
             if real != posixpath.normpath(full):
                 return self.relocated(real, self.disk)
         return loc
@@ -2164,6 +2166,25 @@ def _not_a_venv(word: Word) -> str:
     if not head or not name or "/" in name:
         return ""
     return f"{head} is not a virtualenv: no pyvenv.cfg with a `home` key next to its bin/"
+
+
+def realpath_below(root: str, rel: str) -> str:
+    """``os.path.realpath(root/rel)`` for a ``root`` that is a real path already (no links in it) and a
+    relative path: only the entries of ``rel`` are looked at on disk, and at the first link on the way
+    the whole path is left to ``os.path.realpath``. A missing entry is kept as written, as there."""
+    names = rel.split("/")
+    if not rel or any(name in ("", ".", "..") for name in names):
+        return os.path.realpath(posixpath.join(root, rel))
+    path = root.rstrip("/")
+    for name in names:
+        path = f"{path}/{name}"
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            continue
+        if stat.S_ISLNK(mode):
+            return os.path.realpath(posixpath.join(root, rel))
+    return path
 
 
 def _on_disk(ws: str) -> str | None:

@@ -228,6 +228,18 @@ _ASCII_ONLY = bytes.maketrans(bytes(range(128, 256)), b"a" * 128)
 
 
 def _parse(text: str) -> tuple[Node, bytes]:
+    """``_parse_text``, remembered for the last command lines (a mission runs the same line again, in
+    its repeats and in the steps of a loop); long scripts are parsed each time rather than kept.
+    Trees are only read, never edited, so the same tree serves every analysis of its text."""
+    return _parse_cached(text) if len(text) <= _CACHED_TEXT else _parse_text(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cached(text: str) -> tuple[Node, bytes]:
+    return _parse_text(text)
+
+
+def _parse_text(text: str) -> tuple[Node, bytes]:
     """Parse ``text``; returns the root node and the source bytes that node offsets refer to.
 
     tree-sitter-bash's scanner passes code points to ``isalpha()`` and friends, which is undefined

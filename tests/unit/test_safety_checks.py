@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pytest_rustchain.safety import (
     RULES,
@@ -23,6 +26,7 @@ from pytest_rustchain.safety import (
     rules_markdown,
     verdict,
 )
+from pytest_rustchain.safety.rules import realpath_below
 
 
 def ids(findings: tuple[Finding, ...]) -> set[str]:
@@ -429,3 +433,39 @@ def test_argv_shell_script_is_read_as_a_script(tmp_path: Path) -> None:
     assert "RC-FS-001" in {f.rule_id for f in loud}
     unknown = analyse_command(["rm", "-rf", "${TPL_1}"], shell=False, workspace=tmp_path)
     assert "RC-FS-002" in {f.rule_id for f in unknown}
+
+
+_NAMES = ("a", "b", "c")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    entries=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(_NAMES), min_size=1, max_size=3).map("/".join),
+            st.sampled_from(["dir", "file", "link"]),
+            st.sampled_from(["a", "../b", "/", "a/b", "..", "c/../a", "/etc", "missing", "."]),
+        ),
+        max_size=8,
+    ),
+    probe=st.lists(st.sampled_from([*_NAMES, "missing"]), min_size=1, max_size=4).map("/".join),
+)
+def test_links_on_disk_in_the_workspace_are_followed_as_the_system_does(
+    tmp_path_factory: pytest.TempPathFactory, entries: list[tuple[str, str, str]], probe: str
+) -> None:
+    """A path inside the workspace is judged where the system's own resolution of its links takes it
+    (links to other workspace entries, up and out of it, to `/`, in loops, dangling), whatever the tree."""
+    root = Path(os.path.realpath(tmp_path_factory.mktemp("tree")))
+    for rel, kind, target in entries:
+        path = root / rel
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if kind == "dir":
+                path.mkdir()
+            elif kind == "file":
+                path.write_text("x")
+            else:
+                path.symlink_to(target)
+        except OSError:
+            continue  # taken already, or under a file or a link
+    assert realpath_below(str(root), probe) == os.path.realpath(root / probe)
