@@ -1457,11 +1457,11 @@ class _TrajectoryRecorder:
 
     @classmethod
     def start(cls, item: MissionItem, repeats: int) -> _TrajectoryRecorder | None:
-        from pytest_rustchain.trajectory import MissionTrajectories
-
         settings = _repeat_settings(item.config)
         if settings.trajectories is None or item.mission is None:
             return None
+        from pytest_rustchain.trajectory import MissionTrajectories
+
         files = MissionTrajectories(
             settings.trajectories,
             run_id=settings.run_id,

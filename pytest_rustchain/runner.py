@@ -48,7 +48,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pytest_rustchain import diagnostics, plan, steps, templating
+from pytest_rustchain import plan, steps, templating
 from pytest_rustchain.environment import allowed_environment
 from pytest_rustchain.errors import StepError, StepSkipped, UnsafeStepError
 from pytest_rustchain.expect import check_expectations
@@ -834,7 +834,9 @@ class MissionRun:
         if step.step_type not in _DIAGNOSED and params.get("report_level") != "detailed":
             return []
         text = "\n".join(str(outputs.get(k, "")) for k in ("stderr", "stdout"))
-        found = diagnostics.find_diagnostics(text)
+        from pytest_rustchain.diagnostics import find_diagnostics  # its patterns load at the first failure
+
+        found = find_diagnostics(text)
         if not found:
             return []
         base = str(params.get("path", params.get("working_dir", ".")) or ".")
