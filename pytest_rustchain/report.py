@@ -505,10 +505,9 @@ class MissionReporter:
         cache = getattr(self.config, "cache", None)
         if cache is None or self.history_runs == 0:
             return  # -p no:cacheprovider, or turned off: no history, quietly
-        previous = self._read_history(cache)
         if not self.active or result.empty:
-            self.history = previous
-            return
+            return  # nothing to add; the history table, when asked for, reads the history itself
+        previous = self._read_history(cache)
         when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         current = history.update(previous, result.missions, keep=self.history_runs, when=when)
         self._write_history(cache, current)
