@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -164,9 +163,11 @@ def reward_summary(rewards: Sequence[Mapping[str, Any]]) -> dict[str, float] | N
     values = [float(r["reward"]) for r in rewards]
     if not values:
         return None
+    from statistics import fmean, median
+
     return {
-        "mean": statistics.fmean(values),
-        "median": statistics.median(values),
+        "mean": fmean(values),
+        "median": median(values),
         "min": min(values),
         "max": max(values),
     }

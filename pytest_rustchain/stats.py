@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +19,7 @@ __all__ = [
 ]
 
 CONFIDENCE = 0.95
-_Z = {CONFIDENCE: statistics.NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)}
+_Z: dict[float, float] = {}
 
 
 def _z(confidence: float) -> float:
@@ -28,6 +27,8 @@ def _z(confidence: float) -> float:
         raise ValueError(f"a confidence level is between 0 and 1, not {confidence!r}")
     z = _Z.get(confidence)
     if z is None:
+        import statistics  # loaded when a repeated mission is first scored, not in every run
+
         z = _Z[confidence] = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
     return z
 
@@ -159,6 +160,8 @@ def efficiency(tool_calls: int, all_runs: Sequence[int]) -> float:
         raise ValueError("tool call counts are never negative")
     if tool_calls == 0 or not all_runs:
         return 1.0
+    import statistics
+
     return min(1.0, statistics.median(all_runs) / tool_calls)
 
 
