@@ -23,12 +23,33 @@ CACHE_DIR = "rustchain-history"
 CACHE_FILE = "runs.json"
 CACHE_KEY = "rustchain/history"
 """Where versions before the history file kept it (a pytest cache value): read when there is no file."""
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: a step's counts in a run are the text ``"passed/total"``; 1 (still read) kept ``[passed, total]``."""
+_READABLE_VERSIONS = frozenset({1, FORMAT_VERSION})
 DEFAULT_RUNS = 10
 MAX_MISSIONS = 2000
 """Missions kept at most; the ones not run for longest go first, so a renamed tree does not grow it forever."""
 
 # -- records ----------------------------------------------------------------------------------------
+
+
+def _counts_text(passed: int, total: int) -> str:
+    # Text rather than a two-number list: a run's step table is then a mapping of strings, which
+    # Python's garbage collector never has to scan (the history of 1,000 missions holds 100,000 of them).
+    return f"{passed}/{total}"
+
+
+def counts_of(value: Any) -> tuple[int, int] | None:
+    """(passed, total) of a step in one kept run: ``"3/4"``, or ``[3, 4]`` as format 1 kept it; None for
+    anything else."""
+    if isinstance(value, str):
+        passed, sep, total = value.partition("/")
+        if sep and passed.isdigit() and total.isdigit():
+            return int(passed), int(total)
+        return None
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return value[0], value[1]
+    return None
 
 
 def _step_counts(step: Mapping[str, Any]) -> tuple[int, int] | None:
@@ -47,17 +68,17 @@ def run_record(entry: Mapping[str, Any], *, when: str) -> dict[str, Any] | None:
     status = str(entry.get("status", ""))
     if status == "skipped":
         return None
-    steps: dict[str, list[int]] = {}
+    steps: dict[str, str] = {}
     block = entry.get("repeats")
     if isinstance(block, Mapping):
         # A repeated mission: each step once, with its k/n over the repeats (not r1/x, r2/x ...).
         for row in block.get("steps", ()):
             if int(row.get("total", 0)):
-                steps[str(row.get("id", ""))] = [int(row.get("passed", 0)), int(row.get("total", 0))]
+                steps[str(row.get("id", ""))] = _counts_text(int(row.get("passed", 0)), int(row.get("total", 0)))
     for step in () if isinstance(block, Mapping) else entry.get("steps", ()):
         counts = _step_counts(step)
         if counts is not None:
-            steps[str(step.get("id", ""))] = [counts[0], counts[1]]
+            steps[str(step.get("id", ""))] = _counts_text(*counts)
     return {
         "when": when,
         "status": status,
@@ -85,7 +106,7 @@ def _valid_runs(value: Any) -> list[dict[str, Any]]:
 
 def missions_of(stored: Any) -> dict[str, dict[str, Any]]:
     """The per-mission history held in a cache value (empty for a missing or unreadable one)."""
-    if not isinstance(stored, dict) or stored.get("version") != FORMAT_VERSION:
+    if not isinstance(stored, dict) or stored.get("version") not in _READABLE_VERSIONS:
         return {}
     missions = stored.get("missions")
     if not isinstance(missions, dict):
@@ -160,10 +181,10 @@ def notices(previous: Any, current: Any, nodeids: Sequence[str]) -> list[Notice]
         for step_id in _step_ids(runs):
             passed = total = 0
             for run in runs:
-                counts = run["steps"].get(step_id)
-                if isinstance(counts, list) and len(counts) == 2:
-                    passed += int(counts[0])
-                    total += int(counts[1])
+                counts = counts_of(run["steps"].get(step_id))
+                if counts is not None:
+                    passed += counts[0]
+                    total += counts[1]
             if 0 < passed < total:
                 flaky.append(f"{step_id} ({passed}/{total})")
         if flaky:
@@ -179,7 +200,11 @@ def notices(previous: Any, current: Any, nodeids: Sequence[str]) -> list[Notice]
 
 def _all_passed(run: Mapping[str, Any]) -> bool:
     """Every step of the run passed every time it ran (so none of them can be flaky)."""
-    return all(isinstance(c, list) and len(c) == 2 and c[0] == c[1] for c in run["steps"].values())
+    for value in run["steps"].values():
+        counts = counts_of(value)
+        if counts is None or counts[0] != counts[1]:
+            return False
+    return True
 
 
 def _step_ids(runs: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -196,10 +221,11 @@ def _step_ids(runs: Sequence[Mapping[str, Any]]) -> list[str]:
 LEGEND = "oldest run first: . passed  F failed  ~ passed in some repeats  - not run or not counted"
 
 
-def _mark(counts: Any) -> str:
-    if not isinstance(counts, list) or len(counts) != 2 or not counts[1]:
+def _mark(value: Any) -> str:
+    counts = counts_of(value)
+    if counts is None or not counts[1]:
         return "-"
-    passed, total = int(counts[0]), int(counts[1])
+    passed, total = counts
     if passed == total:
         return "."
     return "F" if passed == 0 else "~"
@@ -227,9 +253,9 @@ def table_lines(stored: Any, nodeids: Sequence[str], *, scrub: Any = str) -> lis
             marks = "".join(_mark(run["steps"].get(step_id)) for run in runs)
             sp = st = 0
             for run in runs:
-                counts = run["steps"].get(step_id)
-                if isinstance(counts, list) and len(counts) == 2:
-                    sp += int(counts[0])
-                    st += int(counts[1])
+                counts = counts_of(run["steps"].get(step_id))
+                if counts is not None:
+                    sp += counts[0]
+                    st += counts[1]
             out.append(f"  {scrub(step_id):<{width}}  {marks}  {sp}/{st} ({percent(sp, st)})")
     return out

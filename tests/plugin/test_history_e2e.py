@@ -51,7 +51,7 @@ def test_regression_and_flaky_step_across_runs(
     assert isinstance(missions, dict)
     runs = missions["flip.mission.yaml::flip"]["runs"]
     assert [(r["passed"], r["total"]) for r in runs] == [(2, 2), (1, 2)]
-    assert runs[1]["steps"] == {"ready": [1, 1], "check": [0, 1]}
+    assert runs[1]["steps"] == {"ready": "1/1", "check": "0/1"}
 
 
 def test_history_kept_by_an_older_version_is_read(pytester: pytest.Pytester, write_mission: WriteMission) -> None:

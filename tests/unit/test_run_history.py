@@ -30,7 +30,7 @@ def test_update_keeps_the_last_runs_and_skips_skipped_missions() -> None:
     value = history.update(value, [_entry("a::a", {}, status="skipped")], keep=3, when="5")
     assert len(value["missions"]["a::a"]["runs"]) == 3
     value = history.update(value, [_entry("a::a", {"x": "passed", "y": "not-counted"})], keep=3, when="6")
-    assert value["missions"]["a::a"]["runs"][-1]["steps"] == {"x": [1, 1]}
+    assert value["missions"]["a::a"]["runs"][-1]["steps"] == {"x": "1/1"}
 
 
 def test_unreadable_cache_values_start_a_fresh_history() -> None:
@@ -57,7 +57,7 @@ def test_steps_with_repeats_count_every_repeat() -> None:
     entry = _entry("a::a", {"x": "passed"})
     entry["steps"][0]["repeats"] = {"passed": 3, "total": 5}
     value = history.update(None, [entry], keep=5, when="1")
-    assert value["missions"]["a::a"]["runs"][0]["steps"] == {"x": [3, 5]}
+    assert value["missions"]["a::a"]["runs"][0]["steps"] == {"x": "3/5"}
     lines = history.table_lines(value, ["a::a"])
     assert "  x  ~  3/5 (60%)" in lines
 
@@ -72,4 +72,32 @@ def test_repeated_missions_are_kept_per_step_over_the_repeats() -> None:
     entry = _entry("a::a", {"r1/x": "passed", "r2/x": "failed"})
     entry["repeats"] = {"steps": [{"id": "x", "passed": 1, "total": 2}]}
     value = history.update(None, [entry], keep=5, when="1")
-    assert value["missions"]["a::a"]["runs"][0]["steps"] == {"x": [1, 2]}
+    assert value["missions"]["a::a"]["runs"][0]["steps"] == {"x": "1/2"}
+
+
+def test_history_kept_in_the_first_format_is_still_read() -> None:
+    """Runs an older version kept with ``[passed, total]`` counts still give the table and the notices,
+    next to runs kept now."""
+    old = {
+        "version": 1,
+        "missions": {
+            "a::a": {
+                "name": "a",
+                "runs": [{"when": "1", "status": "passed", "passed": 1, "total": 1, "steps": {"x": [1, 1]}}],
+            }
+        },
+    }
+    value = history.update(old, [_entry("a::a", {"x": "failed"})], keep=3, when="2")
+    assert value["version"] == history.FORMAT_VERSION
+    assert [r["steps"] for r in value["missions"]["a::a"]["runs"]] == [{"x": [1, 1]}, {"x": "0/1"}]
+    lines = history.table_lines(value, ["a::a"])
+    assert "  x  .F  1/2 (50%)" in lines
+    texts = [n.text for n in history.notices(old, value, ["a::a"])]
+    assert texts == ["regressed from 100% to 0% since the last run", "flaky across the last 2 runs: x (1/2)"]
+
+
+def test_counts_of_reads_both_formats_and_nothing_else() -> None:
+    """Step counts are "p/t" text or a [p, t] pair; anything else is not a count."""
+    assert history.counts_of("3/4") == (3, 4)
+    assert history.counts_of([3, 4]) == (3, 4)
+    assert [history.counts_of(v) for v in ("3", "a/b", "-1/2", [1], [1, "2"], None, 3)] == [None] * 7
