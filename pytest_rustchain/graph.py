@@ -68,8 +68,10 @@ def add_dependencies(data: dict[str, Any], mission: Mission) -> dict[str, Any]:
             found[prefix + step.id] = (declared, inferred)
     for step_data in data.get("steps", ()):
         declared, inferred = found.get(str(step_data.get("id", "")), ([], []))
-        step_data["depends_on"] = declared
-        step_data["inferred"] = inferred
+        # An empty dependency list is the shared empty tuple (a JSON array all the same): reports keep
+        # every step's data until the run ends, and empty lists would be scanned by every collection.
+        step_data["depends_on"] = declared or ()
+        step_data["inferred"] = inferred or ()
     return data
 
 

@@ -393,7 +393,9 @@ def step_result_to_dict(result: StepResult, *, max_output_chars: int = 4000) -> 
         "attempts": result.attempts,
         "line": result.line,
         "risk": result.risk,
-        "findings": _plain(result.findings),
+        # Most steps have no findings: the shared empty tuple (also a JSON array) is nothing for the
+        # garbage collector to scan, unlike a new empty list per step kept until the end of the run.
+        "findings": _plain(result.findings) if result.findings else (),
         "outputs": _plain(outputs),
     }
 

@@ -46,7 +46,7 @@ def test_add_dependencies_from_a_loaded_mission(tmp_path: Path) -> None:
     mission = load_mission(path)
     data = graph.add_dependencies({"steps": [{"id": "make"}, {"id": "read"}, {"id": "last"}]}, mission)
     by_id = {s["id"]: s for s in data["steps"]}
-    assert by_id["make"] == {"id": "make", "depends_on": [], "inferred": []}
+    assert by_id["make"] == {"id": "make", "depends_on": (), "inferred": ()}
     assert [d["step"] for d in by_id["read"]["inferred"]] == ["make"]
     assert by_id["read"]["inferred"][0]["why"].startswith("inferred: ")
     assert by_id["last"]["depends_on"] == ["read"]
