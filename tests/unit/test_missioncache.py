@@ -15,14 +15,13 @@ from pytest_rustchain.missioncache import MissionCache
 from pytest_rustchain.model import Limits, LoadOptions, Mission
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT.parent / "shared" / "rustchain-examples"
+EXAMPLES = ROOT / "tests" / "fixtures" / "rustchain"
 
 
 def _mission_files() -> list[tuple[Path, Path, bool]]:
-    """(file, rootdir, compat) of every shipped mission and of every RustChain example present."""
+    """(file, rootdir, compat) of every shipped mission and of the RustChain examples kept as fixtures."""
     found = [(p, ROOT, False) for p in sorted((ROOT / "missions").rglob("*.mission.yaml"))]
-    if EXAMPLES.is_dir():
-        found += [(p, EXAMPLES, True) for p in sorted(EXAMPLES.rglob("*.yaml"))]
+    found += [(p, EXAMPLES, True) for p in sorted(EXAMPLES.rglob("*.yaml"))]
     return found
 
 
