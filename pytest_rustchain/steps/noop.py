@@ -1,4 +1,4 @@
-"""The ``noop`` step: runs nothing and passes (a placeholder, or a step other steps depend on)."""
+"""The ``noop`` step: runs nothing and passes (a step others depend on, or one that marks a point in a mission)."""
 
 from __future__ import annotations
 
