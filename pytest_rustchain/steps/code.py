@@ -9,7 +9,6 @@ from typing import Any
 
 from pytest_rustchain.errors import StepError
 from pytest_rustchain.paths import resolve_in_workspace
-from pytest_rustchain.steps._exec import run_argv
 from pytest_rustchain.steps.base import Outputs, StepContext, StepType, register
 
 __all__ = ["LANGUAGES", "TOOLS", "detect_language", "tool_argv"]
@@ -83,6 +82,9 @@ def tool_argv(step_type: str, language: str, args: list[str] | tuple[str, ...] =
 
 def _runner(step_type: str) -> Any:
     def run(params: Mapping[str, Any], ctx: StepContext) -> Outputs:
+        # Process machinery loads when a tool first runs: the guard reads TOOLS for every step.
+        from pytest_rustchain.steps._exec import run_argv
+
         rel = params.get("path", ".")
         directory = resolve_in_workspace(ctx.workspace, rel, cwd=ctx.cwd)
         if not directory.is_dir():
