@@ -6,7 +6,7 @@ PYTEST_DONT_REWRITE: the package's asserts are internal invariants, not tests.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.machinery import ModuleSpec, PathFinder
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -64,6 +64,24 @@ _WHERE = {
 }
 
 
+def _lazy_attributes(package: str, where: Mapping[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) that imports ``where[name]`` when ``name`` is first asked for:
+    the package and its subpackages keep their public names without loading everything up front."""
+
+    def lookup(name: str) -> Any:
+        module = where.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        import importlib
+
+        return getattr(importlib.import_module(module), name)
+
+    return lookup
+
+
+_exported = _lazy_attributes("pytest_rustchain", _WHERE)
+
+
 def __getattr__(name: str) -> Any:
     if name == "__version__":
         from importlib import metadata
@@ -72,12 +90,7 @@ def __getattr__(name: str) -> Any:
             return metadata.version("pytest-rustchain")
         except metadata.PackageNotFoundError:  # run from a checkout that was never installed
             return "0+unknown"
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_rustchain' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+    return _exported(name)
 
 
 class _PlainImports:

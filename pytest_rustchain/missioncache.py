@@ -12,6 +12,7 @@ older format is ignored and the file is loaded again; the cache never changes wh
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
@@ -114,16 +115,15 @@ class MissionCache:
     def get(self, key: str) -> Mission | None:
         entry = self.directory / (key + _SUFFIX)
         try:
-            data = entry.read_bytes()
+            with entry.open("rb") as stream:
+                data = stream.read()
+                modified = os.fstat(stream.fileno()).st_mtime
         except OSError:
             return None
         mission = _unpickle(data)
-        if mission is not None:
-            try:
-                if time.time() - entry.stat().st_mtime > _TOUCH_AFTER:
-                    os.utime(entry)
-            except OSError:
-                pass
+        if mission is not None and time.time() - modified > _TOUCH_AFTER:
+            with contextlib.suppress(OSError):
+                os.utime(entry)
         return mission
 
     def put(self, key: str, mission: Mission) -> None:

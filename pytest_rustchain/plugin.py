@@ -670,12 +670,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if not hasattr(config, "workerinput"):
-        # The process that collected, or the xdist controller (whose workers collected): old entries go.
-        xdist_controller = bool(getattr(config.option, "numprocesses", None)) and _MISSION_CACHE not in config.stash
-        mission_cache = _mission_cache(config) if xdist_controller else config.stash.get(_MISSION_CACHE, None)
-        if mission_cache is not None:
-            mission_cache.prune()
+    mission_cache = config.stash.get(_MISSION_CACHE, None)
+    if mission_cache is not None:
+        # Every process that collected missions (xdist workers too: pruning removes only entries
+        # nobody read for a week, so two workers doing it at once remove nothing the other needs).
+        mission_cache.prune()
     _restore_signals(config)
     _remove_extensions(config)
     report.unconfigure(config)

@@ -21,7 +21,9 @@ __all__ = [
     "verdict",
 ]
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pytest_rustchain import _lazy_attributes
 
 if TYPE_CHECKING:
     from pytest_rustchain.safety.catalog import RULES, rules_markdown
@@ -32,29 +34,14 @@ if TYPE_CHECKING:
 # The analyser (the shell parser and the rule tables) loads at the first step that has something to
 # analyse: a mission of steps without commands, paths, URLs or environment never needs it.
 _WHERE = {
-    "RULES": "catalog",
-    "rules_markdown": "catalog",
-    "Finding": "findings",
-    "Rule": "findings",
-    "Severity": "findings",
-    "risk_score": "findings",
-    "LEVELS": "policy",
-    "Policy": "policy",
-    "Verdict": "policy",
-    "explain": "policy",
-    "parse_allow_rule": "policy",
-    "verdict": "policy",
-    "analyse_command": "rules",
-    "analyse_env": "rules",
-    "analyse_path": "rules",
-    "analyse_url": "rules",
+    name: f"pytest_rustchain.safety.{module}"
+    for module, names in (
+        ("catalog", ("RULES", "rules_markdown")),
+        ("findings", ("Finding", "Rule", "Severity", "risk_score")),
+        ("policy", ("LEVELS", "Policy", "Verdict", "explain", "parse_allow_rule", "verdict")),
+        ("rules", ("analyse_command", "analyse_env", "analyse_path", "analyse_url")),
+    )
+    for name in names
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_rustchain.safety' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"pytest_rustchain.safety.{module}"), name)
+__getattr__ = _lazy_attributes("pytest_rustchain.safety", _WHERE)
