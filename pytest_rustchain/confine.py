@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Defined with the process machinery, which a run without confinement loads alone.
+from pytest_rustchain.procs import ConfinementError, nondumpable
+
 __all__ = [
     "ConfinementError",
     "Ruleset",
@@ -83,7 +86,6 @@ _FILE_WRITES = _FS_WRITE_FILE | _FS_TRUNCATE
 # Device files every program may write: discarding output, terminals.
 _WRITABLE_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/random", "/dev/urandom")
 
-_PR_SET_DUMPABLE = 4
 _PR_SET_SECCOMP = 22
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECUREBITS = 28
@@ -166,10 +168,6 @@ def landlock_problem() -> str | None:
         )
         return f"Landlock is {why}; it needs Linux 5.13 or newer (this is {platform.release()})"
     return seccomp_problem()
-
-
-class ConfinementError(Exception):
-    """The kernel refused a ruleset or to confine a thread: nothing was started."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -385,31 +383,3 @@ def seccomp_filter(*, unix_sockets: bool, network: bool) -> bytes:
         rel = [labels[j] - index - 1 if isinstance(j, str) else j for j in (jt, jf)]
         out += struct.pack("=HBBI", opcode, rel[0], rel[1], k)
     return bytes(out)
-
-
-# --- the pytest process itself -----------------------------------------------------------------------
-
-_dump_lock = threading.Lock()
-_dump_users = 0
-
-
-@contextlib.contextmanager
-def nondumpable() -> Iterator[None]:
-    """Make this process non-dumpable while steps run: another process of the same user can then no longer
-    read its ``/proc/<pid>/environ`` or memory (root, with CAP_SYS_PTRACE, still can)."""
-    global _dump_users
-    libc = _libc()
-    if libc is None:
-        yield
-        return
-    with _dump_lock:
-        _dump_users += 1
-        if _dump_users == 1:
-            libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
-    try:
-        yield
-    finally:
-        with _dump_lock:
-            _dump_users -= 1
-            if _dump_users == 0:
-                libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)

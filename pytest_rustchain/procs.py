@@ -14,14 +14,22 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pytest_rustchain.errors import StepError
 
-__all__ = ["CapturedStream", "HeadTailBuffer", "ProcessResult", "explain_start_failure", "run_process"]
+__all__ = [
+    "CapturedStream",
+    "ConfinementError",
+    "HeadTailBuffer",
+    "ProcessResult",
+    "explain_start_failure",
+    "nondumpable",
+    "run_process",
+]
 
 _READ_CHUNK = 256 * 1024
 _WRITE_CHUNK = 64 * 1024
@@ -33,6 +41,7 @@ _SWEEP_LIMIT = 2.0
 # Without a pidfd the main process's exit is noticed by polling at this period.
 _EXIT_POLL = 0.01
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_DUMPABLE = 4
 _POLL_IN = select.POLLIN | select.POLLPRI
 _POLL_END = select.POLLHUP | select.POLLERR | select.POLLNVAL
 
@@ -158,6 +167,38 @@ def _subreaper_exit() -> None:
         _subreaper_users -= 1
         if _subreaper_users == 0:
             _prctl_subreaper(False)
+
+
+# --- the pytest process itself while steps run --------------------------------------------------------
+
+_dump_lock = threading.Lock()
+_dump_users = 0
+
+
+@contextlib.contextmanager
+def nondumpable() -> Iterator[None]:
+    """Make this process non-dumpable while steps run: another process of the same user can then no longer
+    read its ``/proc/<pid>/environ`` or memory (root, with CAP_SYS_PTRACE, still can)."""
+    global _dump_users
+    prctl = _prctl()
+    if prctl is None:
+        yield
+        return
+    with _dump_lock:
+        _dump_users += 1
+        if _dump_users == 1:
+            prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    try:
+        yield
+    finally:
+        with _dump_lock:
+            _dump_users -= 1
+            if _dump_users == 0:
+                prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
+
+
+class ConfinementError(Exception):
+    """The kernel refused a ruleset or to confine a thread: nothing was started."""
 
 
 # Main pids of run_process calls in progress in this process (other threads): their processes are not ours.

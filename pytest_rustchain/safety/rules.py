@@ -393,8 +393,19 @@ class _Judge:
     out: list[Finding] = field(default_factory=list)
     links: dict[str, str | None] = field(default_factory=dict)
     """Symbolic links the line makes (workspace-relative link to absolute target)."""
-    disk: str | None = None
-    """The workspace's real path when it exists: links already on disk are followed too."""
+    look_on_disk: bool = False
+    """Follow links already on disk in the workspace too (at run time), through ``disk``."""
+    _disk: str | None = field(default=None, init=False, repr=False)
+    _disk_known: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def disk(self) -> str | None:
+        """The workspace's real path when it exists, looked up when a path first needs it: a command
+        without paths (``true``) costs no walk of the workspace's path on disk."""
+        if not self._disk_known:
+            self._disk = _on_disk(self.ws) if self.look_on_disk else None
+            self._disk_known = True
+        return self._disk
 
     def add(self, rule: Rule, evidence: str, *, detail: str = "", subject: str = "") -> None:
         self.out.append(rule.finding(evidence, detail=detail, subject=subject))
@@ -686,7 +697,6 @@ class _Judge:
         if c.program in _NOT_READERS:
             return
         cwd_inside = c.cwd is not None and all(p == self.ws or p.startswith(self.ws + "/") for p in c.cwd)
-        links = bool(self.links) or self.disk is not None
         for arg in c.args:
             value = arg.value
             word = arg
@@ -696,8 +706,9 @@ class _Judge:
                 if (
                     cwd_inside
                     and not arg.brace
-                    and not links
                     and value[0] not in "/~@-"
+                    and not self.links
+                    and self.disk is None
                     and ".." not in value
                     and "config" not in value
                     and "=" not in value
@@ -2133,7 +2144,7 @@ def analyse_command(
 
     ws = _ws(workspace)
     where = None if cwd is None else os.fspath(cwd)
-    judge = _Judge(ws=ws, project=workspace_kind == "project", disk=_on_disk(ws), links=dict(links or {}))
+    judge = _Judge(ws=ws, project=workspace_kind == "project", look_on_disk=True, links=dict(links or {}))
     if isinstance(command, str):
         if shell:
             script = read_line(command, workspace=ws, cwd=where, written_scripts=written_scripts, env=env, venvs=venvs)

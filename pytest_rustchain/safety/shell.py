@@ -8,18 +8,27 @@ import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
-
-import tree_sitter_bash
-from tree_sitter import Language, Node, Parser
+from typing import TYPE_CHECKING, NamedTuple
 
 from pytest_rustchain.safety import programs, runners
 from pytest_rustchain.safety.facts import UNKNOWN, Command, Issue, Redirect, Script, Word, literal
 from pytest_rustchain.safety.paths import HOME_ROOT, Where, locate, where_of
 
+if TYPE_CHECKING:
+    from tree_sitter import Node, Parser
+
 __all__ = ["MAX_DEPTH", "find_start_points", "parses", "read_argv", "read_line"]
 
-_PARSER = Parser(Language(tree_sitter_bash.language()))
+
+@functools.cache
+def _parser() -> Parser:
+    """tree-sitter and its bash grammar, loaded by the first command line that needs parsing: an argv
+    command (``command: true``) is read without them."""
+    import tree_sitter_bash
+    from tree_sitter import Language, Parser
+
+    return Parser(Language(tree_sitter_bash.language()))
+
 
 MAX_DEPTH = 16
 """How many scripts deep (``sh -c`` in ``eval`` in a written script ...) the reader follows."""
@@ -249,7 +258,7 @@ def _parse_text(text: str) -> tuple[Node, bytes]:
     """
     raw = _join_continuations(text).encode("utf-8", "surrogatepass")
     safe = raw if raw.isascii() else raw.translate(_ASCII_ONLY)
-    return _PARSER.parse(safe).root_node, raw
+    return _parser().parse(safe).root_node, raw
 
 
 def _unescape_word(raw: str) -> tuple[str, bool, bool]:
@@ -3070,15 +3079,21 @@ _MISSION_DIRS = {"TMPDIR": ".mission-tmp", "MISSION_OUTPUT": ".mission-output", 
 
 def _initial_state(workspace: str, cwd: str | None, env: Mapping[str, str] | None, reader: _Reader) -> _State:
     st = _State(cwd=_cwd_of(workspace, cwd))
-    for name, value in (env or {}).items():
-        if name in ("HOME", "PWD", "OLDPWD"):
-            continue
-        st.vars[name] = _env_word(value)
-        if name == "PATH":
-            st.path_ws = _path_in_workspace(reader, value, st)
+    if env:
+        st.vars.update(_env_words(tuple(env.items())))
+        path = env.get("PATH")
+        if path is not None:
+            st.path_ws = _path_in_workspace(reader, path, st)
     # The runner gives every mission these; wherever they are on disk, they are the mission's own.
     st.vars.update(_mission_dirs(workspace))
     return st
+
+
+@functools.lru_cache(maxsize=32)
+def _env_words(env: tuple[tuple[str, str], ...]) -> dict[str, Word]:
+    """The variables an environment gives the shell (every command of a mission has the same one);
+    the caller copies the dict, the words are immutable."""
+    return {name: _env_word(value) for name, value in env if name not in ("HOME", "PWD", "OLDPWD")}
 
 
 def _env_word(value: str) -> Word:

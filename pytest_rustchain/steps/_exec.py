@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pytest_rustchain.errors import StepError
 from pytest_rustchain.paths import resolve_in_workspace
-from pytest_rustchain.procs import explain_start_failure, run_process
+from pytest_rustchain.procs import ConfinementError, explain_start_failure, nondumpable, run_process
 from pytest_rustchain.sandbox import NETWORK_FAILURE, Launch
 from pytest_rustchain.steps._output import OutputFile, one_off
 from pytest_rustchain.steps.base import Outputs, StepContext
@@ -55,8 +55,6 @@ def _read_output_file(path: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def _confinement_errors(program: str) -> Iterator[None]:
-    from pytest_rustchain.confine import ConfinementError  # ctypes: loaded by the first command step
-
     try:
         yield
     except ConfinementError as exc:
@@ -115,8 +113,6 @@ def _run_with_output(
                 )
             )
         if sandbox is None or sandbox.layer == "landlock":
-            from pytest_rustchain.confine import nondumpable
-
             stack.enter_context(nondumpable())
         result = run_process(
             launch.argv,
