@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Callable, Mapping
@@ -124,6 +125,12 @@ class _VenvsOnDisk:
         except OSError:
             return False
         return _PYVENV_HOME.search(head) is not None
+
+
+@functools.lru_cache(maxsize=16)
+def _nothing_found(policy: Policy) -> Verdict:
+    """The verdict on a step without findings (it does not depend on the step)."""
+    return decide((), policy)
 
 
 _PYVENV_CFG_LIMIT = 64 * 1024
@@ -260,6 +267,8 @@ class Guard:
         """
         self.refresh_written()
         found = self.findings(step, params, env=env, venvs=_VenvsOnDisk(self.workspace))
+        if not found:  # most steps (and every noop): the policy's verdict on nothing, made once
+            return self._explain(step, _nothing_found(self.policy))
         return self._explain(step, decide(found, self.policy, self.step_key(step)))
 
     def refresh_written(self, limit: int = 256 * 1024) -> None:

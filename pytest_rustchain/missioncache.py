@@ -36,6 +36,9 @@ _SUFFIX = ".pickle"
 _KEEP_SECONDS = 7 * 24 * 3600
 """Entries not read for a week are removed at the end of a run."""
 _TOUCH_AFTER = 24 * 3600
+_PRUNE_EVERY = 24 * 3600
+_PRUNED = ".pruned"
+"""The marker whose modification time says when the entries were last pruned."""
 _PATHS = frozenset({"Path", "PosixPath", "PurePath", "PurePosixPath", "WindowsPath", "PureWindowsPath"})
 
 
@@ -75,17 +78,28 @@ def _read_regular(path: Path, max_bytes: int) -> bytes | None:
         os.close(fd)
 
 
+@functools.cache
+def _allowed_class(module: str, name: str) -> type | None:
+    """The class an entry may name: a pathlib path, or one of the plugin's dataclasses and enums."""
+    if module == "pathlib" and name in _PATHS:
+        found = getattr(importlib.import_module(module), name, None)
+    elif module.startswith("pytest_rustchain.") and name.isidentifier():
+        found = getattr(importlib.import_module(module), name, None)
+        if not (isinstance(found, type) and (dataclasses.is_dataclass(found) or issubclass(found, enum.Enum))):
+            found = None
+    else:
+        found = None
+    return found if isinstance(found, type) else None
+
+
 class _ModelUnpickler(pickle.Unpickler):
     """Builds the plugin's own dataclasses and enums and pathlib paths, and refuses every other name."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if module == "pathlib" and name in _PATHS:
-            return super().find_class(module, name)
-        if module.startswith("pytest_rustchain.") and name.isidentifier():
-            found = getattr(importlib.import_module(module), name, None)
-            if isinstance(found, type) and (dataclasses.is_dataclass(found) or issubclass(found, enum.Enum)):
-                return found
-        raise pickle.UnpicklingError(f"{module}.{name} is not part of a loaded mission")
+        found = _allowed_class(module, name)
+        if found is None:
+            raise pickle.UnpicklingError(f"{module}.{name} is not part of a loaded mission")
+        return found
 
 
 def _unpickle(data: bytes) -> Mission | None:
@@ -101,14 +115,19 @@ class MissionCache:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._prefixes: dict[LoadOptions, Any] = {}
 
     def key(self, path: Path, display: str, options: LoadOptions) -> str | None:
         """The entry name for the file as it is now; None when it is not a small regular file."""
         data = _read_regular(path, options.limits.max_file_bytes)
         if data is None:
             return None
-        digest = hashlib.sha256(_fingerprint())
-        digest.update(f"{path}\0{display}\0{options!r}\0".encode())
+        # The fingerprint and the load options are the same for every file of a session: hashed once.
+        start = self._prefixes.get(options)
+        if start is None:
+            start = self._prefixes[options] = hashlib.sha256(_fingerprint() + f"{options!r}\0".encode())
+        digest = start.copy()
+        digest.update(f"{path}\0{display}\0".encode())
         digest.update(data)
         return digest.hexdigest()
 
@@ -143,12 +162,21 @@ class MissionCache:
             partial.unlink(missing_ok=True)
 
     def prune(self) -> None:
-        """Remove the entries no run has read for a week, and partial files left by a killed run."""
+        """Remove the entries no run has read for a week, and partial files left by a killed run; at
+        most once a day (a marker file says when it last ran), since that reads every entry's age."""
         now = time.time()
+        marker = self.directory / _PRUNED
+        try:
+            if now - marker.stat().st_mtime < _PRUNE_EVERY:
+                return
+        except OSError:
+            pass
         try:
             listing = list(os.scandir(self.directory))
         except OSError:
             return
+        with contextlib.suppress(OSError):
+            marker.touch()
         for item in listing:
             try:
                 old = now - item.stat(follow_symlinks=False).st_mtime

@@ -40,6 +40,8 @@ def find_cycle(steps: Sequence[Step]) -> list[str] | None:
 
 def order(steps: Sequence[Step]) -> list[Step]:
     """Dependency order; among steps whose dependencies are done, file order decides."""
+    if not any(s.depends_on or s.inferred for s in steps):
+        return list(steps)  # nothing waits for anything: file order
     index = {s.id: i for i, s in enumerate(steps)}
     waiting = {s.id: {d for d in s.all_dependencies if d in index} for s in steps}
     dependents: dict[str, list[str]] = {s.id: [] for s in steps}

@@ -227,6 +227,7 @@ _SANDBOX = pytest.StashKey[tuple["Sandbox | None", tuple[str, ...]]]()
 _LLM = pytest.StashKey[tuple["LLMOptions", tuple[str, ...]]]()
 _HOME_FILES = pytest.StashKey[tuple[tuple[Path, str], ...]]()
 _BASE_NUMBERS = pytest.StashKey[dict[str, int]]()
+_RUN_SETTINGS = pytest.StashKey[dict[str, Any]]()
 
 
 def _unmade_base(config: pytest.Config, factory: pytest.TempPathFactory, prefix: str) -> Path | None:
@@ -374,17 +375,19 @@ def _sandbox_settings(config: pytest.Config) -> tuple[Sandbox | None, tuple[str,
     """The confinement layer (checked here, once per session and process) and its header lines."""
     if _SANDBOX in config.stash:
         return config.stash[_SANDBOX]
+    mode = _sandbox_mode(config)
+    if mode == "none":  # nothing to check: the sandbox module is not even loaded
+        line = f"sandbox none (set by {_option_source(config, 'mission_sandbox', 'auto')})"
+        config.stash[_SANDBOX] = (None, (f"rustchain: {line}",))
+        return config.stash[_SANDBOX]
     from pytest_rustchain.sandbox import Landlock, choose_sandbox
     from pytest_rustchain.sandbox import tcp_ports as sandbox_tcp_ports
 
-    mode = _sandbox_mode(config)
     allow_hosts = tuple(config.getini("mission_allow_hosts"))
     unix_sockets = bool(config.getini("mission_allow_unix_sockets"))
     sandbox, line, error = choose_sandbox(mode, unix_sockets=unix_sockets)
     if error is not None:
         raise pytest.UsageError(error)
-    if mode == "none":
-        line = f"sandbox none (set by {_option_source(config, 'mission_sandbox', 'auto')})"
     header = [f"rustchain: {line}"]
     if sandbox is not None:
         if allow_hosts:
@@ -978,21 +981,29 @@ class MissionItem(pytest.Function):
     ) -> RunSettings:
         from pytest_rustchain.runner import RunSettings
 
-        mission_vars = _parse_vars(config.getini("mission_vars"), "mission_vars")
-        mission_vars.update(_parse_vars(config.getoption("mission_var"), "--mission-var"))
-        mission_vars.update(extra_vars)
-        session = _session_settings(config)
+        if _RUN_SETTINGS not in config.stash:
+            # What the configuration says is read once per session; the environment, once per mission.
+            mission_vars = _parse_vars(config.getini("mission_vars"), "mission_vars")
+            mission_vars.update(_parse_vars(config.getoption("mission_var"), "--mission-var"))
+            session = _session_settings(config)
+            config.stash[_RUN_SETTINGS] = {
+                "rootdir": Path(config.rootpath),
+                "pass_env": tuple(config.getini("mission_pass_env")),
+                "vars_override": mission_vars,
+                "tolerate": not config.getoption("runxfail"),
+                "policy": session.policy,
+                "secret_names": tuple(config.getini("mission_secrets")),
+                "sandbox": session.sandbox,
+                "llm": session.llm,
+                "home_files": session.home_files,
+            }
+        fields = config.stash[_RUN_SETTINGS]
+        if extra_vars:
+            fields = {**fields, "vars_override": {**fields["vars_override"], **extra_vars}}
         return RunSettings(
-            rootdir=Path(config.rootpath),
-            pass_env=tuple(config.getini("mission_pass_env")),
-            vars_override=mission_vars,
-            tolerate=not config.getoption("runxfail"),
-            policy=session.policy,
-            secret_names=tuple(config.getini("mission_secrets")),
+            **fields,
+            source_env=dict(os.environ),
             github_actions=os.environ.get("GITHUB_ACTIONS") == "true",
-            sandbox=session.sandbox,
-            llm=session.llm,
-            home_files=session.home_files,
             matrix=dict(combination.values) if combination is not None else {},
             matrix_id=combination.id if combination is not None else "",
         )
@@ -1116,10 +1127,14 @@ class MissionItem(pytest.Function):
             for index in range(n):
                 root = base if n == 1 else base / f"r{index + 1}"
                 lazy = mission.config.workspace.kind == "tmp" and keep != "always"
-                space = create_workspace(mission, base=root, rootdir=Path(self.config.rootpath), make=not lazy)
+                # pytest's base temporary directory is resolved and the item's base is a new name in it.
+                space = create_workspace(
+                    mission, base=root, rootdir=Path(self.config.rootpath), make=not lazy, base_is_real=True
+                )
                 chain = ChainRun(
                     mission, workspace=space.path, home=space.home, tmpdir=space.tmpdir, settings=settings,
                     prefix=repeats.prefix(index + 1, n), repeat=index,
+                    workspace_is_real=mission.config.workspace.kind != "project",
                 )  # fmt: skip
                 if recorder is not None:
                     recorder.begin(index, chain)

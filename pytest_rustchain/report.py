@@ -14,21 +14,22 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_rustchain import history
-
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
 
+    from pytest_rustchain.history import Notice
     from pytest_rustchain.model import MissionResult
     from pytest_rustchain.summary import RunSummary, Threshold
 
 # The reporter is registered in every run, also in runs without missions: the aggregation (summary,
-# graph, model) is imported once there is a mission result or a file to write.
+# graph, model) and the run history are imported once there is a mission result or a file to write.
 
 __all__ = ["MissionReporter", "add_options", "configure", "record_unfinished", "unconfigure"]
 
 _REPORTER = pytest.StashKey["MissionReporter"]()
 _MAX_WIDTH = 100
+HISTORY_RUNS = 10
+"""The default of ``mission_history_runs``: runs of each mission kept in the run history."""
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -84,7 +85,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(
         "mission_history_runs",
         "Runs of each mission kept in the run history (pytest's cache); 0 turns the history off.",
-        default=str(history.DEFAULT_RUNS),
+        default=str(HISTORY_RUNS),
     )
 
 
@@ -132,7 +133,7 @@ def _history_runs(config: pytest.Config) -> int:
     if runs < 0:
         raise pytest.UsageError(
             f"mission_history_runs: {raw!r} is not a number of runs\n  HINT: write a whole number, e.g. "
-            f"mission_history_runs = {history.DEFAULT_RUNS} (0 turns the history off)"
+            f"mission_history_runs = {HISTORY_RUNS} (0 turns the history off)"
         )
     return runs
 
@@ -255,7 +256,7 @@ class MissionReporter:
         self.show_history = bool(config.getoption("mission_history", False))
         self.selected: list[str] = []
         self.history: Any = None
-        self.notices: list[history.Notice] = []
+        self.notices: list[Notice] = []
 
     @property
     def safety(self) -> list[str]:
@@ -403,7 +404,7 @@ class MissionReporter:
         if self.report_path is not None:
             self._write("mission report", self.report_path, json.dumps(document, ensure_ascii=False) + "\n")
         if self.html_path is not None:
-            from pytest_rustchain import htmlreport
+            from pytest_rustchain import history, htmlreport
 
             page = htmlreport.render(document, history=history.missions_of(self.history))
             self._write("mission HTML report", self.html_path, page)
@@ -507,6 +508,8 @@ class MissionReporter:
             return  # -p no:cacheprovider, or turned off: no history, quietly
         if not self.active or result.empty:
             return  # nothing to add; the history table, when asked for, reads the history itself
+        from pytest_rustchain import history
+
         previous = self._read_history(cache)
         when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         current = history.update(previous, result.missions, keep=self.history_runs, when=when)
@@ -518,6 +521,8 @@ class MissionReporter:
     def _read_history(cache: pytest.Cache) -> Any:
         """The kept runs: a compact JSON file in pytest's cache directory (or, from older versions, the
         ``rustchain/history`` cache value); None when there is none or it cannot be read."""
+        from pytest_rustchain import history
+
         try:
             with (cache.mkdir(history.CACHE_DIR) / history.CACHE_FILE).open(encoding="utf-8") as stream:
                 return json.load(stream)
@@ -529,6 +534,8 @@ class MissionReporter:
     def _write_history(self, cache: pytest.Cache, value: Any) -> None:
         """Compact JSON, written through a temporary file: pytest's own ``cache.set`` indents its JSON,
         which takes a noticeable part of a second for the history of a thousand missions."""
+        from pytest_rustchain import history
+
         try:
             directory = cache.mkdir(history.CACHE_DIR)
         except OSError as exc:
@@ -624,6 +631,8 @@ class MissionReporter:
         if not nodeids:
             tr.write_line("no missions selected")
             return
+        from pytest_rustchain import history
+
         for line in history.table_lines(self.history, nodeids, scrub=self.scrub):
             tr.write_line(line)
 

@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_rustchain import plan, steps, templating
 from pytest_rustchain.environment import allowed_environment
@@ -65,9 +65,10 @@ from pytest_rustchain.model import (
     StepStatus,
 )
 from pytest_rustchain.paths import resolve_in_workspace
-from pytest_rustchain.sandbox import Sandbox, sandbox_readable
-from pytest_rustchain.sandbox import tcp_ports as sandbox_tcp_ports
 from pytest_rustchain.steps._output import OutputFile
+
+if TYPE_CHECKING:
+    from pytest_rustchain.sandbox import Sandbox
 
 __all__ = ["ChainRun", "MissionRun", "Phase", "RunSettings", "check_safety_level", "mission_policy", "run_steps"]
 
@@ -201,12 +202,15 @@ class MissionRun:
         settings: RunSettings,
         prefix: str = "",
         repeat: int = 0,
+        workspace_is_real: bool = False,
     ) -> None:
+        """``workspace_is_real``: ``workspace`` is already resolved (``create_workspace`` resolves the
+        directories it makes); else it is resolved here."""
         self.mission = mission
         self.prefix = prefix
         self.repeat = repeat
         """Which repeat of the mission this is, from 0 (cassettes replay each repeat's own answers)."""
-        self.workspace = workspace.resolve()
+        self.workspace = workspace if workspace_is_real else workspace.resolve()
         self.settings = settings
         self.started = time.monotonic()
         self.timestamp = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -633,6 +637,9 @@ class MissionRun:
     def _sandbox_extras(self) -> dict[str, Any]:
         if self.settings.sandbox is None:
             return {"python": self.settings.python}
+        from pytest_rustchain.sandbox import sandbox_readable
+        from pytest_rustchain.sandbox import tcp_ports as sandbox_tcp_ports
+
         project = self.mission.config.workspace.kind == "project"
         return {
             "python": self.settings.python,
@@ -1019,12 +1026,14 @@ class ChainRun:
         settings: RunSettings,
         prefix: str = "",
         repeat: int = 0,
+        workspace_is_real: bool = False,
     ) -> None:
-        """``prefix`` and ``repeat``: one repeat of a repeated mission (``r2/``, 1), see ``repeats``."""
+        """``prefix`` and ``repeat``: one repeat of a repeated mission (``r2/``, 1), see ``repeats``;
+        ``workspace_is_real``: see ``MissionRun``."""
         self.mission = mission
         self.runs = [
             MissionRun(member, workspace=workspace, home=home, tmpdir=tmpdir, settings=settings, prefix=label,
-                       repeat=repeat)
+                       repeat=repeat, workspace_is_real=workspace_is_real)
             for label, member in [(prefix, mission), *followers(mission, f"{prefix}next/")]
         ]  # fmt: skip
         self.started = time.monotonic()

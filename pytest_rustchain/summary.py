@@ -194,10 +194,12 @@ def mission_entry(
         result = typed if typed is not None else MissionResult.from_dict(data)
         # The data is ``MissionResult.to_dict``'s: each step's entry is already what ``_step_entry`` makes
         # of the rebuilt step (no params, outputs trimmed once), with the keys other reporters added
-        # (its dependencies for the graphs). Copied, not rebuilt a second time.
-        steps = [dict(s) for s in data.get("steps") or ()]
-        for step_entry in steps:
-            step_entry.pop("params", None)
+        # (its dependencies for the graphs). Shared, not copied: nothing changes a step entry once made
+        # (reports that alter one, as the JSON report's scrubbing does, work on a copy), and a run of a
+        # thousand missions would otherwise hold every step's entry twice until it ends.
+        steps = [
+            s if "params" not in s else {k: v for k, v in s.items() if k != "params"} for s in data.get("steps") or ()
+        ]
     passed, total = result.tally()
     entry: dict[str, Any] = {
         "nodeid": nodeid,

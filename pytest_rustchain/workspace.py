@@ -33,13 +33,23 @@ class Workspace:
 
 
 def create_workspace(
-    mission: Mission, *, base: Path, rootdir: Path, workspace: Path | None = None, make: bool = True
+    mission: Mission,
+    *,
+    base: Path,
+    rootdir: Path,
+    workspace: Path | None = None,
+    make: bool = True,
+    base_is_real: bool = False,
 ) -> Workspace:
-    """Make ``base/home``, ``base/tmp`` and the workspace the mission asks for.
+    """Make ``base/home``, ``base/tmp`` and the workspace the mission asks for; the workspace path
+    returned is resolved (absolute, no symbolic links), as the safety checks compare paths with it.
 
     ``workspace`` puts a ``tmp`` or ``copy`` workspace at that directory instead of ``base/workspace``
     (the Python API's ``run_mission(workspace=...)``); ``project`` always runs in ``rootdir``.
     ``make=False`` only names the directories: ``make_directories`` makes them when a step needs them.
+    ``base_is_real``: ``base`` is already resolved and new (a fresh name in pytest's resolved base
+    temporary directory, holding nothing yet), so ``base/workspace`` needs no resolving: that costs a
+    system call per path component, for every mission.
     """
     home, tmpdir = base / "home", base / "tmp"
     if mission.config.workspace.kind == "project":
@@ -49,7 +59,9 @@ def create_workspace(
         space = Workspace(path=path, home=home, tmpdir=tmpdir, base=base)
     if make:
         make_directories(mission, space)
-    return replace(space, path=space.path.resolve()) if mission.config.workspace.kind != "project" else space
+    if mission.config.workspace.kind == "project" or (base_is_real and workspace is None):
+        return space
+    return replace(space, path=space.path.resolve())
 
 
 def make_directories(mission: Mission, space: Workspace) -> None:

@@ -111,6 +111,9 @@ def test_entries_unread_for_a_week_are_removed(pytester: pytest.Pytester, worker
     stale.write_bytes(b"old")
     week_ago = time.time() - 8 * 24 * 3600
     os.utime(stale, (week_ago, week_ago))
+    # The first run pruned already: the next prune is due a day later.
+    yesterday = time.time() - 25 * 3600
+    os.utime(directory / ".pruned", (yesterday, yesterday))
     pytester.runpytest_subprocess("--mission-sandbox=none", *workers).assert_outcomes(passed=1)
     assert not stale.exists()
     assert len(_entries(pytester)) == 1

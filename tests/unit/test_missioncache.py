@@ -147,7 +147,22 @@ def test_prune_removes_week_old_entries_and_stale_partial_files(tmp_path: Path) 
     (tmp_path / "fresh.pickle").write_bytes(b"x")
     (tmp_path / ".fresh.456.tmp").write_bytes(b"x")
     MissionCache(tmp_path).prune()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".fresh.456.tmp", "fresh.pickle"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".fresh.456.tmp", ".pruned", "fresh.pickle"]
+
+
+def test_prune_reads_the_entries_at_most_once_a_day(tmp_path: Path) -> None:
+    """A prune within a day of the last one removes nothing; one a day later removes the old entries."""
+    cache = MissionCache(tmp_path)
+    cache.prune()
+    old = time.time() - 8 * 24 * 3600
+    (tmp_path / "old.pickle").write_bytes(b"x")
+    os.utime(tmp_path / "old.pickle", (old, old))
+    cache.prune()
+    assert (tmp_path / "old.pickle").exists()
+    yesterday = time.time() - 25 * 3600
+    os.utime(tmp_path / ".pruned", (yesterday, yesterday))
+    cache.prune()
+    assert not (tmp_path / "old.pickle").exists()
 
 
 def test_reading_an_entry_keeps_it_alive(tmp_path: Path) -> None:
