@@ -399,6 +399,10 @@ class _Judge:
     _disk_known: bool = field(default=False, init=False, repr=False)
 
     @property
+    def looked_on_disk(self) -> bool:
+        return self._disk_known and self.look_on_disk
+
+    @property
     def disk(self) -> str | None:
         """The workspace's real path when it exists, looked up when a path first needs it: a command
         without paths (``true``) costs no walk of the workspace's path on disk."""
@@ -2144,6 +2148,19 @@ def analyse_command(
 
     ws = _ws(workspace)
     where = None if cwd is None else os.fspath(cwd)
+    key = None if written_scripts or links else _memo_key(command, shell, ws, where, workspace_kind, env, venvs)
+    if key is not None and (known := _ANALYSED.get(key)) is not None:
+        return known
+    asked = False
+    if venvs is not None and key is not None:
+        ask = venvs
+
+        def asking(rel: str) -> bool:
+            nonlocal asked
+            asked = True
+            return ask(rel)
+
+        venvs = asking
     judge = _Judge(ws=ws, project=workspace_kind == "project", look_on_disk=True, links=dict(links or {}))
     if isinstance(command, str):
         if shell:
@@ -2168,7 +2185,37 @@ def analyse_command(
         links.update(script.links)
     if made_venvs is not None:
         made_venvs.update(script.venvs)
-    return _dedupe(judge.out)
+    found = _dedupe(judge.out)
+    if key is not None and not asked and not judge.looked_on_disk and not script.links and not script.venvs:
+        # Nothing on disk was consulted and nothing is handed back: the same inputs give these findings.
+        if len(_ANALYSED) >= _ANALYSED_SIZE:
+            _ANALYSED.clear()
+        _ANALYSED[key] = found
+    return found
+
+
+_ANALYSED: dict[tuple[object, ...], tuple[Finding, ...]] = {}
+"""Findings of analyses that looked at nothing on disk, by their inputs: a mission runs the same command
+again (repeats, loops, the same line in many steps), and an analysis is a pure function of its inputs
+unless it follows links or asks whether a directory is a virtualenv, which a step may change."""
+_ANALYSED_SIZE = 256
+_MEMO_TEXT = 4096
+
+
+def _memo_key(
+    command: str | Sequence[str],
+    shell: bool,
+    ws: str,
+    cwd: str | None,
+    workspace_kind: str,
+    env: Mapping[str, str] | None,
+    venvs: Callable[[str], bool] | None,
+) -> tuple[object, ...] | None:
+    """The inputs an analysis depends on apart from the disk; None for long commands (not kept)."""
+    text = command if isinstance(command, str) else tuple(str(a) for a in command)
+    if (len(text) if isinstance(text, str) else sum(len(a) for a in text)) > _MEMO_TEXT:
+        return None
+    return (text, shell, ws, cwd, workspace_kind, venvs is None, tuple(env.items()) if env else ())
 
 
 def _not_a_venv(word: Word) -> str:

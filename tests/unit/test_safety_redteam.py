@@ -226,6 +226,19 @@ def test_links_already_on_disk(tmp_path: Path) -> None:
     assert score("rm -rf build", workspace=str(ws)) < HIGH
 
 
+def test_the_same_command_is_judged_again_once_a_link_appears(tmp_path: Path) -> None:
+    """A command judged before a later step links a workspace path out is judged by the link after it."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (tmp_path / "outside").mkdir()
+    for _ in range(2):  # the second analysis of the same inputs is not an older answer
+        assert score("rm -rf c/*", workspace=str(ws)) < HIGH
+        assert risk_score(analyse_command(["rm", "-rf", "c/x"], shell=False, workspace=ws)) < HIGH
+    os.symlink(tmp_path / "outside", ws / "c")
+    assert score("rm -rf c/*", workspace=str(ws)) == CRITICAL
+    assert risk_score(analyse_command(["rm", "-rf", "c/x"], shell=False, workspace=ws)) == CRITICAL
+
+
 def fan_out(levels: int, calls: int = 10) -> str:
     lines = [f"f{i}() {{ {'; '.join([f'f{i + 1}'] * calls)}; }}" for i in range(levels - 1)]
     return "\n".join([*lines, f"f{levels - 1}() {{ true; }}", "f0"])
