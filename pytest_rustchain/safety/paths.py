@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from pytest_rustchain.safety.facts import UNKNOWN, Word
+from pytest_rustchain.safety.patterns import LazyPattern
 
 __all__ = [
     "HOME_ROOT",
@@ -39,7 +40,7 @@ _SINKS = frozenset(
         "/dev/fd",
     }
 )
-_FD_PATH = re.compile(r"^/proc/(?:self|\d+)/fd/\d+$")
+_FD_PATH = LazyPattern(r"^/proc/(?:self|\d+)/fd/\d+$")
 _PURE_WILDCARD = re.compile(r"^\.?[*?]+$")
 _BRACE = re.compile(r"\{([^{}]*,[^{}]*)\}")
 _MAX_ALTERNATIVES = 16
@@ -213,8 +214,8 @@ def locate(word: Word, cwd: tuple[str, ...] | None, ws: str) -> list[Loc]:
     return locs
 
 
-_HOME_ABS = re.compile(r"^/(?:root|home/[^/]+|Users/[^/]+)(?=/|$)")
-_SECRET_HOME = re.compile(
+_HOME_ABS = LazyPattern(r"^/(?:root|home/[^/]+|Users/[^/]+)(?=/|$)")
+_SECRET_HOME = LazyPattern(
     r"^~/(?:\.ssh|\.aws|\.gnupg|\.azure|\.kube|\.docker|\.config/gcloud|\.config/gh|\.config/hub"
     r"|\.config/git/credentials|\.terraform\.d|\.vault-token|\.netrc|\.git-credentials|\.npmrc"
     r"|\.pypirc|\.pgpass|\.my\.cnf|\.bash_history|\.zsh_history|\.python_history|\.psql_history"
@@ -222,7 +223,7 @@ _SECRET_HOME = re.compile(
     r"|\.password-store|\.m2/settings\.xml|\.gradle/gradle\.properties|\.config/rclone"
     r"|\.config/op|\.config/sops)(?:/|$)"
 )
-_SECRET_ABS = re.compile(
+_SECRET_ABS = LazyPattern(
     r"^/(?:etc/(?:shadow|gshadow|sudoers|master\.passwd|security/opasswd)(?:$|[-.])"
     r"|etc/ssh/ssh_host_[^/]*key$"
     r"|etc/ssl/private(?:/|$)"
@@ -232,8 +233,8 @@ _SECRET_ABS = re.compile(
 )
 
 
-_SECRET_KEY_FILE = re.compile(r"\.(?:pem|key|p12|pfx|jks|keystore|ppk)$", re.I)
-_PUBLIC_CERTS = re.compile(
+_SECRET_KEY_FILE = LazyPattern(r"\.(?:pem|key|p12|pfx|jks|keystore|ppk)$", re.I)
+_PUBLIC_CERTS = LazyPattern(
     r"^/(?:etc/ssl/certs|etc/ca-certificates|etc/pki/ca-trust|usr/share/ca-certificates|usr/lib/ssl/certs)/"
 )
 _SECRET_SAMPLES = (

@@ -28,6 +28,7 @@ from pytest_rustchain.safety.paths import (
     shape_display,
     where_of,
 )
+from pytest_rustchain.safety.patterns import LazyPattern
 
 __all__ = [
     "WAIVABLE_BY_COMMAND",
@@ -58,7 +59,7 @@ WAIVABLE_BY_COMMAND = frozenset(
 WAIVABLE_BY_HOST = frozenset({R.NET_EGRESS.id, R.NET_METADATA.id, R.NET_PRIVATE.id})
 """Network rules that ``mission_allow_hosts`` waives for its hosts."""
 
-_STARTUP = re.compile(
+_STARTUP = LazyPattern(
     r"^~/(?:\.bashrc|\.bash_profile|\.bash_login|\.bash_logout|\.profile|\.zshrc|\.zprofile"
     r"|\.zshenv|\.zlogin|\.kshrc|\.cshrc|\.tcshrc|\.xinitrc|\.xprofile|\.pam_environment"
     r"|\.gitconfig|\.config/git/config|\.curlrc|\.wgetrc|\.npmrc|\.pypirc|\.inputrc"
@@ -227,19 +228,19 @@ _METADATA_NETS = (
     ipaddress.ip_network("fe80::/10"),
     ipaddress.ip_network("100.100.100.200/32"),
 )
-_GIT_CODE_KEYS = re.compile(
+_GIT_CODE_KEYS = LazyPattern(
     r"^(?:core\.(?:hookspath|fsmonitor|sshcommand|pager|editor|askpass|gitproxy|attributesfile"
     r"|excludesfile)|credential\.|sequence\.editor|diff\.external|gpg\.(?:[a-z]+\.)?program"
     r"|uploadpack\.packobjectshook|include\.path|includeif\.|filter\.[^.]+\.(?:clean|smudge|process)"
     r"|diff\.[^.]+\.(?:textconv|command)|merge\.[^.]+\.driver|pager\.|remote\.[^.]+\.(?:uploadpack"
     r"|receivepack|proxy)|http\.(?:[^.]*\.)?(?:extraheader|proxy)|url\.|protocol\.|safe\.directory)"
 )
-_GIT_SECRET_KEYS = re.compile(r"(?:credential|extraheader|token|password|url|insteadof)", re.I)
-_CHMOD_MODE = re.compile(r"^(?:[0-7]{1,4}|[ugoa]*[-+=][rwxXstugo]*(?:,[ugoa]*[-+=][rwxXstugo]*)*)$")
+_GIT_SECRET_KEYS = LazyPattern(r"(?:credential|extraheader|token|password|url|insteadof)", re.I)
+_CHMOD_MODE = LazyPattern(r"^(?:[0-7]{1,4}|[ugoa]*[-+=][rwxXstugo]*(?:,[ugoa]*[-+=][rwxXstugo]*)*)$")
 _SETUID_SYMBOLIC = re.compile(r"[+=][rwxXt]*s")
-_SED_EXEC = re.compile(r"(?:^|[;\n{}])\s*e(?:\s|$)|s(.)(?:\\.|(?!\1).)*\1(?:\\.|(?!\1).)*\1[gpiImM0-9w]*e")
-_SED_WRITE = re.compile(r"(?:^|[;\n{}])\s*w\s+(\S+)|s(.)(?:\\.|(?!\2).)*\2(?:\\.|(?!\2).)*\2[gpiImMe0-9]*w\s+(\S+)")
-_SCP_REMOTE = re.compile(r"^(?:[^/:@]+@)?(\[[^\]]+\]|[^/:]+):")
+_SED_EXEC = LazyPattern(r"(?:^|[;\n{}])\s*e(?:\s|$)|s(.)(?:\\.|(?!\1).)*\1(?:\\.|(?!\1).)*\1[gpiImM0-9w]*e")
+_SED_WRITE = LazyPattern(r"(?:^|[;\n{}])\s*w\s+(\S+)|s(.)(?:\\.|(?!\2).)*\2(?:\\.|(?!\2).)*\2[gpiImMe0-9]*w\s+(\S+)")
+_SCP_REMOTE = LazyPattern(r"^(?:[^/:@]+@)?(\[[^\]]+\]|[^/:]+):")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -1424,12 +1425,12 @@ def _nc(j: _Judge, c: Command) -> None:
             j.add(R.NET_EXFILTRATION, c.display, detail="stdin sent to the network")
 
 
-_SOCAT_NET = re.compile(
+_SOCAT_NET = LazyPattern(
     r"^(?:tcp[46]?|udp[46]?|tcp[46]?-connect|udp[46]?-connect|openssl|ssl|openssl-connect|sctp"
     r"|socks[45]a?|proxy):(\[[^\]]+\]|[^:,]+)",
     re.I,
 )
-_SOCAT_FILE = re.compile(r"^(?:file|open|gopen|create|-)(?::|$)", re.I)
+_SOCAT_FILE = LazyPattern(r"^(?:file|open|gopen|create|-)(?::|$)", re.I)
 
 
 def _socat(j: _Judge, c: Command) -> None:
@@ -1754,7 +1755,7 @@ def _subcommand(c: Command) -> str | None:
 
 
 _INSTALL_SUBS = frozenset({"install", "i", "add", "download", "wheel"})
-_VCS_URL = re.compile(r"^(?:git|hg|svn|bzr)\+|^[A-Za-z][A-Za-z0-9+.-]*://|^git@|^github:|^gitlab:|^bitbucket:")
+_VCS_URL = LazyPattern(r"^(?:git|hg|svn|bzr)\+|^[A-Za-z][A-Za-z0-9+.-]*://|^git@|^github:|^gitlab:|^bitbucket:")
 
 
 def _installs_from_outside(j: _Judge, c: Command, sub: str | None) -> None:

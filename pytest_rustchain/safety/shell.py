@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from pytest_rustchain.safety import programs, runners
 from pytest_rustchain.safety.facts import UNKNOWN, Command, Issue, Redirect, Script, Word, literal
 from pytest_rustchain.safety.paths import HOME_ROOT, Where, locate, where_of
+from pytest_rustchain.safety.patterns import LazyPattern
 
 if TYPE_CHECKING:
     from tree_sitter import Node, Parser
@@ -95,10 +96,10 @@ _WORDS = frozenset(
     }
 )
 _REDIRECTS = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
-_TOOL_DIR = re.compile(r"(?:^|/)(?:\.local|\.cargo|go|\.npm-global|\.bun)/bin/?$|(?:^|/)node_modules/\.bin/?$")
+_TOOL_DIR = LazyPattern(r"(?:^|/)(?:\.local|\.cargo|go|\.npm-global|\.bun)/bin/?$|(?:^|/)node_modules/\.bin/?$")
 """Install directories of package managers other than virtualenvs, whose programs are judged by name.
 A virtualenv is recognised by what it is (its ``pyvenv.cfg``), never by its folder name."""
-_ACTIVATE = re.compile(r"^(?:(.*)/)?bin/activate(?:\.\w+)?$")
+_ACTIVATE = LazyPattern(r"^(?:(.*)/)?bin/activate(?:\.\w+)?$")
 _VENV_MODULES = frozenset({"venv", "virtualenv"})
 _VENV_VALUE_FLAGS = frozenset(
     {"--prompt", "-p", "--python", "--index-url", "--extra-index-url", "--creator", "--seeder", "--activators"}
@@ -311,7 +312,7 @@ _ANSI_SIMPLE = {
     '"': '"',
     "?": "?",
 }
-_ANSI = re.compile(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)", re.DOTALL)
+_ANSI = LazyPattern(r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)", re.DOTALL)
 
 
 def decode_escapes(raw: str) -> str:
@@ -2787,10 +2788,10 @@ def _option_runner(
 
 
 _SED_ADDR = r"(?:\d+(?:~\d+)?|\$|/(?:\\.|[^/\\\n])*/[IM]*)"
-_SED_E = re.compile(
+_SED_E = LazyPattern(
     r"(?:^|[;\n{}])\s*(?:" + _SED_ADDR + r"(?:\s*,\s*" + _SED_ADDR + r")?)?\s*!?\s*e(?:[ \t]+([^\n]*))?(?=\s|;|}|$)"
 )
-_SED_S_E = re.compile(r"s(.)(?:\\.|(?!\1).)*\1(?:\\.|(?!\1).)*\1[gpiImMw0-9]*e")
+_SED_S_E = LazyPattern(r"s(.)(?:\\.|(?!\1).)*\1(?:\\.|(?!\1).)*\1[gpiImMw0-9]*e")
 
 
 def sed_scripts(args: Sequence[Word]) -> list[Word]:
@@ -2859,10 +2860,10 @@ def _sed(
 
 _AWK_ARG = frozenset({"-F", "-v", "-f", "--file", "--assign", "--field-separator", "-i", "--include", "-l", "--load"})
 _AWK_STRING = r'"(?:\\.|[^"\\])*"'
-_AWK_SYSTEM = re.compile(r"\bsystem\s*\(\s*(" + _AWK_STRING + r"|[A-Za-z_]\w*\s*\)|)")
-_AWK_PIPE_TO = re.compile(r"\|\s*&?\s*(" + _AWK_STRING + r"|[A-Za-z_]\w*)?")
-_AWK_PIPE_FROM = re.compile(r"(" + _AWK_STRING + r"|[A-Za-z_]\w*)\s*\|\s*getline")
-_AWK_WRITE = re.compile(r"(?<![<>=!])(>>?)\s*(" + _AWK_STRING + r"|[A-Za-z_]\w*|\$?\(?[^;}\s]*)")
+_AWK_SYSTEM = LazyPattern(r"\bsystem\s*\(\s*(" + _AWK_STRING + r"|[A-Za-z_]\w*\s*\)|)")
+_AWK_PIPE_TO = LazyPattern(r"\|\s*&?\s*(" + _AWK_STRING + r"|[A-Za-z_]\w*)?")
+_AWK_PIPE_FROM = LazyPattern(r"(" + _AWK_STRING + r"|[A-Za-z_]\w*)\s*\|\s*getline")
+_AWK_WRITE = LazyPattern(r"(?<![<>=!])(>>?)\s*(" + _AWK_STRING + r"|[A-Za-z_]\w*|\$?\(?[^;}\s]*)")
 _AWK_PRINT = re.compile(r"\b(?:print|printf)\b")
 
 

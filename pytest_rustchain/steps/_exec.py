@@ -8,13 +8,16 @@ import os
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_rustchain.errors import StepError
 from pytest_rustchain.paths import resolve_in_workspace
-from pytest_rustchain.procs import ConfinementError, explain_start_failure, nondumpable, run_process
-from pytest_rustchain.sandbox import NETWORK_FAILURE, Launch
+from pytest_rustchain.procs import ConfinementError, ProcessResult, explain_start_failure, nondumpable, run_process
 from pytest_rustchain.steps._output import OutputFile, one_off
 from pytest_rustchain.steps.base import Outputs, StepContext
+
+if TYPE_CHECKING:
+    from pytest_rustchain.sandbox import Sandbox
 
 __all__ = ["parse_output_file", "run_argv"]
 
@@ -93,37 +96,14 @@ def _run_with_output(
     argv: Sequence[str], ctx: StepContext, cwd: Path, full_env: dict[str, str], stdin: str | None, output_file: str
 ) -> Outputs:
     sandbox = ctx.extras.get("sandbox")
-    with contextlib.ExitStack() as stack, _confinement_errors(argv[0]):
-        launch = Launch(argv=list(argv))
-        if sandbox is not None:
-            if not sandbox.precheck(argv[0], cwd, full_env.get("PATH")):
-                raise explain_start_failure(
-                    FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT)), argv[0], cwd, full_env
-                )
-            launch = stack.enter_context(
-                sandbox.launch(
-                    argv,
-                    cwd=cwd,
-                    writable=ctx.extras["sandbox_writable"],
-                    network=ctx.extras["sandbox_network"],
-                    readable=ctx.extras.get("sandbox_readable", ()),
-                    read_only=ctx.extras.get("sandbox_read_only", ()),
-                    path=full_env.get("PATH"),
-                    tcp_ports=ctx.extras.get("sandbox_tcp_ports", ()),
-                )
+    if sandbox is None:
+        # Started here, unconfined (--mission-sandbox=none): the sandbox machinery is not loaded.
+        with nondumpable():
+            result = run_process(
+                argv, cwd=cwd, env=full_env, timeout=ctx.timeout, stdin_text=stdin, output_cap=ctx.output_cap
             )
-        if sandbox is None or sandbox.layer == "landlock":
-            stack.enter_context(nondumpable())
-        result = run_process(
-            launch.argv,
-            cwd=cwd,
-            env=full_env,
-            timeout=ctx.timeout,
-            stdin_text=stdin,
-            output_cap=ctx.output_cap,
-            start_in=launch.start_in,
-            pass_fds=launch.pass_fds,
-        )
+    else:
+        result = _run_sandboxed(sandbox, argv, ctx, cwd, full_env, stdin)
     step_outputs = _read_output_file(output_file)
     outputs: Outputs = {
         "command": shlex.join(argv),
@@ -139,7 +119,7 @@ def _run_with_output(
         sandbox is not None
         and not ctx.extras["sandbox_network"]
         and result.exit_code != 0
-        and NETWORK_FAILURE.search(result.stderr.text + result.stdout.text)
+        and _network_failure(result.stderr.text + result.stdout.text)
     ):
         outputs["hint"] = (
             f"the {sandbox.layer} sandbox gives command steps no network; "
@@ -148,3 +128,42 @@ def _run_with_output(
     if result.timed_out:
         raise StepError(f"timed out after {round(ctx.timeout, 2):g} s", outputs=outputs)
     return outputs
+
+
+def _run_sandboxed(
+    sandbox: Sandbox, argv: Sequence[str], ctx: StepContext, cwd: Path, full_env: dict[str, str], stdin: str | None
+) -> ProcessResult:
+    with contextlib.ExitStack() as stack, _confinement_errors(argv[0]):
+        if not sandbox.precheck(argv[0], cwd, full_env.get("PATH")):
+            missing = FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
+            raise explain_start_failure(missing, argv[0], cwd, full_env)
+        launch = stack.enter_context(
+            sandbox.launch(
+                argv,
+                cwd=cwd,
+                writable=ctx.extras["sandbox_writable"],
+                network=ctx.extras["sandbox_network"],
+                readable=ctx.extras.get("sandbox_readable", ()),
+                read_only=ctx.extras.get("sandbox_read_only", ()),
+                path=full_env.get("PATH"),
+                tcp_ports=ctx.extras.get("sandbox_tcp_ports", ()),
+            )
+        )
+        if sandbox.layer == "landlock":
+            stack.enter_context(nondumpable())
+        return run_process(
+            launch.argv,
+            cwd=cwd,
+            env=full_env,
+            timeout=ctx.timeout,
+            stdin_text=stdin,
+            output_cap=ctx.output_cap,
+            start_in=launch.start_in,
+            pass_fds=launch.pass_fds,
+        )
+
+
+def _network_failure(text: str) -> bool:
+    from pytest_rustchain.sandbox import NETWORK_FAILURE  # loaded already: a sandbox ran the step
+
+    return NETWORK_FAILURE.search(text) is not None
