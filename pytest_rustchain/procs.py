@@ -241,6 +241,25 @@ def _children_of_self() -> set[int] | None:
     return pids
 
 
+# waitid's __WALL: children of every kind, also those whose exit signal is not SIGCHLD (Linux >= 4.7).
+_WAIT_ALL = 0x40000000 if sys.platform == "linux" else 0
+
+
+def _may_have_children() -> bool:
+    """False only when this process (any of its threads) has no child at all, which one ``waitid``
+    tells without reading /proc: between steps the pytest process usually has none."""
+    if not _WAIT_ALL or not hasattr(os, "waitid"):
+        return True
+    try:
+        # WNOWAIT: an exited child stays waitable, for whoever started it.
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT | _WAIT_ALL)
+    except ChildProcessError:
+        return False
+    except OSError:
+        return True  # an older kernel refuses __WALL: read /proc as before
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class _Proc:
     ppid: int
@@ -622,11 +641,13 @@ def _run_process(
 ) -> ProcessResult:
     out = HeadTailBuffer(output_cap)
     err = HeadTailBuffer(output_cap)
-    before = frozenset(_children_of_self() or ())
-    if not _HAS_CHILDREN_FILE:
-        table = _scan_proc() or {}
-        me = os.getpid()
-        before = frozenset(pid for pid, p in table.items() if p.ppid == me)
+    before: frozenset[int] = frozenset()
+    if _may_have_children():
+        before = frozenset(_children_of_self() or ())
+        if not _HAS_CHILDREN_FILE:
+            table = _scan_proc() or {}
+            me = os.getpid()
+            before = frozenset(pid for pid, p in table.items() if p.ppid == me)
 
     start = time.monotonic()
     out_r, out_w = os.pipe()

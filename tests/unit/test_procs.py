@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_rustchain.errors import StepError
-from pytest_rustchain.procs import HeadTailBuffer, ProcessResult, run_process
+from pytest_rustchain.procs import HeadTailBuffer, ProcessResult, _children_of_self, _may_have_children, run_process
 
 ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 
@@ -381,6 +381,21 @@ def test_unrelated_children_of_pytest_are_left_alone(tmp_path: Path) -> None:
         for proc in (plain, own_session):
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the children list is Linux's")
+def test_children_started_before_a_step_are_seen_without_reading_proc() -> None:
+    """The cheap check before a step agrees with /proc: a running or exited, unreaped child counts."""
+    assert _may_have_children() == bool(_children_of_self())
+    child = subprocess.Popen(["sleep", _token()])
+    try:
+        assert _may_have_children()
+        child.kill()
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # a zombie until reaped
+        assert _may_have_children()
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_ctrl_c_stops_the_step_and_propagates(tmp_path: Path, no_leftovers: None) -> None:
