@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pytest_rustchain.levels import Policy
 from pytest_rustchain.model import Step
 from pytest_rustchain.safety.findings import Finding
+from pytest_rustchain.safety.patterns import LazyPattern
 from pytest_rustchain.safety.policy import Verdict, explain
 from pytest_rustchain.safety.policy import verdict as decide
 from pytest_rustchain.steps.base import registry
@@ -23,8 +24,9 @@ from pytest_rustchain.steps.code import TOOLS, tool_argv
 
 __all__ = ["Guard", "StepVerdict"]
 
-_TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
-_LOOKUP = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
+# Used by the dry run (judge_raw) and virtualenv checks only: compiled when first used.
+_TEMPLATE = LazyPattern(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+_LOOKUP = LazyPattern(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,7 +136,7 @@ def _nothing_found(policy: Policy) -> Verdict:
 
 
 _PYVENV_CFG_LIMIT = 64 * 1024
-_PYVENV_HOME = re.compile(r"^\s*home\s*=", re.MULTILINE)
+_PYVENV_HOME = LazyPattern(r"^\s*home\s*=", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,7 +1,7 @@
 """Regular expressions of the analyser, compiled when first used.
 
-Most of them serve one program's rules (``sed``, ``awk``, ``socat``, secret paths): compiling all of
-them when the analyser loads cost more than judging a plain command such as ``true``.
+Most of them serve one program's rules (``sed``, ``awk``, ``socat``, secret paths) or the dry run:
+compiling all of them when the analyser loads cost more than judging a plain command such as ``true``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ __all__ = ["LazyPattern"]
 
 
 class LazyPattern:
-    """``re.compile(pattern, flags)``, done at the first match, search, sub, split or finditer."""
+    """``re.compile(pattern, flags)``, done at the first match, fullmatch, search, sub, split or finditer."""
 
     __slots__ = ("_compiled", "_flags", "pattern")
 
@@ -31,6 +31,9 @@ class LazyPattern:
 
     def match(self, string: str) -> re.Match[str] | None:
         return self.compiled().match(string)
+
+    def fullmatch(self, string: str) -> re.Match[str] | None:
+        return self.compiled().fullmatch(string)
 
     def search(self, string: str) -> re.Match[str] | None:
         return self.compiled().search(string)
